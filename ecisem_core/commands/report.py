@@ -1,0 +1,12 @@
+"""`ecisem report` (being built; see the open issue)."""
+from __future__ import annotations
+
+import argparse
+
+
+def add_parser(sub: "argparse._SubParsersAction") -> argparse.ArgumentParser:
+    return sub.add_parser("report", help="(not built yet)")
+
+
+def run(args: argparse.Namespace) -> int:
+    raise NotImplementedError("ecisem report is not built yet")
