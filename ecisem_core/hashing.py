@@ -1,0 +1,28 @@
+"""Stable text keys used by the embedding cache and by precomputed-embedding files.
+
+``text_hash(t) = sha1(utf-8 bytes of t).hexdigest()`` (40 hex characters). The text is hashed exactly as given
+(no normalisation), so a cache hit means the encoder saw the same string.
+"""
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+
+
+def text_hash(text: str) -> str:
+    """sha1 hex digest of the UTF-8 bytes of ``text``.
+
+    >>> text_hash("abc")
+    'a9993e364706816aba3e25717850c26c9cd0d89d'
+    """
+    return hashlib.sha1(text.encode("utf-8")).hexdigest()
+
+
+def text_hashes(texts: Iterable[str]) -> list[str]:
+    """:func:`text_hash` of each text, in order."""
+    return [hashlib.sha1(t.encode("utf-8")).hexdigest() for t in texts]
+
+
+def short_id(prefix: str, text: str) -> str:
+    """A readable id derived from text: ``prefix`` + first 12 hex of its sha1 (used when a file has no ids)."""
+    return prefix + text_hash(text)[:12]
