@@ -1,0 +1,72 @@
+"""Per-triplet similarities and the terms of ECI_sem (ECI_SPEC §2). Vectorised over triplets.
+
+With L2-normalised e_q, e_p, e_n:  s_qp = ⟨e_q,e_p⟩, s_qn = ⟨e_q,e_n⟩, s_pn = ⟨e_p,e_n⟩, Δ = s_qp − s_qn.
+"""
+from __future__ import annotations
+
+import numpy as np
+from scipy.special import expit
+
+from .config import RESIDUAL_EPS
+
+
+def rowwise_dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """⟨a_i, b_i⟩ for every row i (float64)."""
+    return np.einsum("ij,ij->i", a, b, dtype=np.float64)
+
+
+def similarities(matrix: np.ndarray, qi: np.ndarray, pi: np.ndarray, ni: np.ndarray,
+                 chunk: int = 65536) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(s_qp, s_qn, s_pn) for triplets given as row indices into an embedding matrix (chunked gathers)."""
+    m = len(qi)
+    out = np.empty((3, m), dtype=np.float64)
+    for s in range(0, m, chunk):
+        eq, ep, en = matrix[qi[s : s + chunk]], matrix[pi[s : s + chunk]], matrix[ni[s : s + chunk]]
+        out[0, s : s + chunk] = rowwise_dot(eq, ep)
+        out[1, s : s + chunk] = rowwise_dot(eq, en)
+        out[2, s : s + chunk] = rowwise_dot(ep, en)
+    return out[0], out[1], out[2]
+
+
+def target_consistency(delta: np.ndarray, tau: float) -> np.ndarray:
+    """c = σ(Δ/τ): the target encoder's probability that the positive beats the negative. In (0, 1).
+
+    >>> float(target_consistency(np.array([0.0]), 0.05)[0])
+    0.5
+    """
+    return expit(np.asarray(delta, dtype=np.float64) / tau)
+
+
+def semantic_locality(delta: np.ndarray, tau: float) -> np.ndarray:
+    """h = exp(−max(0, Δ)/τ): 1 when the negative is as close to the query as the positive. In (0, 1].
+
+    >>> round(float(semantic_locality(np.array([0.05]), 0.05)[0]), 6)   # e^-1
+    0.367879
+    """
+    return np.exp(-np.maximum(0.0, np.asarray(delta, dtype=np.float64)) / tau)
+
+
+def weights(c: np.ndarray, h: np.ndarray, rho: np.ndarray, alpha: float, beta: float, gamma: float) -> np.ndarray:
+    """w = c^α · h^β · ρ^γ, with x^0 = 1 (an exponent of 0 switches its term off, even where the term is 0)."""
+    w = np.ones_like(np.asarray(c, dtype=np.float64))
+    for term, e in ((c, alpha), (h, beta), (rho, gamma)):
+        if e != 0:
+            w = w * np.power(term, e)
+    return w
+
+
+def residual_directions(eq: np.ndarray, ep: np.ndarray, en: np.ndarray, eps: float = RESIDUAL_EPS) -> np.ndarray:
+    """r̂: the unit part of e_n orthogonal to span{e_q, e_p} (Gram–Schmidt), 0 where ‖r‖ < eps.
+
+        u₁ = e_q/‖e_q‖;  v = e_p − ⟨e_p,u₁⟩u₁;  u₂ = v/‖v‖ (skipped if ‖v‖ < eps)
+        r  = e_n − ⟨e_n,u₁⟩u₁ − ⟨e_n,u₂⟩u₂;  r̂ = r/‖r‖
+    """
+    eq, ep, en = (np.asarray(x, dtype=np.float64) for x in (eq, ep, en))
+    nq = np.linalg.norm(eq, axis=1, keepdims=True)
+    u1 = np.divide(eq, nq, out=np.zeros_like(eq), where=nq > eps)
+    v = ep - rowwise_dot(ep, u1)[:, None] * u1
+    nv = np.linalg.norm(v, axis=1, keepdims=True)
+    u2 = np.divide(v, nv, out=np.zeros_like(v), where=nv > eps)
+    r = en - rowwise_dot(en, u1)[:, None] * u1 - rowwise_dot(en, u2)[:, None] * u2
+    nr = np.linalg.norm(r, axis=1, keepdims=True)
+    return np.divide(r, nr, out=np.zeros_like(r), where=nr >= eps)

@@ -1,0 +1,36 @@
+"""Shared fixtures: offline model loading, paths to ../shared data, tiny synthetic triplets."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+EXTERNAL = SHARED / "data" / "external"
+
+
+@pytest.fixture(scope="session")
+def external() -> Path:
+    """../shared/data/external (third-party data, read in place, never copied)."""
+    if not EXTERNAL.exists():
+        pytest.skip("../shared/data/external is not beside the checkout")
+    return EXTERNAL
+
+
+@pytest.fixture(autouse=True)
+def _cache_dir(tmp_path_factory, monkeypatch):
+    """Every test gets the same session-wide embedding cache, never the user's."""
+    root = tmp_path_factory.getbasetemp() / "ecisem_cache"
+    monkeypatch.setenv("ECISEM_CACHE_DIR", str(root))
+
+
+@pytest.fixture(scope="session")
+def default_encoder():
+    from ecisem_core.encoders import default_encoder as make
+
+    return make()

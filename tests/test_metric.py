@@ -1,0 +1,168 @@
+"""Hand-checked values and invariants of ECI_sem, classic ECI and the Shapley contributions."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from ecisem_core.metric import (
+    classic_eci, classic_eci_from_sims, eci_sem, eci_sem_contributions, logdet_i_plus, shapley_values, coalitions,
+)
+
+# Paper v1 Table 1: (source, K, S_n, Δ_max, ECI as printed)
+TABLE1 = [
+    ("BM25", 50, 0.577, 0.199, 1.16),
+    ("Cross-Encoder", 25, 0.606, 0.175, 0.88),
+    ("LLM", 3, 0.656, 0.110, 0.26),
+    ("BM25+Cross-Encoder", 75, 0.587, 0.192, 1.25),
+    ("LLM+BM25", 53, 0.620, 0.152, 0.97),
+    ("LLM+BM25+Cross-Encoder", 78, 0.621, 0.152, 1.06),  # 1.07 by formula; the paper's table rounds to 1.06
+    ("Cross-Encoder+LLM", 28, 0.631, 0.143, 0.79),
+]
+
+
+@pytest.mark.parametrize("name,k,s,m,expected", TABLE1)
+def test_classic_eci_reproduces_paper_table1(name, k, s, m, expected):
+    assert classic_eci(k, s, m) == pytest.approx(expected, abs=0.01)
+
+
+def test_classic_eci_hand_value_and_zero_cases():
+    # ln(51) · 2·0.577·0.199/(0.776) = 3.931826 · 0.295946 = 1.16361
+    assert classic_eci(50, 0.577, 0.199) == pytest.approx(1.16361, abs=1e-4)
+    assert classic_eci(10, -0.1, 0.3) == 0.0
+    assert classic_eci(10, 0.3, 0.0) == 0.0
+
+
+def test_classic_eci_from_sims_uses_median_negatives_per_query():
+    # query 0 has 3 negatives, query 1 has 1, query 2 has 2 → K = median(3, 1, 2) = 2
+    qc = np.array([0, 0, 0, 1, 2, 2])
+    s_qp = np.full(6, 0.8)
+    s_qn = np.array([0.5, 0.6, 0.7, 0.4, 0.5, 0.6])
+    ce = classic_eci_from_sims(s_qp, s_qn, qc)
+    assert ce.k == 2
+    assert ce.signal == pytest.approx(0.55)
+    assert ce.margin == pytest.approx(0.25)
+    assert ce.eci == pytest.approx(math.log(3) * 2 * 0.55 * 0.25 / 0.8)
+
+
+def test_eci_sem_tiny_orthogonal_example():
+    # r̂ = e1, e2; w = 1, 1; κ = 2 → M = I/2; (1/2) log det(2 I_2) = ln 2
+    r = np.eye(2)
+    res = eci_sem(r, np.ones(2), kappa=2.0)
+    assert res.score == pytest.approx(math.log(2))
+    assert res.info == pytest.approx(1.0)
+    assert res.diversity == pytest.approx(math.log(2))
+    assert res.per_dim == pytest.approx(math.log(2) / 2)
+
+
+def test_eci_sem_redundant_directions_hand_value():
+    # r̂ = e1 twice, w = (1, 0.5), κ = 1 → M = diag(0.75, 0) → log(1.75); info 0.75
+    r = np.array([[1.0, 0.0], [1.0, 0.0]])
+    res = eci_sem(r, np.array([1.0, 0.5]), kappa=1.0)
+    assert res.score == pytest.approx(math.log(1.75))
+    assert res.info == pytest.approx(0.75)
+    assert res.diversity == pytest.approx(math.log(1.75) / 0.75)
+
+
+def test_eci_sem_small_n_side_matches_large_side():
+    rng = np.random.default_rng(0)
+    r = rng.normal(size=(5, 40))
+    r /= np.linalg.norm(r, axis=1, keepdims=True)
+    w = rng.uniform(size=5)
+    a = np.sqrt(w / 5)[:, None] * r
+    direct = np.linalg.slogdet(np.eye(40) + 3.0 * a.T @ a)[1] / 3.0
+    assert eci_sem(r, w, 3.0).score == pytest.approx(direct, rel=1e-10)
+
+
+def unit_rows(n, d, seed):
+    rng = np.random.default_rng(seed)
+    r = rng.normal(size=(n, d))
+    return r / np.linalg.norm(r, axis=1, keepdims=True)
+
+
+@settings(max_examples=40, deadline=None)
+@given(n=st.integers(1, 30), d=st.integers(1, 30), seed=st.integers(0, 10_000),
+       kappa=st.floats(0.01, 100.0))
+def test_logdet_identity_both_sides_agree(n, d, seed, kappa):
+    a = np.random.default_rng(seed).normal(size=(n, d))
+    small = np.linalg.slogdet(np.eye(n) + kappa * a @ a.T)[1]
+    large = np.linalg.slogdet(np.eye(d) + kappa * a.T @ a)[1]
+    assert small == pytest.approx(large, rel=1e-8, abs=1e-8)
+    assert logdet_i_plus(a, kappa) == pytest.approx(large, rel=1e-8, abs=1e-8)
+
+
+@settings(max_examples=40, deadline=None)
+@given(n=st.integers(2, 40), d=st.integers(2, 24), seed=st.integers(0, 10_000), kappa=st.floats(0.1, 200.0))
+def test_eci_sem_bounds_and_permutation_invariance(n, d, seed, kappa):
+    r = unit_rows(n, d, seed)
+    w = np.random.default_rng(seed + 1).uniform(0, 1, n)
+    res = eci_sem(r, w, kappa)
+    assert 0 <= res.score <= res.info + 1e-12      # log(1+x) ≤ x on every eigenvalue
+    assert res.info == pytest.approx(w.mean())
+    if res.info > 1e-9:
+        assert 0 < res.diversity <= 1 + 1e-9
+    perm = np.random.default_rng(seed + 2).permutation(n)
+    assert eci_sem(r[perm], w[perm], kappa).score == pytest.approx(res.score, rel=1e-9, abs=1e-12)
+
+
+@settings(max_examples=30, deadline=None)
+@given(n=st.integers(3, 40), d=st.integers(2, 16), seed=st.integers(0, 10_000),
+       a=st.floats(0, 3), b=st.floats(0, 3), g=st.floats(0, 3), kappa=st.floats(0.5, 64))
+def test_shapley_values_sum_to_log_eci_sem(n, d, seed, a, b, g, kappa):
+    rng = np.random.default_rng(seed)
+    r = unit_rows(n, d, seed)
+    c, h, rho = rng.uniform(0.05, 1, n), rng.uniform(0.05, 1, n), rng.uniform(0.05, 1, n)
+    full, phi = eci_sem_contributions(r, c, h, rho, a, b, g, kappa)
+    assert sum(phi.values()) == pytest.approx(math.log(full.score), rel=1e-9, abs=1e-9)
+
+
+def test_shapley_terms_equal_to_one_contribute_nothing():
+    # c = h = ρ = 1 everywhere: switching a term on changes nothing, so φ_c = φ_h = φ_ρ = 0 and
+    # φ_div = log(ECI_sem / info) = log D.
+    r = unit_rows(50, 8, 1)
+    ones = np.ones(50)
+    full, phi = eci_sem_contributions(r, ones, ones, ones, 1, 1, 1, 16.0)
+    assert phi["c"] == pytest.approx(0, abs=1e-12)
+    assert phi["h"] == pytest.approx(0, abs=1e-12)
+    assert phi["rho"] == pytest.approx(0, abs=1e-12)
+    assert phi["div"] == pytest.approx(math.log(full.diversity))
+
+
+def test_shapley_of_a_constant_halving_term():
+    # c = 0.5 everywhere (α = 1), others 1, κ → tiny so diversity ≈ off: v gains log 0.5 whenever c joins,
+    # so φ_c = log 0.5 exactly in the no-diversity coalitions and ≈ log 0.5 overall.
+    r = unit_rows(30, 6, 2)
+    ones = np.ones(30)
+    _, phi = eci_sem_contributions(r, 0.5 * ones, ones, ones, 1, 1, 1, 1e-6)
+    assert phi["c"] == pytest.approx(math.log(0.5), abs=1e-5)
+    assert phi["div"] == pytest.approx(0, abs=1e-5)
+
+
+def test_shapley_generic_formula_two_players():
+    v = {frozenset(): 0.0, frozenset({"x"}): 1.0, frozenset({"y"}): 2.0, frozenset({"x", "y"}): 4.0}
+    phi = shapley_values(v, ("x", "y"))
+    assert phi == pytest.approx({"x": 1.5, "y": 2.5})
+    assert len(coalitions(("x", "y", "z"))) == 8
+
+
+@settings(max_examples=25, deadline=None)
+@given(n=st.integers(20, 60), d=st.integers(4, 24), seed=st.integers(0, 10_000), kappa=st.floats(1, 48),
+       scale=st.floats(0.001, 0.2))
+def test_half_half_hybrid_is_close_to_mean_of_parts(n, d, seed, kappa, scale):
+    """A 50/50 mixture: concavity of log det gives hybrid ≥ mean; log(1+x) ≥ x − x²/2 bounds it above by
+    mean + (κ/2)·mean tr(M_i²), which is small when κ·w is small (the regime of real sources)."""
+    rng = np.random.default_rng(seed)
+    r1, r2 = unit_rows(n, d, seed), unit_rows(n, d, seed + 7)
+    w1, w2 = rng.uniform(0, scale, n), rng.uniform(0, scale, n)
+    e1, e2 = eci_sem(r1, w1, kappa), eci_sem(r2, w2, kappa)
+    hyb = eci_sem(np.vstack([r1, r2]), np.concatenate([w1, w2]), kappa)
+    mean = (e1.score + e2.score) / 2
+    m1 = (r1 * w1[:, None]).T @ r1 / n
+    m2 = (r2 * w2[:, None]).T @ r2 / n
+    bound = kappa / 2 * (np.trace(m1 @ m1) + np.trace(m2 @ m2)) / 2
+    assert hyb.score >= mean - 1e-12
+    assert hyb.score - mean <= bound + 1e-12
