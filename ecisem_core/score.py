@@ -1,0 +1,244 @@
+"""Score negative sources: ``prepare`` (slow: embeddings, similarities, ρ, flags) then ``score_prepared``
+(fast: weights → ECI_sem, contributions, classic ECI, uncertainty). ``score_sources`` does both.
+
+A slider in the dashboard only calls :func:`score_prepared`; the per-triplet terms it needs are cached in the
+:class:`Prepared` object (residuals per sample, ρ per tokenizer/IDF setting).
+"""
+from __future__ import annotations
+
+import time
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .config import ScoreConfig
+from .corpus import read_corpus
+from .embed import Embedded, Progress, embed_triplets
+from .encoders import Encoder, get_encoder
+from .errors import InputError
+from .hybrid import content_key
+from .lexical import residuality_indexed, word_tokenize
+from .metric import classic_eci_from_sims, eci_sem_contributions
+from .negatives import flag_triplets
+from .terms import residual_directions, semantic_locality, similarities, target_consistency, weights
+from .uncertainty import SourceSample, bootstrap_scores, centre, intervals, pairwise_prob, rank_stability, ranks_desc
+
+SOURCE_COLUMNS = ["source", "n", "eci_sem", "eci_sem_per_dim", "ci_low", "ci_high", "info", "diversity",
+                  "phi_c", "phi_h", "phi_rho", "phi_div", "eci_v1", "fn_rate"]
+"""Columns of ``sources.csv`` (DESIGN.md), in order; more follow them."""
+SOURCE_EXTRA_COLUMNS = ["rank", "k", "signal", "margin", "n_sampled", "stability"]
+TRIPLET_COLUMNS = ["query_id", "negative_id", "source", "s_qp", "s_qn", "s_pn", "c", "h", "rho", "w",
+                   "fn_score", "fn_reasons"]
+"""Columns of ``triplets.parquet`` (DESIGN.md), in order; more follow them."""
+TRIPLET_EXTRA_COLUMNS = ["fn_flag", "fn_label", "in_sample", "query", "positive", "negative"]
+REQUIRED = ("query", "positive", "negative", "source")
+
+
+@dataclass
+class Prepared:
+    """Everything that does not depend on the weights, computed once per (data, encoder)."""
+
+    triplets: pd.DataFrame
+    embedded: Embedded
+    encoder: Encoder
+    s_qp: np.ndarray
+    s_qn: np.ndarray
+    s_pn: np.ndarray
+    source_names: list[str]
+    source_codes: np.ndarray
+    query_codes: np.ndarray
+    flags: pd.DataFrame
+    timings: dict[str, float] = field(default_factory=dict)
+    _rho: dict[tuple[str, str | None], np.ndarray] = field(default_factory=dict, repr=False)
+    _samples: dict[tuple[int, int], dict[str, tuple[np.ndarray, np.ndarray]]] = field(default_factory=dict,
+                                                                                      repr=False)
+
+    @property
+    def dim(self) -> int:
+        return self.embedded.dim
+
+    @property
+    def delta(self) -> np.ndarray:
+        return self.s_qp - self.s_qn
+
+    def rho(self, config: ScoreConfig) -> np.ndarray:
+        """ρ for the config's tokenizer and IDF corpus (memoised)."""
+        key = (config.tokenizer, config.idf_corpus)
+        if key not in self._rho:
+            t0 = time.perf_counter()
+            tok = word_tokenize if config.tokenizer == "word" else self.encoder.tokenize
+            corpus = read_corpus(config.idf_corpus) if config.idf_corpus else None
+            e = self.embedded
+            self._rho[key] = residuality_indexed(e.texts, e.qi, e.pi, e.ni, tok, corpus)
+            self.timings["lexical"] = time.perf_counter() - t0
+        return self._rho[key]
+
+    def sample(self, config: ScoreConfig) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """Per source: (row indices of its sample, residual directions r̂ of those rows), memoised by (N, seed).
+
+        The sample is the N rows with the smallest seeded content hash, so it does not depend on row order.
+        """
+        key = (config.sample_size, config.seed)
+        if key not in self._samples:
+            t0 = time.perf_counter()
+            out = {}
+            keys = content_key(self.triplets, config.seed)
+            e = self.embedded
+            for code, name in enumerate(self.source_names):
+                rows = np.flatnonzero(self.source_codes == code)
+                if rows.size > config.sample_size:
+                    salt = np.uint64(zlib.crc32(name.encode("utf-8")))
+                    rows = np.sort(rows[np.argsort(keys[rows] ^ salt, kind="stable")[: config.sample_size]])
+                r = residual_directions(e.matrix[e.qi[rows]], e.matrix[e.pi[rows]], e.matrix[e.ni[rows]])
+                out[name] = (rows, r)
+            self._samples[key] = out
+            self.timings["residuals"] = time.perf_counter() - t0
+        return self._samples[key]
+
+
+@dataclass
+class ScoreResult:
+    """Per-source table (``sources``), per-triplet table (``triplets``) and P(row > column) (``pairwise``)."""
+
+    sources: pd.DataFrame
+    triplets: pd.DataFrame
+    pairwise: pd.DataFrame
+    config: ScoreConfig
+    dim: int
+    encoder_id: str
+    timings: dict[str, float]
+
+
+def _check_table(triplets: pd.DataFrame) -> None:
+    missing = [c for c in REQUIRED if c not in triplets.columns]
+    if missing:
+        raise InputError(f"triplet table lacks column(s) {missing}; has {list(triplets.columns)}")
+    if len(triplets) == 0:
+        raise InputError("no triplets to score")
+
+
+def _with_ids(triplets: pd.DataFrame) -> pd.DataFrame:
+    from .hashing import short_id
+
+    t = triplets.reset_index(drop=True).copy()
+    if "query_id" not in t.columns:
+        t["query_id"] = [short_id("q", s) for s in t["query"].astype(str)]
+    if "negative_id" not in t.columns:
+        t["negative_id"] = [short_id("n", s) for s in t["negative"].astype(str)]
+    for col in ("query_id", "negative_id", "source"):
+        t[col] = t[col].astype(str)
+    return t
+
+
+def prepare(triplets: pd.DataFrame, encoder: Encoder | str | None = None, config: ScoreConfig | None = None, *,
+            cache_dir: str | Path | None = None, use_cache: bool = True, progress: Progress | None = None,
+            show_progress: bool = False) -> Prepared:
+    """Embed (cached), compute s_qp, s_qn, s_pn for every triplet, FN flags, and ρ/residuals for ``config``."""
+    config = config or ScoreConfig()
+    _check_table(triplets)
+    enc = encoder if encoder is not None and not isinstance(encoder, str) else get_encoder(encoder)
+    t = _with_ids(triplets)
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    emb = embed_triplets(t, enc, cache_dir=cache_dir, use_cache=use_cache, progress=progress,
+                         show_progress=show_progress)
+    timings["embed_total"] = time.perf_counter() - t0
+    timings["encoder_forward"] = emb.encode_seconds
+    t0 = time.perf_counter()
+    s_qp, s_qn, s_pn = similarities(emb.matrix, emb.qi, emb.pi, emb.ni)
+    timings["similarities"] = time.perf_counter() - t0
+    names = sorted(t["source"].unique())
+    codes = pd.Categorical(t["source"], categories=names).codes.astype(np.int64)
+    qcodes = pd.Categorical(t["query_id"], categories=sorted(t["query_id"].unique())).codes.astype(np.int64)
+    t0 = time.perf_counter()
+    flags = flag_triplets(t.assign(s_qp=s_qp, s_qn=s_qn, s_pn=s_pn))
+    timings["flags"] = time.perf_counter() - t0
+    prep = Prepared(t, emb, enc, s_qp, s_qn, s_pn, names, codes, qcodes, flags, timings)
+    prep.rho(config)
+    prep.sample(config)
+    return prep
+
+
+def score_prepared(prep: Prepared, config: ScoreConfig | None = None, *, uncertainty: bool = True,
+                   sources: list[str] | None = None) -> ScoreResult:
+    """Weights → per-source ECI_sem, contributions, classic ECI (+ bootstrap CI, P(A > B), rank stability when
+    ``uncertainty``). ``sources`` restricts the table to some sources."""
+    config = config or ScoreConfig()
+    t0 = time.perf_counter()
+    names = [s for s in prep.source_names if sources is None or s in sources]
+    delta = prep.delta
+    rho = prep.rho(config)
+    c = target_consistency(delta, config.tau)
+    h = semantic_locality(delta, config.tau)
+    w = weights(c, h, rho, config.alpha, config.beta, config.gamma)
+    kappa = config.kappa_for(prep.dim)
+    samples = prep.sample(config)
+    rows, in_sample = [], np.zeros(len(delta), dtype=bool)
+    unc_samples, unc_w = [], []
+    fn_flag = prep.flags["fn_flag"].to_numpy(bool)
+    for name in names:
+        idx, r = samples[name]
+        in_sample[idx] = True
+        full, phi = eci_sem_contributions(r, c[idx], h[idx], rho[idx], config.alpha, config.beta, config.gamma,
+                                          kappa)
+        members = np.flatnonzero(prep.source_codes == prep.source_names.index(name))
+        ce = classic_eci_from_sims(prep.s_qp[members], prep.s_qn[members], prep.query_codes[members])
+        rows.append({
+            "source": name, "n": int(members.size), "eci_sem": full.score, "eci_sem_per_dim": full.per_dim,
+            "ci_low": np.nan, "ci_high": np.nan, "info": full.info, "diversity": full.diversity,
+            "phi_c": phi["c"], "phi_h": phi["h"], "phi_rho": phi["rho"], "phi_div": phi["div"],
+            "eci_v1": ce.eci, "fn_rate": float(fn_flag[members].mean()),
+            "k": ce.k, "signal": ce.signal, "margin": ce.margin, "n_sampled": int(idx.size), "stability": np.nan,
+        })
+        unc_samples.append(SourceSample(name, r, delta[idx], rho[idx], prep.query_codes[idx]))
+        unc_w.append(w[idx])
+    table = pd.DataFrame(rows)
+    pairwise = pd.DataFrame(np.nan, index=names, columns=names)
+    timings = dict(prep.timings)
+    timings["score"] = time.perf_counter() - t0
+    if uncertainty and names:
+        t1 = time.perf_counter()
+        boot = centre(bootstrap_scores(unc_samples, unc_w, kappa, config.bootstrap, config.seed),
+                      table["eci_sem"].to_numpy())
+        lo, hi = intervals(boot)
+        table["ci_low"], table["ci_high"] = lo, hi
+        pairwise = pairwise_prob(boot, names)
+        table["stability"] = rank_stability(unc_samples, config.tau, config.alpha, config.beta, config.gamma,
+                                            kappa, table["eci_sem"].to_numpy(), config.stability_trials,
+                                            config.seed)
+        timings["uncertainty"] = time.perf_counter() - t1
+    table["rank"] = ranks_desc(table["eci_sem"].to_numpy()) if len(table) else []
+    table = table.sort_values("rank").reset_index(drop=True)[SOURCE_COLUMNS + SOURCE_EXTRA_COLUMNS]
+    trip = prep.triplets
+    keep = trip["source"].isin(names).to_numpy()
+    out = pd.DataFrame({
+        "query_id": trip["query_id"], "negative_id": trip["negative_id"], "source": trip["source"],
+        "s_qp": prep.s_qp, "s_qn": prep.s_qn, "s_pn": prep.s_pn, "c": c, "h": h, "rho": rho, "w": w,
+        "fn_score": prep.flags["fn_score"].to_numpy(), "fn_reasons": prep.flags["fn_reasons"].to_numpy(),
+        "fn_flag": fn_flag,
+        "fn_label": trip["fn_label"] if "fn_label" in trip.columns else np.nan,
+        "in_sample": in_sample,
+        "query": trip["query"], "positive": trip["positive"], "negative": trip["negative"],
+    })[keep].reset_index(drop=True)
+    return ScoreResult(table, out, pairwise, config, prep.dim, prep.encoder.model_id, timings)
+
+
+def score_sources(triplets: pd.DataFrame, encoder: Encoder | str | None = None, config: ScoreConfig | None = None,
+                  **kw) -> ScoreResult:
+    """Score every source of a triplet table: :func:`prepare` then :func:`score_prepared`.
+
+    Example:
+        >>> from ecisem_core import load_triplets, score_sources, ScoreConfig       # doctest: +SKIP
+        >>> result = score_sources(load_triplets(["bm25.jsonl", "llm.jsonl"]))       # doctest: +SKIP
+        >>> result.sources[["source", "eci_sem", "ci_low", "ci_high", "eci_v1"]]     # doctest: +SKIP
+    """
+    config = config or ScoreConfig()
+    uncertainty = kw.pop("uncertainty", True)
+    return score_prepared(prepare(triplets, encoder, config, **kw), config, uncertainty=uncertainty)
+
+
+ProgressCallback = Callable[[int, int], None]
