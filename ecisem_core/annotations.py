@@ -1,0 +1,529 @@
+"""SQLite store of annotation batches, items and verdicts; inter-annotator agreement and flagger precision.
+
+Durability design (verdicts are never lost):
+
+* WAL journal (``PRAGMA journal_mode=WAL``): readers never block the writer and a crash leaves the database file
+  untouched — uncommitted frames at the end of the WAL are ignored on recovery.
+* Every write is one ``BEGIN IMMEDIATE … COMMIT`` transaction, so a writer takes the write lock *before* reading
+  (no deadlock-prone lock upgrade), and waits for other writers up to :data:`BUSY_TIMEOUT_S` (busy timeout)
+  instead of failing.
+* ``PRAGMA synchronous=FULL``: a commit is on disk when ``record_verdict`` returns.
+* Verdicts are append-only: a new answer by the same annotator on the same item is a new row; the *current*
+  verdict is the latest one (highest id) per (item, annotator), the older ones stay as history.
+* One short-lived connection per operation: safe across threads (the dashboard), processes (several annotators)
+  and restarts; the store object holds only the path.
+
+Tables: ``batches(id, name, created, settings)`` (settings: JSON), ``items(id, batch_id, position, query_id,
+negative_id, query, positive, negative, source, fn_score, fn_flag, fn_reasons)``, ``verdicts(id, item_id,
+annotator, verdict, comment, created)``. Times are UTC ISO-8601.
+"""
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from itertools import combinations
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .errors import InputError
+
+VERDICTS: tuple[str, ...] = ("false_negative", "true_negative", "unsure")
+"""Allowed verdicts, in the order the annotate page shows them."""
+VERDICT_ALIASES: dict[str, str] = {
+    "fn": "false_negative",
+    "false negative": "false_negative",
+    "false-negative": "false_negative",
+    "tn": "true_negative",
+    "true negative": "true_negative",
+    "true-negative": "true_negative",
+    "?": "unsure",
+}
+"""Spellings accepted on input (case-insensitive) and their canonical verdict."""
+BUSY_TIMEOUT_S: float = 30.0
+"""How long a writer waits for another writer's transaction before giving up (sqlite busy timeout)."""
+ITEM_COLUMNS: tuple[str, ...] = (
+    "query_id", "negative_id", "query", "positive", "negative", "source", "fn_score", "fn_flag", "fn_reasons",
+)
+"""Item fields taken from a triplet/flag table (missing optional ones are stored as NULL)."""
+REQUIRED_ITEM_COLUMNS: tuple[str, ...] = ("query", "positive", "negative")
+"""Item fields that must be present."""
+
+_SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS batches (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    name TEXT NOT NULL,
+    created TEXT NOT NULL,
+    settings TEXT NOT NULL DEFAULT '{{}}'
+);
+CREATE TABLE IF NOT EXISTS items (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    batch_id INTEGER NOT NULL REFERENCES batches(id),
+    position INTEGER NOT NULL,
+    query_id TEXT,
+    negative_id TEXT,
+    query TEXT NOT NULL,
+    positive TEXT NOT NULL,
+    negative TEXT NOT NULL,
+    source TEXT,
+    fn_score REAL,
+    fn_flag INTEGER,
+    fn_reasons TEXT,
+    UNIQUE (batch_id, position)
+);
+CREATE TABLE IF NOT EXISTS verdicts (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    item_id INTEGER NOT NULL REFERENCES items(id),
+    annotator TEXT NOT NULL CHECK (length(annotator) > 0),
+    verdict TEXT NOT NULL CHECK (verdict IN ({", ".join(repr(v) for v in VERDICTS)})),
+    comment TEXT NOT NULL DEFAULT '',
+    created TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS verdicts_by_item ON verdicts (item_id, annotator, id);
+CREATE INDEX IF NOT EXISTS items_by_ids ON items (batch_id, query_id, negative_id);
+"""
+
+_CURRENT = """
+SELECT v.* FROM verdicts v
+WHERE v.id = (SELECT MAX(w.id) FROM verdicts w WHERE w.item_id = v.item_id AND w.annotator = v.annotator)
+"""
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="microseconds")
+
+
+def normalise_verdict(value: Any) -> str:
+    """Canonical verdict of an input spelling, or ``InputError``.
+
+    >>> normalise_verdict(" FN "), normalise_verdict("True negative"), normalise_verdict("unsure")
+    ('false_negative', 'true_negative', 'unsure')
+    """
+    text = str(value).strip().lower() if value is not None else ""
+    text = VERDICT_ALIASES.get(text, text.replace(" ", "_").replace("-", "_"))
+    if text not in VERDICTS:
+        raise InputError(f"unknown verdict {value!r}; use one of {list(VERDICTS)} (or fn / tn)")
+    return text
+
+
+@dataclass(frozen=True)
+class Progress:
+    """An annotator's progress on a batch: ``done`` items answered (any verdict) of ``total``."""
+
+    done: int
+    total: int
+
+    @property
+    def fraction(self) -> float:
+        return self.done / self.total if self.total else 0.0
+
+
+@dataclass(frozen=True)
+class FlaggerPrecision:
+    """Share of *flagged* items judged false negative among flagged items with a decided consensus.
+
+    An item's consensus: majority of its annotators' current non-"unsure" verdicts (a tie is undecided).
+    ``precision`` is NaN when no flagged item is decided.
+    """
+
+    precision: float
+    n_judged: int
+    n_false_negative: int
+    n_undecided: int
+
+
+def cohen_kappa(a: np.ndarray, b: np.ndarray, categories: tuple[str, ...] = VERDICTS) -> float:
+    """Cohen's κ = (p_o − p_e)/(1 − p_e), p_o observed agreement, p_e = Σ_k p_a(k)·p_b(k).
+
+    NaN with no items, or when p_e = 1 (both raters used one and the same category throughout: κ undefined).
+
+    >>> cohen_kappa(np.array(["x", "x", "y", "y"]), np.array(["x", "y", "y", "y"]), ("x", "y"))
+    0.5
+    """
+    a = np.asarray(a)
+    b = np.asarray(b)
+    if a.size == 0:
+        return float("nan")
+    idx = {c: i for i, c in enumerate(categories)}
+    ia = np.array([idx[x] for x in a])
+    ib = np.array([idx[x] for x in b])
+    p_o = float(np.mean(ia == ib))
+    k = len(categories)
+    pa = np.bincount(ia, minlength=k) / a.size
+    pb = np.bincount(ib, minlength=k) / b.size
+    p_e = float(pa @ pb)
+    if p_e >= 1.0 - 1e-12:
+        return float("nan")
+    return (p_o - p_e) / (1.0 - p_e)
+
+
+def item_consensus(verdicts: pd.DataFrame) -> pd.DataFrame:
+    """Per item: counts of current verdicts and the consensus label.
+
+    ``label`` = 1.0 when false-negative verdicts outnumber true-negative ones, 0.0 when fewer, NaN on a tie or
+    when only "unsure" answers exist. Input: rows of :meth:`AnnotationStore.verdicts` (current verdicts).
+    """
+    cols = ["item_id", "n_false_negative", "n_true_negative", "n_unsure", "label"]
+    if verdicts.empty:
+        return pd.DataFrame(columns=cols)
+    counts = pd.crosstab(verdicts["item_id"], verdicts["verdict"]).reindex(columns=list(VERDICTS), fill_value=0)
+    fn = counts["false_negative"].to_numpy()
+    tn = counts["true_negative"].to_numpy()
+    label = np.where(fn > tn, 1.0, np.where(tn > fn, 0.0, np.nan))
+    return pd.DataFrame(
+        {
+            "item_id": counts.index.to_numpy(),
+            "n_false_negative": fn,
+            "n_true_negative": tn,
+            "n_unsure": counts["unsure"].to_numpy(),
+            "label": label,
+        }
+    )
+
+
+class AnnotationStore:
+    """Batches, items and verdicts in one SQLite file (created on first use).
+
+    Example:
+        >>> import tempfile, os
+        >>> store = AnnotationStore(os.path.join(tempfile.mkdtemp(), "a.sqlite"))
+        >>> b = store.create_batch("demo", pd.DataFrame({"query": ["q"], "positive": ["p"], "negative": ["n"]}))
+        >>> item = store.next_item(b, "ann")
+        >>> _ = store.record_verdict(item["id"], "ann", "fn", "answers the query")
+        >>> store.progress(b, "ann")
+        Progress(done=1, total=1)
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._init_schema()
+
+    # -- connections and transactions -------------------------------------------------------------------------
+
+    def connect(self) -> sqlite3.Connection:
+        """A new connection in autocommit mode (transactions are explicit), busy timeout, FK checks, full sync."""
+        conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+        conn.row_factory = sqlite3.Row
+        conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+        conn.execute("PRAGMA foreign_keys = ON")
+        conn.execute("PRAGMA synchronous = FULL")
+        return conn
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """``BEGIN IMMEDIATE`` … ``COMMIT`` on a fresh connection; rolled back on any exception."""
+        conn = self.connect()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+        finally:
+            conn.close()
+
+    @contextmanager
+    def _reader(self) -> Iterator[sqlite3.Connection]:
+        conn = self.connect()
+        try:
+            yield conn
+        finally:
+            conn.close()
+
+    def _init_schema(self) -> None:
+        deadline = time.monotonic() + BUSY_TIMEOUT_S
+        while True:  # switching to WAL needs a moment of exclusivity; retry while another process initialises
+            try:
+                conn = self.connect()
+                try:
+                    mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+                finally:
+                    conn.close()
+                break
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+        if str(mode).lower() != "wal":
+            raise RuntimeError(f"{self.path}: cannot switch the annotation store to WAL (journal_mode={mode})")
+        with self.transaction() as conn:  # statements one by one: executescript() would COMMIT on its own
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+
+    def integrity_check(self) -> str:
+        """``PRAGMA integrity_check`` ("ok" when the file is consistent)."""
+        with self._reader() as conn:
+            return str(conn.execute("PRAGMA integrity_check").fetchone()[0])
+
+    # -- batches and items ------------------------------------------------------------------------------------
+
+    def create_batch(
+        self, name: str, items: pd.DataFrame | None = None, settings: Mapping[str, Any] | None = None
+    ) -> int:
+        """Create a batch (and add ``items`` in the same transaction); returns the batch id."""
+        if not str(name).strip():
+            raise InputError("a batch needs a name")
+        settings_json = json.dumps(dict(settings or {}), sort_keys=True, default=str)
+        rows = _item_rows(items) if items is not None else []
+        with self.transaction() as conn:
+            cur = conn.execute(
+                "INSERT INTO batches (name, created, settings) VALUES (?, ?, ?)", (str(name), _now(), settings_json)
+            )
+            batch_id = int(cur.lastrowid)
+            _insert_items(conn, batch_id, rows)
+        return batch_id
+
+    def add_items(self, batch_id: int, items: pd.DataFrame) -> int:
+        """Append items to a batch (positions continue after the last one); returns how many were added."""
+        rows = _item_rows(items)
+        with self.transaction() as conn:
+            self._require_batch(conn, batch_id)
+            _insert_items(conn, batch_id, rows)
+        return len(rows)
+
+    def list_batches(self) -> pd.DataFrame:
+        """One row per batch: id, name, created, settings (dict), n_items, n_annotators, n_verdicts (current)."""
+        with self._reader() as conn:
+            rows = conn.execute(
+                f"""
+                SELECT b.id, b.name, b.created, b.settings,
+                       (SELECT COUNT(*) FROM items i WHERE i.batch_id = b.id) AS n_items,
+                       (SELECT COUNT(DISTINCT v.annotator) FROM verdicts v JOIN items i ON i.id = v.item_id
+                         WHERE i.batch_id = b.id) AS n_annotators,
+                       (SELECT COUNT(*) FROM ({_CURRENT}) c JOIN items i ON i.id = c.item_id
+                         WHERE i.batch_id = b.id) AS n_verdicts
+                FROM batches b ORDER BY b.id
+                """
+            ).fetchall()
+        frame = pd.DataFrame(
+            [dict(r) for r in rows],
+            columns=["id", "name", "created", "settings", "n_items", "n_annotators", "n_verdicts"],
+        )
+        frame["settings"] = [json.loads(s) for s in frame["settings"]]
+        return frame
+
+    def items(self, batch_id: int) -> pd.DataFrame:
+        """The items of a batch in position order (columns: id, batch_id, position, and :data:`ITEM_COLUMNS`)."""
+        with self._reader() as conn:
+            rows = conn.execute("SELECT * FROM items WHERE batch_id = ? ORDER BY position", (batch_id,)).fetchall()
+        cols = ["id", "batch_id", "position", *ITEM_COLUMNS]
+        frame = pd.DataFrame([dict(r) for r in rows], columns=cols)
+        frame["fn_flag"] = frame["fn_flag"].map(lambda v: None if v is None else bool(v))
+        return frame
+
+    def next_item(self, batch_id: int, annotator: str) -> dict[str, Any] | None:
+        """The first item (by position) this annotator has not answered yet, as a dict; None when done."""
+        with self._reader() as conn:
+            row = conn.execute(
+                """
+                SELECT i.* FROM items i
+                WHERE i.batch_id = ? AND NOT EXISTS (
+                    SELECT 1 FROM verdicts v WHERE v.item_id = i.id AND v.annotator = ?)
+                ORDER BY i.position LIMIT 1
+                """,
+                (batch_id, annotator),
+            ).fetchone()
+        return dict(row) if row is not None else None
+
+    # -- verdicts ---------------------------------------------------------------------------------------------
+
+    def record_verdict(self, item_id: int, annotator: str, verdict: str, comment: str = "") -> int:
+        """Append a verdict (committed and synced on return); returns its id. It becomes the annotator's current
+        verdict on the item; earlier ones stay as history."""
+        annotator = _check_annotator(annotator)
+        verdict = normalise_verdict(verdict)
+        with self.transaction() as conn:
+            if conn.execute("SELECT 1 FROM items WHERE id = ?", (int(item_id),)).fetchone() is None:
+                raise InputError(f"no item with id {item_id}")
+            cur = conn.execute(
+                "INSERT INTO verdicts (item_id, annotator, verdict, comment, created) VALUES (?, ?, ?, ?, ?)",
+                (int(item_id), annotator, verdict, str(comment or ""), _now()),
+            )
+            return int(cur.lastrowid)
+
+    def record_verdicts(self, batch_id: int, verdicts: pd.DataFrame) -> int:
+        """Append many verdicts in one transaction (all or nothing); returns how many.
+
+        ``verdicts`` has ``verdict``, ``annotator``, optional ``comment`` and either ``item_id`` or
+        (``query_id``, ``negative_id``) identifying an item of this batch; optional ``file``/``line`` columns
+        (from :func:`ecisem_core.exports.read_verdicts_csv`) locate a bad row in error messages.
+        """
+        with self.transaction() as conn:
+            self._require_batch(conn, batch_id)
+            by_id = {
+                int(r["id"]): int(r["id"])
+                for r in conn.execute("SELECT id FROM items WHERE batch_id = ?", (batch_id,))
+            }
+            by_key: dict[tuple[str, str], int] = {}
+            for r in conn.execute("SELECT id, query_id, negative_id FROM items WHERE batch_id = ?", (batch_id,)):
+                by_key.setdefault((str(r["query_id"]), str(r["negative_id"])), int(r["id"]))
+            now = _now()
+            rows = []
+            for rec in verdicts.to_dict("records"):
+                where = (rec.get("file"), rec.get("line"))
+                try:
+                    item = _resolve_item(rec, by_id, by_key)
+                    rows.append((item, _check_annotator(rec.get("annotator")), normalise_verdict(rec.get("verdict")),
+                                 _text(rec.get("comment")), now))
+                except InputError as exc:
+                    raise InputError(exc.problem, where[0], _int_or_none(where[1])) from None
+            conn.executemany(
+                "INSERT INTO verdicts (item_id, annotator, verdict, comment, created) VALUES (?, ?, ?, ?, ?)", rows
+            )
+        return len(rows)
+
+    def verdicts(self, batch_id: int, history: bool = False) -> pd.DataFrame:
+        """Verdicts of a batch with their item: current ones (one per item and annotator) or, with
+        ``history=True``, every answer ever given. Columns: verdict_id, item_id, position, query_id, negative_id,
+        source, fn_score, fn_flag, annotator, verdict, comment, time."""
+        source = "verdicts" if history else f"({_CURRENT})"
+        with self._reader() as conn:
+            rows = conn.execute(
+                f"""
+                SELECT v.id AS verdict_id, i.id AS item_id, i.position, i.query_id, i.negative_id, i.source,
+                       i.fn_score, i.fn_flag, v.annotator, v.verdict, v.comment, v.created AS time
+                FROM {source} v JOIN items i ON i.id = v.item_id
+                WHERE i.batch_id = ? ORDER BY v.id
+                """,
+                (batch_id,),
+            ).fetchall()
+        cols = ["verdict_id", "item_id", "position", "query_id", "negative_id", "source", "fn_score", "fn_flag",
+                "annotator", "verdict", "comment", "time"]
+        frame = pd.DataFrame([dict(r) for r in rows], columns=cols)
+        frame["fn_flag"] = frame["fn_flag"].map(lambda v: None if v is None else bool(v))
+        return frame
+
+    def progress(self, batch_id: int, annotator: str) -> Progress:
+        """How many of the batch's items this annotator has answered."""
+        with self._reader() as conn:
+            total = conn.execute("SELECT COUNT(*) FROM items WHERE batch_id = ?", (batch_id,)).fetchone()[0]
+            done = conn.execute(
+                """SELECT COUNT(DISTINCT v.item_id) FROM verdicts v JOIN items i ON i.id = v.item_id
+                   WHERE i.batch_id = ? AND v.annotator = ?""",
+                (batch_id, annotator),
+            ).fetchone()[0]
+        return Progress(int(done), int(total))
+
+    def agreement(self, batch_id: int) -> pd.DataFrame:
+        """Cohen's κ for every pair of annotators over the items both answered (current verdicts; the three
+        verdicts are the categories). Columns: annotator_a, annotator_b, n_items, observed, kappa."""
+        cur = self.verdicts(batch_id)
+        cols = ["annotator_a", "annotator_b", "n_items", "observed", "kappa"]
+        if cur.empty:
+            return pd.DataFrame(columns=cols)
+        wide = cur.pivot(index="item_id", columns="annotator", values="verdict")
+        rows = []
+        for a, b in combinations(sorted(wide.columns), 2):
+            both = wide[[a, b]].dropna()
+            va, vb = both[a].to_numpy(), both[b].to_numpy()
+            rows.append(
+                {
+                    "annotator_a": a,
+                    "annotator_b": b,
+                    "n_items": int(len(both)),
+                    "observed": float(np.mean(va == vb)) if len(both) else float("nan"),
+                    "kappa": cohen_kappa(va, vb),
+                }
+            )
+        return pd.DataFrame(rows, columns=cols)
+
+    def flagger_precision(self, batch_id: int) -> FlaggerPrecision:
+        """Precision of the flagger on judged items (see :class:`FlaggerPrecision`); items stored without
+        ``fn_flag`` count as flagged (a batch is normally built from the flagged list)."""
+        cur = self.verdicts(batch_id)
+        if cur.empty:
+            return FlaggerPrecision(float("nan"), 0, 0, 0)
+        flagged_items = cur.loc[cur["fn_flag"].map(lambda v: v is None or bool(v)), "item_id"].unique()
+        cons = item_consensus(cur[cur["item_id"].isin(flagged_items)])
+        decided = cons["label"].notna()
+        n_judged = int(decided.sum())
+        n_fn = int((cons["label"] == 1.0).sum())
+        precision = n_fn / n_judged if n_judged else float("nan")
+        return FlaggerPrecision(precision, n_judged, n_fn, int((~decided).sum()))
+
+    # -- helpers ------------------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _require_batch(conn: sqlite3.Connection, batch_id: int) -> None:
+        if conn.execute("SELECT 1 FROM batches WHERE id = ?", (int(batch_id),)).fetchone() is None:
+            raise InputError(f"no batch with id {batch_id}")
+
+
+def _text(value: Any) -> str:
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return ""
+    return str(value)
+
+
+def _int_or_none(value: Any) -> int | None:
+    try:
+        return None if value is None or pd.isna(value) else int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _check_annotator(annotator: Any) -> str:
+    name = _text(annotator).strip()
+    if not name:
+        raise InputError("annotator name is empty")
+    return name
+
+
+def _resolve_item(rec: Mapping[str, Any], by_id: dict[int, int], by_key: dict[tuple[str, str], int]) -> int:
+    item = rec.get("item_id")
+    if item is not None and not (isinstance(item, float) and np.isnan(item)) and _text(item) != "":
+        try:
+            key = int(float(item))
+        except (TypeError, ValueError):
+            raise InputError(f"item_id {item!r} is not a number") from None
+        if key not in by_id:
+            raise InputError(f"item {key} is not in this batch")
+        return by_id[key]
+    q, n = _text(rec.get("query_id")), _text(rec.get("negative_id"))
+    if not q or not n:
+        raise InputError("row names no item: give item_id, or query_id and negative_id")
+    if (q, n) not in by_key:
+        raise InputError(f"no item of this batch has query_id {q!r} and negative_id {n!r}")
+    return by_key[(q, n)]
+
+
+def _item_rows(items: pd.DataFrame) -> list[tuple[Any, ...]]:
+    missing = [c for c in REQUIRED_ITEM_COLUMNS if c not in items.columns]
+    if missing:
+        raise InputError(f"items lack column(s) {missing}")
+    rows = []
+    for rec in items.to_dict("records"):
+        vals = []
+        for col in ITEM_COLUMNS:
+            v = rec.get(col)
+            if v is not None and not isinstance(v, str) and pd.isna(v):
+                v = None
+            if col == "fn_score" and v is not None:
+                v = float(v)
+            elif col == "fn_flag" and v is not None:
+                v = int(bool(v))
+            elif col not in ("fn_score", "fn_flag") and v is not None:
+                v = str(v)
+            vals.append(v)
+        rows.append(tuple(vals))
+    return rows
+
+
+def _insert_items(conn: sqlite3.Connection, batch_id: int, rows: list[tuple[Any, ...]]) -> None:
+    start = conn.execute("SELECT COALESCE(MAX(position), -1) + 1 FROM items WHERE batch_id = ?", (batch_id,)).fetchone()[0]
+    placeholders = ", ".join("?" for _ in ITEM_COLUMNS)
+    conn.executemany(
+        f"INSERT INTO items (batch_id, position, {', '.join(ITEM_COLUMNS)}) VALUES (?, ?, {placeholders})",
+        [(batch_id, start + k, *row) for k, row in enumerate(rows)],
+    )

@@ -1,0 +1,393 @@
+"""Exports of flagged triplets (CSV, JSONL, Label Studio, Argilla), verdict import from CSV, cleaned training files.
+
+Shapes written here, as the tools document them:
+
+* **Label Studio** (tasks import, "Basic Label Studio JSON format"): a JSON list of tasks ``{"data": {...},
+  "predictions": [{"model_version", "score", "result": [{"from_name", "to_name", "type": "choices",
+  "value": {"choices": [...]}}]}]}``; every ``$name`` the labeling config uses is a key of ``data``, and each
+  prediction's ``from_name``/``to_name`` are the names of a control tag and an object tag of that config
+  (:func:`label_studio_config`).
+* **Argilla 2.x** records as dicts accepted by ``rg.Record.from_dict`` (and so by ``dataset.records.log`` after
+  conversion): ``{"id", "fields": {...}, "metadata": {...}, "suggestions": {question: {"value", "score",
+  "agent"}}, "responses": {}, "vectors": {}}``, with the dataset settings to create first
+  (:func:`argilla_settings`: text fields query/positive/negative/reasons, a label question ``verdict``, a text
+  question ``comment``, metadata source/fn_score).
+"""
+from __future__ import annotations
+
+import csv
+import json
+import math
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+from xml.sax.saxutils import quoteattr
+
+import numpy as np
+import pandas as pd
+
+from .annotations import VERDICTS, normalise_verdict
+from .errors import InputError
+
+EXPORT_COLUMNS: tuple[str, ...] = (
+    "query_id", "negative_id", "source", "query", "positive", "negative", "fn_score", "fn_flag", "junk_flag",
+    "fn_reasons", "s_qp", "s_qn", "s_pn", "fn_label", "file", "line",
+)
+"""Columns written by :func:`export_candidates` (those the table has, in this order)."""
+TRAINING_COLUMNS: tuple[str, ...] = ("query_id", "negative_id", "source", "query", "positive", "negative", "weight")
+"""Columns of a cleaned training file (``weight`` only in "weight" mode)."""
+MODEL_VERSION: str = "ecisem-fn"
+"""Name given to our predictions/suggestions (Label Studio ``model_version``, Argilla ``agent``)."""
+VERDICT_QUESTION: str = "verdict"
+"""Name of the verdict control (Label Studio ``Choices``) / question (Argilla label question)."""
+COMMENT_QUESTION: str = "comment"
+"""Name of the free-text comment control / question."""
+VERDICT_TITLES: dict[str, str] = {
+    "false_negative": "False negative (relevant: answers the query)",
+    "true_negative": "True negative (not relevant)",
+    "unsure": "Unsure",
+}
+"""What annotators see for each verdict."""
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# plain values
+
+
+def _plain(value: Any) -> Any:
+    """A JSON-safe Python value: numpy scalars → Python, NaN/NA → None."""
+    if value is None:
+        return None
+    if isinstance(value, (np.generic,)):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if value is pd.NA or value is pd.NaT:
+        return None
+    return value
+
+
+def _records(frame: pd.DataFrame, columns: Iterable[str]) -> list[dict[str, Any]]:
+    cols = [c for c in columns if c in frame.columns]
+    return [{c: _plain(v) for c, v in zip(cols, row)} for row in frame[cols].itertuples(index=False, name=None)]
+
+
+def candidate_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """The export columns (:data:`EXPORT_COLUMNS`) the frame has, in order."""
+    return frame[[c for c in EXPORT_COLUMNS if c in frame.columns]]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# CSV / JSONL
+
+
+def write_jsonl(records: Iterable[Mapping[str, Any]], path: str | Path) -> int:
+    """One JSON object per line (UTF-8, non-ASCII kept); returns the number of lines."""
+    n = 0
+    with Path(path).open("w", encoding="utf-8", newline="\n") as fh:
+        for rec in records:
+            fh.write(json.dumps({k: _plain(v) for k, v in rec.items()}, ensure_ascii=False, allow_nan=False) + "\n")
+            n += 1
+    return n
+
+
+def export_candidates(frame: pd.DataFrame, path: str | Path, fmt: str | None = None) -> int:
+    """Write flagged triplets (a triplet table joined with :func:`~ecisem_core.negatives.flag_triplets`) as
+    ``csv`` or ``jsonl`` (``fmt`` defaults to the file suffix); returns rows written."""
+    fmt = (fmt or Path(path).suffix.lstrip(".")).lower()
+    out = candidate_frame(frame)
+    if fmt == "csv":
+        out.to_csv(path, index=False, encoding="utf-8")
+        return len(out)
+    if fmt in ("jsonl", "json"):
+        return write_jsonl(_records(out, out.columns), path)
+    raise InputError(f"unknown export format {fmt!r} (use csv or jsonl)", path)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Label Studio
+
+
+def label_studio_config() -> str:
+    """Labeling config (XML) matching :func:`label_studio_tasks`: the three texts and the reasons, a single-choice
+    ``verdict`` (hotkeys f / t / u) on the negative, and an optional comment."""
+    choices = "\n".join(
+        f"    <Choice value={quoteattr(v)} alias={quoteattr(v)} hint={quoteattr(VERDICT_TITLES[v])} "
+        f"hotkey={quoteattr(v[0])}/>"
+        for v in VERDICTS
+    )
+    return (
+        "<View>\n"
+        '  <Header value="Query"/>\n'
+        '  <Text name="query" value="$query"/>\n'
+        '  <Header value="Labeled positive"/>\n'
+        '  <Text name="positive" value="$positive"/>\n'
+        '  <Header value="Candidate negative: does it answer the query?"/>\n'
+        '  <Text name="negative" value="$negative"/>\n'
+        '  <Header value="Why it was flagged"/>\n'
+        '  <Text name="fn_reasons" value="$fn_reasons"/>\n'
+        f'  <Choices name="{VERDICT_QUESTION}" toName="negative" choice="single" showInline="true" required="true">\n'
+        f"{choices}\n"
+        "  </Choices>\n"
+        f'  <TextArea name="{COMMENT_QUESTION}" toName="negative" rows="2" maxSubmissions="1" '
+        'placeholder="Comment (optional)"/>\n'
+        "</View>\n"
+    )
+
+
+LABEL_STUDIO_DATA: tuple[str, ...] = (
+    "query", "positive", "negative", "fn_reasons", "query_id", "negative_id", "source", "fn_score",
+)
+"""Keys of each Label Studio task's ``data``."""
+
+
+def label_studio_tasks(frame: pd.DataFrame, predictions: bool = True) -> list[dict[str, Any]]:
+    """Label Studio tasks, one per triplet; with ``predictions``, our verdict suggestion (false_negative when
+    ``fn_flag`` else true_negative) with ``score`` = fn_score, shown as a pre-annotation."""
+    frame = frame.copy()
+    for col in LABEL_STUDIO_DATA:
+        if col not in frame.columns:
+            frame[col] = "" if col != "fn_score" else np.nan
+    tasks = []
+    flags = frame["fn_flag"].to_numpy(dtype=bool) if "fn_flag" in frame.columns else None
+    for k, data in enumerate(_records(frame, LABEL_STUDIO_DATA)):
+        data = {key: ("" if v is None and key != "fn_score" else v) for key, v in data.items()}
+        task: dict[str, Any] = {"data": data}
+        if predictions and flags is not None:
+            pred: dict[str, Any] = {
+                "model_version": MODEL_VERSION,
+                "result": [
+                    {
+                        "from_name": VERDICT_QUESTION,
+                        "to_name": "negative",
+                        "type": "choices",
+                        "value": {"choices": ["false_negative" if flags[k] else "true_negative"]},
+                    }
+                ],
+            }
+            if data.get("fn_score") is not None:
+                pred["score"] = float(data["fn_score"])
+            task["predictions"] = [pred]
+        tasks.append(task)
+    return tasks
+
+
+def export_label_studio(frame: pd.DataFrame, path: str | Path, predictions: bool = True) -> Path:
+    """Write ``path`` (tasks JSON) and, beside it, ``<stem>.label_config.xml``; returns the config path."""
+    path = Path(path)
+    path.write_text(json.dumps(label_studio_tasks(frame, predictions), ensure_ascii=False, indent=1), "utf-8")
+    config_path = path.with_name(path.stem + ".label_config.xml")
+    config_path.write_text(label_studio_config(), encoding="utf-8")
+    return config_path
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Argilla 2.x
+
+
+def argilla_settings() -> dict[str, Any]:
+    """Dataset settings the records of :func:`argilla_records` need, as plain data. With Argilla 2.x::
+
+        s = argilla_settings()
+        settings = rg.Settings(
+            fields=[rg.TextField(name=f["name"], title=f["title"]) for f in s["fields"]],
+            questions=[rg.LabelQuestion(name="verdict", labels=s["questions"][0]["labels"]),
+                       rg.TextQuestion(name="comment", required=False)],
+            metadata=[rg.TermsMetadataProperty(name="source"),
+                      rg.FloatMetadataProperty(name="fn_score", min=0.0, max=1.0)],
+        )
+        dataset = rg.Dataset(name="ecisem-fn", settings=settings); dataset.create()
+        dataset.records.log([rg.Record.from_dict(r) for r in argilla_records(table)])
+    """
+    return {
+        "fields": [
+            {"name": "query", "title": "Query", "type": "text"},
+            {"name": "positive", "title": "Labeled positive", "type": "text"},
+            {"name": "negative", "title": "Candidate negative", "type": "text"},
+            {"name": "reasons", "title": "Why it was flagged", "type": "text"},
+        ],
+        "questions": [
+            {"name": VERDICT_QUESTION, "type": "label_selection", "labels": dict(VERDICT_TITLES), "required": True},
+            {"name": COMMENT_QUESTION, "type": "text", "required": False},
+        ],
+        "metadata": [
+            {"name": "source", "type": "terms"},
+            {"name": "fn_score", "type": "float", "min": 0.0, "max": 1.0},
+            {"name": "query_id", "type": "terms"},
+            {"name": "negative_id", "type": "terms"},
+        ],
+    }
+
+
+def argilla_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """Argilla 2.x record dicts (``rg.Record.from_dict`` shape), one per triplet.
+
+    ``id`` = ``"<query_id>|<negative_id>"`` (else the row position), text fields, metadata (source, fn_score,
+    ids), and a suggestion for ``verdict`` (false_negative when ``fn_flag`` else true_negative; score fn_score,
+    agent :data:`MODEL_VERSION`).
+    """
+    out = []
+    cols = ["query", "positive", "negative", "fn_reasons", "source", "fn_score", "fn_flag", "query_id",
+            "negative_id"]
+    for k, rec in enumerate(_records(frame, cols)):
+        qid, nid = rec.get("query_id"), rec.get("negative_id")
+        rid = f"{qid}|{nid}" if qid is not None and nid is not None else str(k)
+        metadata = {
+            key: rec[key] for key in ("source", "fn_score", "query_id", "negative_id") if rec.get(key) is not None
+        }
+        for key in ("source", "query_id", "negative_id"):
+            if key in metadata:
+                metadata[key] = str(metadata[key])
+        record: dict[str, Any] = {
+            "id": rid,
+            "fields": {
+                "query": str(rec.get("query") or ""),
+                "positive": str(rec.get("positive") or ""),
+                "negative": str(rec.get("negative") or ""),
+                "reasons": str(rec.get("fn_reasons") or "—"),
+            },
+            "metadata": metadata,
+            "suggestions": {},
+            "responses": {},
+            "vectors": {},
+        }
+        if rec.get("fn_flag") is not None:
+            suggestion: dict[str, Any] = {
+                "value": "false_negative" if rec["fn_flag"] else "true_negative",
+                "agent": MODEL_VERSION,
+            }
+            if rec.get("fn_score") is not None:
+                suggestion["score"] = float(rec["fn_score"])
+            record["suggestions"][VERDICT_QUESTION] = suggestion
+        out.append(record)
+    return out
+
+
+def export_argilla(frame: pd.DataFrame, path: str | Path) -> Path:
+    """Write the records as JSONL at ``path`` and the settings beside it (``<stem>.settings.json``)."""
+    path = Path(path)
+    write_jsonl(argilla_records(frame), path)
+    settings_path = path.with_name(path.stem + ".settings.json")
+    settings_path.write_text(json.dumps(argilla_settings(), indent=2), encoding="utf-8")
+    return settings_path
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# verdict import
+
+
+VERDICT_CSV_COLUMNS: tuple[str, ...] = ("item_id", "query_id", "negative_id", "verdict", "annotator", "comment")
+"""Columns read by :func:`read_verdicts_csv` (``item_id`` or ``query_id`` + ``negative_id`` name the item)."""
+
+
+def read_verdicts_csv(path: str | Path, default_annotator: str | None = None) -> pd.DataFrame:
+    """Read verdicts from a CSV file with a header row.
+
+    Columns: ``verdict`` (false_negative / true_negative / unsure, or fn / tn), ``annotator`` (or
+    ``default_annotator``), optional ``comment``, and ``item_id`` or ``query_id`` + ``negative_id``. Every row is
+    checked; the first bad one raises ``InputError`` naming the file and its line. Returns the columns of
+    :data:`VERDICT_CSV_COLUMNS` plus ``file`` and ``line`` (for :meth:`AnnotationStore.record_verdicts`).
+    """
+    path = Path(path)
+    try:
+        fh = path.open(encoding="utf-8-sig", newline="")
+    except OSError as exc:
+        raise InputError(f"cannot read verdicts ({exc.strerror})", path) from None
+    rows = []
+    with fh:
+        reader = csv.reader(fh)
+        try:
+            header = [h.strip().lower() for h in next(reader, [])]
+        except csv.Error as exc:
+            raise InputError(f"not a CSV file ({exc})", path, 1) from None
+        if "verdict" not in header:
+            raise InputError(f"no 'verdict' column (columns: {header})", path, 1)
+        if "item_id" not in header and not {"query_id", "negative_id"} <= set(header):
+            raise InputError("name the item with an 'item_id' column or 'query_id' and 'negative_id' columns", path, 1)
+        if "annotator" not in header and not default_annotator:
+            raise InputError("no 'annotator' column and no default annotator given", path, 1)
+        while True:
+            line = reader.line_num + 1  # where the next record starts
+            try:
+                raw = next(reader)
+            except StopIteration:
+                break
+            except csv.Error as exc:
+                raise InputError(f"malformed CSV ({exc})", path, line) from None
+            if not any(v.strip() for v in raw):
+                continue  # blank line
+            if len(raw) > len(header):
+                raise InputError(f"more fields ({len(raw)}) than header columns ({len(header)})", path, line)
+            rec = {k: v.strip() for k, v in zip(header, raw) if k}
+            try:
+                verdict = normalise_verdict(rec.get("verdict", ""))
+            except InputError as exc:
+                raise InputError(exc.problem, path, line) from None
+            annotator = rec.get("annotator") or (default_annotator or "")
+            if not annotator:
+                raise InputError("empty annotator", path, line)
+            item = rec.get("item_id", "")
+            if item:
+                try:
+                    item_val: int | None = int(item)
+                except ValueError:
+                    raise InputError(f"item_id {item!r} is not an integer", path, line) from None
+            else:
+                item_val = None
+                if not rec.get("query_id") or not rec.get("negative_id"):
+                    raise InputError("row names no item (empty item_id, query_id or negative_id)", path, line)
+            rows.append(
+                {
+                    "item_id": item_val,
+                    "query_id": rec.get("query_id") or None,
+                    "negative_id": rec.get("negative_id") or None,
+                    "verdict": verdict,
+                    "annotator": annotator,
+                    "comment": rec.get("comment", ""),
+                    "file": str(path),
+                    "line": line,
+                }
+            )
+    frame = pd.DataFrame(rows, columns=[*VERDICT_CSV_COLUMNS, "file", "line"])
+    frame["item_id"] = frame["item_id"].astype("Int64")
+    return frame
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# cleaned training file
+
+
+def write_training_file(frame: pd.DataFrame, path: str | Path) -> int:
+    """Write a (cleaned) training file: :data:`TRAINING_COLUMNS` the frame has, CSV or JSONL by suffix."""
+    out = frame[[c for c in TRAINING_COLUMNS if c in frame.columns]]
+    suffix = Path(path).suffix.lower()
+    if suffix == ".csv":
+        out.to_csv(path, index=False, encoding="utf-8")
+        return len(out)
+    if suffix in (".jsonl", ".json"):
+        return write_jsonl(_records(out, out.columns), path)
+    raise InputError(f"unknown training-file format {suffix!r} (use .csv or .jsonl)", path)
+
+
+def export_cleaned_training(
+    table: pd.DataFrame,
+    path: str | Path,
+    probs: np.ndarray | None = None,
+    mode: str = "drop",
+    threshold: float = 0.5,
+) -> pd.DataFrame:
+    """Resample a triplet table (:func:`ecisem_core.fn_model.resample`) and write it; returns what was written.
+
+    ``probs``: per-row FN probabilities (the learned scorer's); default the table's ``fn_score``. Junk rows
+    (``junk_flag``) are always dropped.
+    """
+    from .fn_model import resample
+
+    if probs is None:
+        if "fn_score" not in table.columns:
+            raise InputError("no FN probabilities: pass probs or flag the table first (fn_score column)")
+        probs = table["fn_score"].to_numpy(dtype=np.float64)
+    junk = table["junk_flag"].to_numpy(dtype=bool) if "junk_flag" in table.columns else None
+    cleaned = resample(table, probs, mode=mode, threshold=threshold, junk=junk)
+    write_training_file(cleaned, path)
+    return cleaned
