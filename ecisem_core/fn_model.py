@@ -32,7 +32,7 @@ C_REG: float = 1.0
 """Inverse L2 regularisation strength of the logistic regression."""
 MODEL_FEATURES: tuple[str, ...] = (
     "s_qp", "s_qn", "s_pn", "delta", "c", "rel_gap", "jaccard", "key_coverage", "log_n_key_terms",
-    "log_n_tokens", "len_ratio", "log_boilerplate_count", "pattern_hit", "identical",
+    "log_n_tokens", "len_ratio", "log_boilerplate_count", "boilerplate_share", "pattern_hit", "identical",
 )
 """Model inputs (counts enter as log(1 + x))."""
 RESAMPLE_MODES: tuple[str, ...] = ("drop", "weight")

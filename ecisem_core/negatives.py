@@ -14,17 +14,22 @@ The score (all terms vectorised over rows; ``Δ = s_qp − s_qn``)::
 
     z = bias                                                   # prior log-odds
       + (s_qn − s_qp) / τ                                      # encoder's log-odds that n beats p = logit(1 − c)
-      + w_dup · max(0, s_pn − dup_floor) / (1 − dup_floor)     # the negative paraphrases the positive
+      + w_pn · (s_pn − pn_ref) / τ                             # the negative says what the positive says
       + w_lex · cov · [n_key ≥ key_terms_min]                  # it contains the positive's key answer terms
       + w_ce  · (ce_qn − ce_qp)                                # optional cross-encoder log-odds (logits)
     fn_score = σ(z)                  for ordinary rows
     fn_score = 1                     when the negative is the positive's text (a certain false negative)
     fn_score = junk_score_factor·σ(z) for other junk rows (default 0: junk is not relevant, it is junk)
 
-Each evidence term is one-sided (absence of duplication or of shared terms is no evidence *against* relevance:
-a false negative can be a different passage answering the same query), so the encoder's own preference sets the
-base ranking and paraphrase / answer-term containment lift true false negatives above hard-but-true negatives,
-which sit near Δ ≈ 0 too but neither paraphrase the positive nor repeat its answer.
+Why these terms: a hard-but-true negative and a false negative both sit close to the query (Δ small), so the
+encoder's preference alone cannot separate them (nor can rank-by-s_qn). What separates them is the *positive*: a
+false negative answers the same need, so it is close to the labeled positive (s_pn high) and often repeats its
+answer-bearing words, while a hard negative only shares the topic. On the bundled demo's planted false negatives
+(MiniLM embeddings) ROC AUC is 0.95 for fn_score against 0.92 for s_qn and 0.89 for −Δ, and 0.89 against 0.80
+for s_qn among the hardest 40% of negatives. ``pn_ref`` (the s_pn that is neutral evidence) is on the scale of
+the encoder's cosines (0.65 suits MiniLM-class encoders); the learned scorer (:mod:`ecisem_core.fn_model`)
+re-fits all weights from verdicts. The key-term and cross-encoder terms are one-sided (their absence is no
+evidence against relevance).
 
 ``cov`` (key-term coverage): the positive's *key terms* are its tokens that are not in the query, the top
 ``key_terms`` by IDF (the answer-bearing words: the query's own words are in every hard negative by construction);
@@ -71,7 +76,11 @@ KEY_COVERAGE: float = 0.7
 MIN_TOKENS: int = 4
 """Junk "very short" when the negative has fewer word tokens than this (0 tokens: "empty")."""
 BOILERPLATE_QUERIES: int = 5
-"""Junk "boilerplate" when the same (normalised) negative text appears under ≥ this many distinct queries."""
+"""Junk "boilerplate" when, within one source, the same (normalised) negative text appears under ≥ this many
+distinct queries …"""
+BOILERPLATE_SHARE: float = 0.1
+"""… and under ≥ this share of the source's distinct queries (a mined passage legitimately recurs under a few
+queries of a large source; a generated template recurs under a large share of them)."""
 JUNK_PATTERNS: tuple[str, ...] = (
     r"^\W*here (?:are|is) (?:\w+ ){0,6}?(?:hard[ -]?)?negatives?\b",
     r"^\W*here (?:are|is) [^:]{0,100}:$",
@@ -86,10 +95,10 @@ whitespace collapsed to single spaces, first :data:`PATTERN_SCAN_CHARS` characte
 passages…", a "Here is …:" line with nothing after it, "Sure, here…", "I'm sorry…", "I cannot…", "As an AI…",
 "…Is there something else I can help you with?". All but the last are anchored at the start (so a passage that
 merely mentions "an AI" is not junk) and start with a literal where possible (fast)."""
-DUP_FLOOR: float = 0.8
-"""s_pn at which paraphrase evidence starts (0 below, w_dup at s_pn = 1)."""
-W_DUP: float = 4.0
-"""Log-odds added by a perfect paraphrase (s_pn = 1)."""
+PN_REF: float = 0.65
+"""s_pn that is neutral evidence: closer to the positive raises fn_score, farther lowers it (encoder scale)."""
+W_PN: float = 2.0
+"""Weight of the positive-agreement term w_pn·(s_pn − pn_ref)/τ, in units of the encoder term (s_qn − s_qp)/τ."""
 W_LEX: float = 3.0
 """Log-odds added by full key-term coverage (cov = 1)."""
 W_CE: float = 1.0
@@ -128,9 +137,10 @@ class FlagConfig:
         key_terms_min: key-term rule needs at least this many key terms.
         key_coverage: "contains the positive's key terms" when cov ≥ this.
         min_tokens: junk "very short" below this many tokens.
-        boilerplate_queries: junk "boilerplate" when one text is under ≥ this many distinct queries.
+        boilerplate_queries, boilerplate_share: junk "boilerplate" when, within a source, one text is under ≥
+            this many distinct queries and ≥ this share of the source's queries.
         junk_patterns: preamble / refusal regexes (case-insensitive).
-        dup_floor, w_dup, w_lex, w_ce, bias: weights of z (module docstring).
+        pn_ref, w_pn, w_lex, w_ce, bias: weights of z (module docstring).
         flag_score: "combined evidence" flag when fn_score ≥ this.
         junk_score_factor: multiplier of fn_score for junk rows.
 
@@ -150,9 +160,10 @@ class FlagConfig:
     key_coverage: float = KEY_COVERAGE
     min_tokens: int = MIN_TOKENS
     boilerplate_queries: int = BOILERPLATE_QUERIES
+    boilerplate_share: float = BOILERPLATE_SHARE
     junk_patterns: tuple[str, ...] = JUNK_PATTERNS
-    dup_floor: float = DUP_FLOOR
-    w_dup: float = W_DUP
+    pn_ref: float = PN_REF
+    w_pn: float = W_PN
     w_lex: float = W_LEX
     w_ce: float = W_CE
     bias: float = BIAS
@@ -163,8 +174,6 @@ class FlagConfig:
         problems = []
         if not self.tau > 0:
             problems.append(f"tau must be > 0 (got {self.tau})")
-        if not 0 <= self.dup_floor < 1:
-            problems.append(f"dup_floor must be in [0, 1) (got {self.dup_floor})")
         if self.key_terms < 1:
             problems.append(f"key_terms must be >= 1 (got {self.key_terms})")
         if self.boilerplate_queries < 2:
@@ -293,7 +302,7 @@ def term_matrix(texts: list[str]) -> tuple[sp.csr_matrix, int]:
 
 FEATURE_COLUMNS: tuple[str, ...] = (
     "s_qp", "s_qn", "s_pn", "delta", "c", "rel_gap", "jaccard", "key_coverage", "n_key_terms",
-    "n_tokens", "len_ratio", "boilerplate_count", "pattern_hit", "identical",
+    "n_tokens", "len_ratio", "boilerplate_count", "boilerplate_share", "pattern_hit", "identical",
 )
 """Columns of :func:`triplet_features` (also the learned scorer's candidate inputs)."""
 
@@ -356,8 +365,8 @@ def triplet_features(table: pd.DataFrame, config: FlagConfig = FlagConfig()) -> 
     """Every piece of evidence per triplet (columns :data:`FEATURE_COLUMNS`, same index).
 
     ``delta`` = s_qp − s_qn, ``c`` = σ(Δ/τ), ``rel_gap`` = (s_qn − s_qp)/max(|s_qp|, 1e-9) (the relative-margin
-    rule is rel_gap > −m), ``boilerplate_count`` = distinct queries sharing this negative text,
-    ``pattern_hit`` = preamble/refusal regex match, ``identical`` = normalised n == normalised p, plus
+    rule is rel_gap > −m), ``boilerplate_count`` = distinct queries of the same source sharing this negative
+    text, ``boilerplate_share`` = that count over the source's distinct queries, ``pattern_hit`` = preamble/refusal regex match, ``identical`` = normalised n == normalised p, plus
     :func:`lexical_features`.
     """
     _check_columns(table, REQUIRED_COLUMNS)
@@ -370,12 +379,11 @@ def triplet_features(table: pd.DataFrame, config: FlagConfig = FlagConfig()) -> 
     delta = s_qp - s_qn
     norm_n = normalise_text(table["negative"])
     norm_p = normalise_text(table["positive"])
-    boiler = (
-        pd.DataFrame({"n": norm_n, "q": table["query_id"].astype(str).to_numpy()})
-        .groupby("n")["q"]
-        .transform("nunique")
-        .to_numpy(dtype=np.int64)
+    keyed = pd.DataFrame(
+        {"s": table["source"].astype(str).to_numpy(), "n": norm_n, "q": table["query_id"].astype(str).to_numpy()}
     )
+    boiler = keyed.groupby(["s", "n"])["q"].transform("nunique").to_numpy(dtype=np.int64)
+    source_queries = keyed.groupby("s")["q"].transform("nunique").to_numpy(dtype=np.float64)
     feats = pd.DataFrame(
         {
             "s_qp": s_qp,
@@ -385,6 +393,7 @@ def triplet_features(table: pd.DataFrame, config: FlagConfig = FlagConfig()) -> 
             "c": sigmoid(delta / config.tau),
             "rel_gap": -delta / np.maximum(np.abs(s_qp), 1e-9),
             "boilerplate_count": boiler,
+            "boilerplate_share": boiler / np.maximum(source_queries, 1.0),
             "pattern_hit": junk_pattern_mask(norm_n, config.junk_patterns),
             "identical": norm_n == norm_p,
         },
@@ -427,12 +436,11 @@ def _join(parts: list[np.ndarray], n: int) -> np.ndarray:
 
 def fn_logit(feats: pd.DataFrame, config: FlagConfig = FlagConfig(), ce_gap: np.ndarray | None = None) -> np.ndarray:
     """z of the module docstring from :func:`triplet_features` (``ce_gap`` = ce_qn − ce_qp when available)."""
-    dup = np.maximum(0.0, feats["s_pn"].to_numpy() - config.dup_floor) / (1.0 - config.dup_floor)
     key_ok = feats["n_key_terms"].to_numpy() >= config.key_terms_min
     z = (
         config.bias
         - feats["delta"].to_numpy() / config.tau
-        + config.w_dup * dup
+        + config.w_pn * (feats["s_pn"].to_numpy() - config.pn_ref) / config.tau
         + config.w_lex * feats["key_coverage"].to_numpy() * key_ok
     )
     if ce_gap is not None:
@@ -489,7 +497,9 @@ def flag_triplets(table: pd.DataFrame, config: FlagConfig = FlagConfig()) -> pd.
     empty = n_tok == 0
     short = (n_tok > 0) & (n_tok < config.min_tokens)
     boiler_count = feats["boilerplate_count"].to_numpy()
-    boiler = boiler_count >= config.boilerplate_queries
+    boiler = (boiler_count >= config.boilerplate_queries) & (
+        feats["boilerplate_share"].to_numpy() >= config.boilerplate_share
+    )
     pattern = feats["pattern_hit"].to_numpy(dtype=bool)
     junk = empty | short | boiler | pattern | identical
 
@@ -517,7 +527,8 @@ def flag_triplets(table: pd.DataFrame, config: FlagConfig = FlagConfig()) -> pd.
         _reason(lex & ok & ~identical, lambda i: "contains the positive's key terms (" + _fmt(100 * cov[i], ".0f")
                 + "% of the IDF mass of its " + _fmt(n_key[i], ".0f") + " key terms)"),
         _reason(ce_pref & ok, lambda i: "cross-encoder prefers the negative (logit gap " + _fmt(gap[i], "+.2f") + ")"),
-        _reason(combined, lambda i: "combined evidence (fn_score " + _fmt(score[i]) + ")"),
+        _reason(combined, lambda i: "combined evidence (fn_score " + _fmt(score[i]) + "; s_pn " + _fmt(s_pn[i])
+                + ")"),
         _reason(empty, JUNK_PREFIX + "empty text"),
         _reason(short, lambda i: JUNK_PREFIX + "very short (" + _fmt(n_tok[i], ".0f") + " words)"),
         _reason(boiler, lambda i: JUNK_PREFIX + "boilerplate (same text under " + _fmt(boiler_count[i], ".0f")

@@ -265,3 +265,48 @@ def test_cleaned_training_file_drop_and_weight(tmp_path):
         export_cleaned_training(t.drop(columns=["fn_score"]), tmp_path / "c3.jsonl")
     with pytest.raises(InputError, match="format"):
         export_cleaned_training(t, tmp_path / "c.parquet")
+
+
+# --------------------------------------------------------------------------------------------------------------
+# `ecisem flag` end to end (TF-IDF/LSA encoder: offline and fast)
+
+
+def _tiny_data(path):
+    rows = []
+    topics = [("who wrote hamlet", "William Shakespeare wrote the play Hamlet around 1600."),
+              ("capital of peru", "Lima is the capital and largest city of Peru."),
+              ("boiling point of water", "At sea level water boils at 100 degrees Celsius."),
+              ("tallest mountain", "Mount Everest is the highest mountain above sea level.")]
+    for i, (q, p) in enumerate(topics):
+        rows.append({"query": q, "positive": p, "negative": f"An unrelated note number {i} about gardening tools.",
+                     "source": "bm25"})
+        rows.append({"query": q, "positive": p, "negative": p, "source": "llm"})  # planted: copy of the positive
+        rows.append({"query": q, "positive": p, "negative": "Here are three HARD NEGATIVE passages:", "source": "llm"})
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n", encoding="utf-8")
+    return path
+
+
+def test_flag_command_end_to_end(tmp_path, capsys):
+    from ecisem_core.cli import main
+
+    data = _tiny_data(tmp_path / "tiny.jsonl")
+    out = tmp_path / "cand.jsonl"
+    assert main(["flag", str(data), "--out", str(out), "--encoder", "tfidf", "--no-cache", "--quiet"]) == 0
+    rows = [json.loads(x) for x in out.read_text(encoding="utf-8").splitlines()]
+    copies = [r for r in rows if r["negative"] == r["positive"]]
+    preambles = [r for r in rows if r["negative"].startswith("Here are")]
+    assert len(copies) == 4 and all(r["fn_score"] == 1.0 and r["fn_flag"] for r in copies)
+    assert all("identical to the positive" in r["fn_reasons"] for r in copies)
+    assert len(preambles) == 4 and all("junk: LLM preamble or refusal" in r["fn_reasons"] for r in preambles)
+    assert {"s_qp", "s_qn", "s_pn", "query_id", "negative_id"} <= set(rows[0])
+    # --no-junk, --source, Label Studio output
+    ls = tmp_path / "ls.json"
+    assert main(["flag", str(data), "--out", str(ls), "--format", "label-studio", "--source", "llm", "--no-junk",
+                 "--encoder", "tfidf", "--no-cache", "--quiet"]) == 0
+    tasks = json.loads(ls.read_text(encoding="utf-8"))
+    assert len(tasks) == 4 and all(t["predictions"][0]["result"][0]["value"]["choices"] == ["false_negative"]
+                                   for t in tasks)
+    assert (tmp_path / "ls.label_config.xml").exists()
+    # bad input → exit 2 with a message
+    assert main(["flag", str(data), "--out", str(out), "--source", "nope", "--encoder", "tfidf", "--quiet"]) == 2
+    assert "unknown source" in capsys.readouterr().err

@@ -32,6 +32,11 @@ def sig(x: float) -> float:
     return 1.0 / (1.0 + math.exp(-x))
 
 
+def z_of(s_qp: float, s_qn: float, s_pn: float, cov: float = 0.0) -> float:
+    """z of the documented formula with the default weights (τ = 0.05, w_pn = 2, pn_ref = 0.65, w_lex = 3, bias −1)."""
+    return -1.0 + (s_qn - s_qp) / 0.05 + 2.0 * (s_pn - 0.65) / 0.05 + 3.0 * cov
+
+
 def table(rows: list[dict]) -> pd.DataFrame:
     """Rows with defaults: a distinct query per row, an unrelated negative, a comfortable margin."""
     out = []
@@ -69,11 +74,12 @@ def test_output_contract_and_index_preserved():
 
 
 def test_clean_hard_negative_has_no_reason_and_the_formula_score():
-    # Δ = 0.30, no paraphrase (s_pn < floor), no shared key terms: z = bias − Δ/τ = −1 − 6
+    # Δ = 0.30, far from the positive, no shared key terms: z = −1 − 6 + 2·(0.3 − 0.65)/0.05 = −21
     f = flag_triplets(table([{"s_qp": 0.7, "s_qn": 0.4, "s_pn": 0.3}]))
     assert reasons(f, 0) == ""
     assert not f["fn_flag"].iloc[0] and not f["junk_flag"].iloc[0]
-    assert f["fn_score"].iloc[0] == pytest.approx(sig(-7.0), rel=1e-9)
+    assert z_of(0.7, 0.4, 0.3) == pytest.approx(-21.0)
+    assert f["fn_score"].iloc[0] == pytest.approx(sig(-21.0), rel=1e-9)
 
 
 def test_encoder_prefers_the_negative():
@@ -81,7 +87,7 @@ def test_encoder_prefers_the_negative():
     r = reasons(f, 0)
     assert "encoder prefers the negative (c = 0.12: s_qn 0.70 > s_qp 0.60)" in r  # c = σ(−0.1/0.05) = 0.119
     assert f["fn_flag"].iloc[0]
-    assert f["fn_score"].iloc[0] == pytest.approx(sig(-1.0 + 2.0))
+    assert f["fn_score"].iloc[0] == pytest.approx(sig(z_of(0.6, 0.7, 0.3)))
 
 
 def test_relative_margin_rule_alone_and_sign_independent():
@@ -106,8 +112,8 @@ def test_near_duplicate_by_cosine_and_by_jaccard():
     )
     assert "near-duplicate of the positive (s_pn 0.97, token Jaccard 0.00)" in reasons(f, 0)
     assert "near-duplicate of the positive (s_pn 0.50, token Jaccard 1.00)" in reasons(f, 1)
-    # paraphrase evidence in z: w_dup·(0.97 − 0.8)/(1 − 0.8) = 4·0.85 = 3.4
-    assert f["fn_score"].iloc[0] == pytest.approx(sig(-1.0 - 0.3 / 0.05 + 3.4))
+    # closeness to the positive in z: w_pn·(0.97 − 0.65)/τ = 12.8 → z = −1 − 6 + 12.8 = 5.8
+    assert f["fn_score"].iloc[0] == pytest.approx(sig(5.8))
 
 
 def test_lexical_containment_of_the_positive_key_terms_with_hand_computed_coverage():
@@ -135,7 +141,7 @@ def test_lexical_containment_of_the_positive_key_terms_with_hand_computed_covera
     assert cov < 0.7 and "key terms" not in reasons(f, 0)  # below the default threshold …
     f2 = flag_triplets(t, FlagConfig(key_coverage=0.3))  # … above a lower one
     assert "contains the positive's key terms (31% of the IDF mass of its 5 key terms)" in reasons(f2, 0)
-    assert f["fn_score"].iloc[0] == pytest.approx(sig(-1.0 - 6.0 + 3.0 * cov))
+    assert f["fn_score"].iloc[0] == pytest.approx(sig(z_of(0.7, 0.4, 0.3, cov)))
     # row 1: key terms {lima, is, the}; "the" is shared: coverage = idf(the)/(idf(lima)+idf(is)+idf(the))
     assert 0 < feats["key_coverage"].iloc[1] < 0.5
 
@@ -176,7 +182,7 @@ def test_junk_rows_do_not_get_false_negative_reasons_even_when_the_encoder_prefe
     f = flag_triplets(table([{"negative": "", "s_qn": 0.9}]))
     assert reasons(f, 0) == "junk: empty text" and not f["fn_flag"].iloc[0]
     f2 = flag_triplets(table([{"negative": "", "s_qn": 0.9}]), FlagConfig(junk_score_factor=1.0))
-    assert f2["fn_score"].iloc[0] == pytest.approx(sig(-1.0 + 0.2 / 0.05))
+    assert f2["fn_score"].iloc[0] == pytest.approx(sig(z_of(0.7, 0.9, 0.3)))
 
 
 def test_boilerplate_needs_k_distinct_queries():
@@ -189,6 +195,12 @@ def test_boilerplate_needs_k_distinct_queries():
     # the same text five times under ONE query is not boilerplate
     same_q = table([{"negative": text, "query_id": "q0"} for _ in range(5)])
     assert (flag_triplets(same_q)["fn_reasons"] == "").all()
+    # nor is a mined passage recurring under 5 of a source's 60 queries (< 10%), nor across sources
+    big = table(rows[:5] + [{} for _ in range(55)])
+    assert (flag_triplets(big)["fn_reasons"] == "").all()
+    assert "boilerplate" in flag_triplets(big, FlagConfig(boilerplate_share=0.05))["fn_reasons"].iloc[0]
+    mixed = table([{"negative": text, "source": f"s{i}"} for i in range(5)])
+    assert (flag_triplets(mixed)["fn_reasons"] == "").all()
 
 
 def test_identical_to_the_positive_is_a_certain_false_negative_and_junk():
@@ -199,9 +211,9 @@ def test_identical_to_the_positive_is_a_certain_false_negative_and_junk():
 
 
 def test_combined_evidence_flag_without_a_single_rule():
-    # Δ = 0.05 (no rule), s_pn 0.92 (< 0.95): z = −1 − 1 + 4·0.6 = 0.4 → σ = 0.60 ≥ 0.5
-    f = flag_triplets(table([{"s_qp": 0.7, "s_qn": 0.65, "s_pn": 0.92}]))
-    assert reasons(f, 0) == "combined evidence (fn_score 0.60)"
+    # Δ = 0.05 (no rule), s_pn 0.72 (< 0.95): z = −1 − 1 + 2·0.07/0.05 = 0.8 → σ = 0.69 ≥ 0.5
+    f = flag_triplets(table([{"s_qp": 0.7, "s_qn": 0.65, "s_pn": 0.72}]))
+    assert reasons(f, 0) == "combined evidence (fn_score 0.69; s_pn 0.72)"
     assert f["fn_flag"].iloc[0]
 
 
@@ -209,9 +221,9 @@ def test_cross_encoder_columns_add_their_log_odds():
     t = table([{}]).assign(ce_qp=1.0, ce_qn=3.0)
     f = flag_triplets(t)
     assert "cross-encoder prefers the negative (logit gap +2.00)" in reasons(f, 0)
-    assert f["fn_score"].iloc[0] == pytest.approx(sig(-7.0 + 2.0))
+    assert f["fn_score"].iloc[0] == pytest.approx(sig(z_of(0.7, 0.4, 0.3) + 2.0))
     f0 = flag_triplets(t, FlagConfig(w_ce=0.0))
-    assert f0["fn_score"].iloc[0] == pytest.approx(sig(-7.0))
+    assert f0["fn_score"].iloc[0] == pytest.approx(sig(z_of(0.7, 0.4, 0.3)))
 
 
 def test_config_changes_thresholds_and_rejects_nonsense():
@@ -383,6 +395,7 @@ def _tiny_cross_encoder(path: Path) -> Path | None:
     return path
 
 
+@pytest.mark.slow  # imports torch/transformers/sentence-transformers (~10 s cold on 2 shared cores)
 def test_cross_encoder_scores_with_a_local_model(tmp_path):
     torch = pytest.importorskip("torch")
     torch.manual_seed(0)
@@ -401,3 +414,30 @@ def test_cross_encoder_scores_with_a_local_model(tmp_path):
     gap = ce[:, 1] - ce[:, 0]
     z0 = np.log(base["fn_score"] / (1 - base["fn_score"]))
     assert f["fn_score"].to_numpy() == pytest.approx(sigmoid(z0.to_numpy() + gap), rel=1e-6)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# the bundled demo's planted false negatives (precomputed MiniLM embeddings keyed by text hash: no encoder run)
+
+DEMO = Path(__file__).resolve().parents[1] / "assets" / "demo"
+
+
+@pytest.mark.skipif(not (DEMO / "demo_triplets.jsonl").exists() or not (DEMO / "demo_embeddings.npz").exists(),
+                    reason="the demo dataset is not built yet")
+def test_fn_score_beats_s_qn_on_the_demo_planted_false_negatives():
+    from ecisem_core.hashing import text_hashes
+
+    d = pd.read_json(DEMO / "demo_triplets.jsonl", lines=True, dtype={"query_id": str, "negative_id": str})
+    d = d[~d["source"].str.contains("+", regex=False)].reset_index(drop=True)  # hybrids repeat their parts' rows
+    with np.load(DEMO / "demo_embeddings.npz", allow_pickle=False) as z:
+        row = {h: i for i, h in enumerate(z["text_hash"])}
+        e = z["embedding"].astype(np.float64)
+    e /= np.linalg.norm(e, axis=1, keepdims=True)
+    q, p, n = (e[[row[h] for h in text_hashes(d[c].astype(str))]] for c in ("query", "positive", "negative"))
+    d = d.assign(s_qp=(q * p).sum(1), s_qn=(q * n).sum(1), s_pn=(p * n).sum(1))
+    res = fn_baselines(d, d["fn_label"]).set_index("method")
+    print(res.round(3).to_string())
+    assert res.loc["fn_score", "n_fn"] >= 40
+    assert res.loc["fn_score", "auc"] > res.loc["s_qn", "auc"] + 0.01
+    assert res.loc["fn_score", "auc"] > max(res.loc["relative-margin rule", "auc"], res.loc["absolute-margin rule", "auc"])
+    assert res.loc["fn_score", "precision_at_k"] > res.loc["s_qn", "precision_at_k"]
