@@ -112,7 +112,7 @@ def label_studio_config() -> str:
     """Labeling config (XML) matching :func:`label_studio_tasks`: the three texts and the reasons, a single-choice
     ``verdict`` (hotkeys f / t / u) on the negative, and an optional comment."""
     choices = "\n".join(
-        f"    <Choice value={quoteattr(v)} alias={quoteattr(v)} hint={quoteattr(VERDICT_TITLES[v])} "
+        f"    <Choice value={quoteattr(v)} hint={quoteattr(VERDICT_TITLES[v])} "
         f"hotkey={quoteattr(v[0])}/>"
         for v in VERDICTS
     )
