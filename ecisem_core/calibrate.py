@@ -1,0 +1,257 @@
+"""Calibrate τ, α, β, γ and κ of ECI_sem to a downstream ranking of sources, with leave-one-source-out CV.
+
+Inputs: a score function ``config -> per-source Series`` (in practice ``score.score_prepared`` on triplets prepared
+once, so each setting costs only the fast re-weighting) and the downstream value per source (mean nDCG@10).
+
+1. Score every source under every setting of a small grid (:class:`CalibrationGrid`) → matrix S[setting, source].
+2. Objective on a set of sources: Kendall τ-b between S[setting, ·] and downstream; ties broken by Spearman ρ,
+   then by closeness to the starting settings (:func:`distance_to`), then by grid order.
+3. In-sample: the best setting on all sources. It is what is saved (``calibrated_config.json``), but its agreement
+   is optimistic and labelled ``in_sample``.
+4. Leave one source out: for each source s, choose the best setting on the others, score all sources with it and
+   take s's rank position (1 = best). The out-of-sample agreement is Kendall τ / Spearman ρ between the downstream
+   values and these held-out positions (negated, so +1 is perfect). That is the number to quote.
+
+It needs at least :data:`MIN_SOURCES` sources (two to fit on after holding one out).
+"""
+from __future__ import annotations
+
+import itertools
+import json
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .config import ScoreConfig
+from .errors import InputError
+
+TAUS: tuple[float, ...] = (0.02, 0.05, 0.1)
+"""Grid of τ (temperature of c and h)."""
+EXPONENTS: tuple[float, ...] = (0.0, 0.5, 1.0, 2.0)
+"""Grid of each exponent α, β, γ (0 switches the term off)."""
+KAPPA_PER_DIM: tuple[float, ...] = (0.5, 2.0, 8.0)
+"""Grid of κ / d (the default κ = 2d)."""
+MIN_SOURCES: int = 3
+"""Leave-one-source-out needs at least this many sources."""
+SETTINGS: tuple[str, ...] = ("tau", "alpha", "beta", "gamma", "kappa")
+
+ScoreFunction = Callable[[ScoreConfig], pd.Series]
+
+
+@dataclass(frozen=True)
+class CalibrationGrid:
+    """The settings tried: every combination of the values below (κ = factor · d)."""
+
+    tau: tuple[float, ...] = TAUS
+    alpha: tuple[float, ...] = EXPONENTS
+    beta: tuple[float, ...] = EXPONENTS
+    gamma: tuple[float, ...] = EXPONENTS
+    kappa_per_dim: tuple[float, ...] = KAPPA_PER_DIM
+
+    def configs(self, base: ScoreConfig, dim: int | None) -> list[ScoreConfig]:
+        """One :class:`ScoreConfig` per combination (other fields from ``base``). Without ``dim``, κ keeps
+        ``base.kappa`` (its default d/ε² when unset)."""
+        kappas: Sequence[float | None] = ([f * dim for f in self.kappa_per_dim] if dim else [base.kappa])
+        return [base.replace(tau=t, alpha=a, beta=b, gamma=g, kappa=k)
+                for t, a, b, g, k in itertools.product(self.tau, self.alpha, self.beta, self.gamma, kappas)]
+
+    @property
+    def size(self) -> int:
+        return len(self.tau) * len(self.alpha) * len(self.beta) * len(self.gamma) * len(self.kappa_per_dim)
+
+
+def settings_of(config: ScoreConfig, dim: int | None) -> dict[str, float]:
+    """(τ, α, β, γ, κ) of a config as plain floats (κ resolved for dimension ``dim`` when unset)."""
+    kappa = config.kappa if config.kappa is not None else (config.kappa_for(dim) if dim else float("nan"))
+    return {"tau": float(config.tau), "alpha": float(config.alpha), "beta": float(config.beta),
+            "gamma": float(config.gamma), "kappa": float(kappa)}
+
+
+def distance_to(a: Mapping[str, float], b: Mapping[str, float]) -> float:
+    """Tie-break distance between two settings:
+    |ln τ_a/τ_b| + |α_a−α_b| + |β_a−β_b| + |γ_a−γ_b| + |ln κ_a/κ_b| (the κ term is skipped when unknown)."""
+    d = abs(math.log(a["tau"] / b["tau"]))
+    d += sum(abs(a[k] - b[k]) for k in ("alpha", "beta", "gamma"))
+    if all(math.isfinite(x) and x > 0 for x in (a["kappa"], b["kappa"])):
+        d += abs(math.log(a["kappa"] / b["kappa"]))
+    return d
+
+
+def score_matrix(score_fn: ScoreFunction, configs: Sequence[ScoreConfig], progress: bool = False) -> pd.DataFrame:
+    """S[i, source] = score of each source under ``configs[i]`` (rows in grid order)."""
+    from tqdm.auto import tqdm
+
+    rows = [pd.Series(score_fn(cfg), dtype=float) for cfg in tqdm(configs, desc="calibrate", unit="setting",
+                                                                 leave=False, disable=not progress)]
+    return pd.DataFrame(rows).reset_index(drop=True)
+
+
+def _rank_corr(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    from .validate import rank_correlations
+
+    return rank_correlations(x, y)
+
+
+def kendall_rows(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Kendall τ-b of each row of ``x`` (m, n) with ``y`` (n), vectorised over rows.
+
+    τ_b = Σ_{i<j} sgn(x_i − x_j)·sgn(y_i − y_j) / sqrt(n_x · n_y), n_x / n_y = pairs not tied in x / y
+    (equals ``scipy.stats.kendalltau``); NaN when either side is constant.
+    """
+    x, y = np.atleast_2d(np.asarray(x, float)), np.asarray(y, float)
+    i, j = np.triu_indices(len(y), 1)
+    dx, dy = np.sign(x[:, i] - x[:, j]), np.sign(y[i] - y[j])
+    denom = np.sqrt((dx != 0).sum(axis=1) * float((dy != 0).sum()))
+    return np.divide(dx @ dy, denom, out=np.full(len(x), np.nan), where=denom > 0)
+
+
+def spearman_rows(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Spearman ρ of each row of ``x`` with ``y``: Pearson correlation of average ranks; NaN when constant."""
+    from scipy.stats import rankdata
+
+    rx = rankdata(np.atleast_2d(np.asarray(x, float)), axis=1)
+    ry = rankdata(np.asarray(y, float))
+    rx = rx - rx.mean(axis=1, keepdims=True)
+    ry = ry - ry.mean()
+    denom = np.sqrt((rx ** 2).sum(axis=1) * (ry ** 2).sum())
+    return np.divide(rx @ ry, denom, out=np.full(len(rx), np.nan), where=denom > 1e-12)
+
+
+def best_setting(scores: pd.DataFrame, downstream: pd.Series, sources: Sequence[str],
+                 distances: np.ndarray) -> tuple[int, float, float]:
+    """(row index, Kendall τ, Spearman ρ) of the best setting on ``sources``: max τ, then max ρ, then min distance
+    to the starting settings, then first in grid order. NaN correlations (constant scores) count as −∞."""
+    y = downstream.loc[list(sources)].to_numpy(float)
+    sub = scores[list(sources)].to_numpy(float)
+    taus, rhos = kendall_rows(sub, y), spearman_rows(sub, y)
+    key_tau = np.where(np.isfinite(taus), np.round(taus, 12), -np.inf)
+    key_rho = np.where(np.isfinite(rhos), np.round(rhos, 12), -np.inf)
+    order = np.lexsort((np.arange(len(sub)), distances, -key_rho, -key_tau))
+    best = int(order[0])
+    return best, float(taus[best]), float(rhos[best])
+
+
+def held_out_position(scores_row: pd.Series, source: str) -> float:
+    """Rank position of ``source`` among all sources by score (1 = highest; ties share the average position)."""
+    return float(scores_row.rank(ascending=False, method="average")[source])
+
+
+@dataclass
+class CalibrationResult:
+    """Calibrated settings and how much to trust them.
+
+    ``loo_*`` are the out-of-sample (leave-one-source-out) agreements — the ones to report; ``in_sample_*`` the
+    optimistic agreement of the saved setting on the sources it was fitted to; ``default_*`` the agreement of the
+    starting settings (not fitted, so also out-of-sample).
+    """
+
+    config: ScoreConfig | None
+    n_sources: int
+    n_seeds: int
+    grid_size: int
+    loo_kendall: float = float("nan")
+    loo_spearman: float = float("nan")
+    in_sample_kendall: float = float("nan")
+    in_sample_spearman: float = float("nan")
+    default_kendall: float = float("nan")
+    default_spearman: float = float("nan")
+    folds: pd.DataFrame = field(default_factory=pd.DataFrame)
+    settings: dict[str, float] = field(default_factory=dict)
+    ok: bool = True
+    reason: str = ""
+
+    def summary(self) -> dict[str, Any]:
+        """JSON-able description (numbers rounded, NaN → None)."""
+        def num(x: float) -> float | None:
+            return None if x is None or not math.isfinite(x) else round(float(x), 4)
+
+        return {
+            "calibrated": self.ok,
+            "reason": self.reason or None,
+            "rests_on": {"sources": self.n_sources, "seeds": self.n_seeds, "grid_settings": self.grid_size},
+            "settings": {k: num(v) for k, v in self.settings.items()},
+            "agreement": {
+                "leave_one_out": {"kendall_tau": num(self.loo_kendall), "spearman": num(self.loo_spearman),
+                                  "note": "out-of-sample: each source's rank predicted by a setting fitted "
+                                          "without it — quote this one"},
+                "in_sample": {"kendall_tau": num(self.in_sample_kendall), "spearman": num(self.in_sample_spearman),
+                              "note": "optimistic: the saved setting scored on the sources it was fitted to"},
+                "default_settings": {"kendall_tau": num(self.default_kendall),
+                                     "spearman": num(self.default_spearman)},
+            },
+            "folds": [{k: (num(v) if isinstance(v, float) else v) for k, v in row.items()}
+                      for row in self.folds.to_dict("records")],
+        }
+
+
+def calibrate(score_fn: ScoreFunction, downstream: pd.Series, *, base_config: ScoreConfig = ScoreConfig(),
+              grid: CalibrationGrid = CalibrationGrid(), dim: int | None = None, n_seeds: int = 1,
+              progress: bool = False) -> CalibrationResult:
+    """Fit (τ, α, β, γ, κ) on the grid to the downstream ranking with leave-one-source-out CV (module docstring).
+
+    ``score_fn(config)`` returns a per-source Series; ``downstream`` holds the downstream value per source (higher
+    is better). Sources missing from either side are ignored. With fewer than :data:`MIN_SOURCES` sources the
+    result has ``ok=False`` and a reason, and nothing should be saved.
+    """
+    configs = grid.configs(base_config, dim)
+    start = settings_of(base_config, dim)
+    first = pd.Series(score_fn(base_config), dtype=float)
+    sources = [s for s in downstream.index if s in first.index and math.isfinite(downstream[s])]
+    result = CalibrationResult(config=None, n_sources=len(sources), n_seeds=n_seeds, grid_size=len(configs))
+    if len(sources) < MIN_SOURCES:
+        result.ok = False
+        result.reason = f"leave-one-source-out needs at least {MIN_SOURCES} sources (got {len(sources)})"
+        return result
+    y = downstream.loc[sources].astype(float)
+    result.default_kendall, result.default_spearman = _rank_corr(first.loc[sources].to_numpy(float), y.to_numpy())
+    scores = score_matrix(score_fn, configs, progress)
+    missing = [s for s in sources if s not in scores.columns]
+    if missing:
+        raise InputError(f"the score function gave no score for source(s) {missing}")
+    scores = scores[sources]
+    dist = np.array([distance_to(settings_of(c, dim), start) for c in configs])
+
+    best, result.in_sample_kendall, result.in_sample_spearman = best_setting(scores, y, sources, dist)
+    result.config = configs[best].replace(notes={"calibrated_by": "ecisem validate"})
+    result.settings = settings_of(configs[best], dim)
+
+    folds = []
+    for s in sources:
+        others = [o for o in sources if o != s]
+        idx, tau_fit, _ = best_setting(scores, y, others, dist)
+        folds.append({"held_out": s, **settings_of(configs[idx], dim), "fit_kendall": tau_fit,
+                      "predicted_position": held_out_position(scores.iloc[idx], s),
+                      "downstream_position": float(y.rank(ascending=False, method="average")[s])})
+    result.folds = pd.DataFrame(folds)
+    result.loo_kendall, result.loo_spearman = _rank_corr(-result.folds["predicted_position"].to_numpy(float),
+                                                         y.loc[result.folds["held_out"]].to_numpy(float))
+    return result
+
+
+def calibrate_from_prepared(prepared: Any, downstream: pd.Series, *, base_config: ScoreConfig = ScoreConfig(),
+                            grid: CalibrationGrid = CalibrationGrid(), dim: int | None = None, n_seeds: int = 1,
+                            progress: bool = False) -> CalibrationResult:
+    """:func:`calibrate` with ECI_sem from ``score.score_prepared(prepared, config, uncertainty=False)`` (the
+    bootstrap and rank stability do not change the point score, so the search skips them)."""
+    from .score import score_prepared
+
+    def score_fn(config: ScoreConfig) -> pd.Series:
+        sources = score_prepared(prepared, config, uncertainty=False).sources
+        return pd.Series(sources["eci_sem"].to_numpy(float), index=sources["source"].astype(str))
+
+    return calibrate(score_fn, downstream, base_config=base_config, grid=grid, dim=dim, n_seeds=n_seeds,
+                     progress=progress)
+
+
+def save_calibration(result: CalibrationResult, path: str | Path) -> None:
+    """Write ``{"config": {...}, "calibration": {...}}``: ``ScoreConfig.load(path)`` reads the settings, the rest
+    says how far to trust them. Refuses an uncalibrated result."""
+    if not result.ok or result.config is None:
+        raise ValueError(f"nothing to save: {result.reason}")
+    payload = {"config": result.config.to_dict(), "calibration": result.summary()}
+    Path(path).write_text(json.dumps(payload, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
