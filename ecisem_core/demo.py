@@ -18,7 +18,8 @@ passages written to answer no query.
 * ``bm25`` — top-K of the pool by BM25 (``bm25s``, Lucene variant, English stop words, no stemming);
 * ``dense`` — top-K of the pool by cosine similarity under the default encoder (all-MiniLM-L6-v2);
 * ``random`` — K passages of the pool drawn uniformly without replacement (seeded per query);
-* hybrids :data:`HYBRIDS` — 50/50 mixtures built by :func:`ecisem_core.hybrid.add_hybrids`.
+* hybrids :data:`HYBRIDS` — 50/50 mixtures built by :func:`ecisem_core.hybrid.add_hybrids`; a negative that
+  both parts found for the same query is kept once.
 
 **Labels** (``fn_label``): 1 when the negative is one of the query's planted false negatives, else 0. A mined
 passage that belongs to another query (its positive, negatives or distractors) is *assumed* not relevant to this
@@ -319,6 +320,7 @@ def build(text_dir: str | Path = TEXT_DIR, encoder: Any = None, *, vectors: np.n
     rows += _rows("random", queries, pool, random_negatives(qids, len(pool.texts), exclude, k, seed).tolist())
     base = pd.DataFrame(rows, columns=list(COLUMNS))
     table = add_hybrids(base, list(hybrids), seed=seed)
+    table = table.drop_duplicates(["source", "query_id", "negative_id"])  # mined by both parts of a hybrid
     table = table.sort_values(SORT_KEYS, kind="stable").reset_index(drop=True)[list(COLUMNS)]
 
     per_source = table.groupby("source").agg(rows=("fn_label", "size"), planted_fn=("fn_label", "sum"))

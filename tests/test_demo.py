@@ -132,9 +132,14 @@ def test_shipped_table_structure(shipped, queries):
     assert sizes["bm25"] == sizes["dense"] == sizes["random"] == demo.K * len(queries)
     n_llm = sum(len(q.llm_negatives) + len(q.false_negatives) for q in queries)
     assert sizes["llm"] == n_llm
-    for spec in demo.HYBRIDS:
+    for spec in demo.HYBRIDS:  # equal shares of both parts, a negative found by both kept once
         a, b = spec.split("+")
-        assert sizes[spec] == 2 * min(sizes[a], sizes[b])
+        pairs = {s: set(zip(shipped.query_id[shipped.source == s], shipped.negative_id[shipped.source == s]))
+                 for s in (a, b, spec)}
+        assert pairs[spec] <= pairs[a] | pairs[b]
+        assert pairs[min((a, b), key=lambda x: sizes[x])] <= pairs[spec]  # all of the smaller part
+        assert sizes[spec] == len(pairs[spec])
+    assert not shipped.duplicated(["source", "query_id", "negative_id"]).any()
     # the query's own positive is never a negative; labels are exactly "the query's planted false negative"
     assert (shipped["negative"] != shipped["positive"]).all()
     planted = shipped.apply(lambda r: r["negative"] in by_id[r["query_id"]].false_negatives, axis=1)
