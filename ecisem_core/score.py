@@ -22,19 +22,21 @@ from .encoders import Encoder, get_encoder
 from .errors import InputError
 from .hybrid import content_key
 from .lexical import residuality_indexed, word_tokenize
-from .metric import classic_eci_from_sims, eci_sem_contributions
+from .metric import PLAYERS, EciSem, classic_eci_from_sims, eci_sem, eci_sem_contributions
 from .negatives import flag_triplets
 from .terms import residual_directions, semantic_locality, similarities, target_consistency, weights
-from .uncertainty import SourceSample, bootstrap_scores, centre, intervals, pairwise_prob, rank_stability, ranks_desc
+from .uncertainty import (
+    SourceSample, bootstrap_scores, centre, intervals, map_sources, pairwise_prob, rank_stability, ranks_desc,
+)
 
 SOURCE_COLUMNS = ["source", "n", "eci_sem", "eci_sem_per_dim", "ci_low", "ci_high", "info", "diversity",
                   "phi_c", "phi_h", "phi_rho", "phi_div", "eci_v1", "fn_rate"]
 """Columns of ``sources.csv`` (DESIGN.md), in order; more follow them."""
-SOURCE_EXTRA_COLUMNS = ["rank", "k", "signal", "margin", "n_sampled", "stability"]
+SOURCE_EXTRA_COLUMNS = ["rank", "junk_rate", "k", "signal", "margin", "n_sampled", "stability"]
 TRIPLET_COLUMNS = ["query_id", "negative_id", "source", "s_qp", "s_qn", "s_pn", "c", "h", "rho", "w",
                    "fn_score", "fn_reasons"]
 """Columns of ``triplets.parquet`` (DESIGN.md), in order; more follow them."""
-TRIPLET_EXTRA_COLUMNS = ["fn_flag", "fn_label", "in_sample", "query", "positive", "negative"]
+TRIPLET_EXTRA_COLUMNS = ["fn_flag", "junk_flag", "fn_label", "in_sample", "query", "positive", "negative"]
 REQUIRED = ("query", "positive", "negative", "source")
 
 
@@ -164,9 +166,10 @@ def prepare(triplets: pd.DataFrame, encoder: Encoder | str | None = None, config
 
 
 def score_prepared(prep: Prepared, config: ScoreConfig | None = None, *, uncertainty: bool = True,
-                   sources: list[str] | None = None) -> ScoreResult:
-    """Weights → per-source ECI_sem, contributions, classic ECI (+ bootstrap CI, P(A > B), rank stability when
-    ``uncertainty``). ``sources`` restricts the table to some sources."""
+                   contributions: bool = True, sources: list[str] | None = None) -> ScoreResult:
+    """Weights → per-source ECI_sem, classic ECI, Shapley contributions (when ``contributions``; 8 log-dets per
+    source instead of 1) and bootstrap CI, P(A > B), rank stability (when ``uncertainty``). What is not computed
+    is NaN, never a stale value. ``sources`` restricts the table to some sources."""
     config = config or ScoreConfig()
     t0 = time.perf_counter()
     names = [s for s in prep.source_names if sources is None or s in sources]
@@ -180,18 +183,24 @@ def score_prepared(prep: Prepared, config: ScoreConfig | None = None, *, uncerta
     rows, in_sample = [], np.zeros(len(delta), dtype=bool)
     unc_samples, unc_w = [], []
     fn_flag = prep.flags["fn_flag"].to_numpy(bool)
-    for name in names:
+    junk = prep.flags["junk_flag"].to_numpy(bool)
+    def per_source(j: int) -> tuple[EciSem, dict[str, float]]:
+        idx, r = samples[names[j]]
+        if contributions:
+            return eci_sem_contributions(r, c[idx], h[idx], rho[idx], config.alpha, config.beta, config.gamma,
+                                         kappa)
+        return eci_sem(r, w[idx], kappa), dict.fromkeys(PLAYERS, np.nan)
+
+    for name, (full, phi) in zip(names, map_sources(per_source, len(names))):
         idx, r = samples[name]
         in_sample[idx] = True
-        full, phi = eci_sem_contributions(r, c[idx], h[idx], rho[idx], config.alpha, config.beta, config.gamma,
-                                          kappa)
         members = np.flatnonzero(prep.source_codes == prep.source_names.index(name))
         ce = classic_eci_from_sims(prep.s_qp[members], prep.s_qn[members], prep.query_codes[members])
         rows.append({
             "source": name, "n": int(members.size), "eci_sem": full.score, "eci_sem_per_dim": full.per_dim,
             "ci_low": np.nan, "ci_high": np.nan, "info": full.info, "diversity": full.diversity,
             "phi_c": phi["c"], "phi_h": phi["h"], "phi_rho": phi["rho"], "phi_div": phi["div"],
-            "eci_v1": ce.eci, "fn_rate": float(fn_flag[members].mean()),
+            "eci_v1": ce.eci, "fn_rate": float(fn_flag[members].mean()), "junk_rate": float(junk[members].mean()),
             "k": ce.k, "signal": ce.signal, "margin": ce.margin, "n_sampled": int(idx.size), "stability": np.nan,
         })
         unc_samples.append(SourceSample(name, r, delta[idx], rho[idx], prep.query_codes[idx]))
@@ -219,7 +228,7 @@ def score_prepared(prep: Prepared, config: ScoreConfig | None = None, *, uncerta
         "query_id": trip["query_id"], "negative_id": trip["negative_id"], "source": trip["source"],
         "s_qp": prep.s_qp, "s_qn": prep.s_qn, "s_pn": prep.s_pn, "c": c, "h": h, "rho": rho, "w": w,
         "fn_score": prep.flags["fn_score"].to_numpy(), "fn_reasons": prep.flags["fn_reasons"].to_numpy(),
-        "fn_flag": fn_flag,
+        "fn_flag": fn_flag, "junk_flag": junk,
         "fn_label": trip["fn_label"] if "fn_label" in trip.columns else np.nan,
         "in_sample": in_sample,
         "query": trip["query"], "positive": trip["positive"], "negative": trip["negative"],

@@ -90,6 +90,14 @@ def test_reweighting_does_not_reembed_or_resample(synthetic_result):
     assert (changed.abs() > 0).all()
 
 
+def test_without_contributions_scores_agree_and_phi_is_nan(synthetic_result):
+    _, prep, base = synthetic_result
+    fast = score_prepared(prep, ScoreConfig(), uncertainty=False, contributions=False).sources.set_index("source")
+    full = base.sources.set_index("source")
+    assert np.allclose(fast.eci_sem, full.loc[fast.index, "eci_sem"], rtol=1e-10)
+    assert fast[["phi_c", "phi_h", "phi_rho", "phi_div"]].isna().all().all()
+
+
 def test_sample_size_caps_each_source(synthetic_result):
     _, prep, _ = synthetic_result
     res = score_prepared(prep, ScoreConfig(sample_size=10), uncertainty=False)
