@@ -1,8 +1,26 @@
-"""ecisem_core: score hard-negative sources with ECI_sem and classic ECI (see docs/ARCHITECTURE.md)."""
+"""ecisem_core: score hard-negative sources with ECI_sem and classic ECI before training.
+
+    >>> from ecisem_core import load_triplets, score_sources, ScoreConfig      # doctest: +SKIP
+    >>> result = score_sources(load_triplets(["bm25.csv", "llm.jsonl"]), config=ScoreConfig(alpha=0.5))
+    >>> result.sources        # one row per source: eci_sem, 95% CI, contributions, classic ECI, FN rate …
+    >>> result.triplets       # one row per triplet: s_qp, s_qn, s_pn, c, h, rho, w, fn_score, fn_reasons …
+
+See docs/ARCHITECTURE.md for the modules and ../shared/docs/ECI_SPEC.md for the formulas.
+"""
 from __future__ import annotations
 
 from .config import ScoreConfig
+from .encoders import get_encoder
 from .errors import InputError
+from .hybrid import add_hybrids, make_hybrid
+from .load import LoadReport, load_triplets, read_triplets
+from .metric import classic_eci, eci_sem
+from .negatives import flag_triplets
+from .score import Prepared, ScoreResult, prepare, score_prepared, score_sources
 
-__all__ = ["ScoreConfig", "InputError"]
+__all__ = [
+    "ScoreConfig", "InputError", "get_encoder", "load_triplets", "read_triplets", "LoadReport", "score_sources",
+    "prepare", "score_prepared", "Prepared", "ScoreResult", "classic_eci", "eci_sem", "flag_triplets",
+    "make_hybrid", "add_hybrids",
+]
 __version__ = "0.1.0"
