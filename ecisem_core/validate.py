@@ -701,7 +701,7 @@ def run_validation(triplets: pd.DataFrame, data: EvalData, *, base_model: str | 
         from .calibrate import calibrate_from_prepared
 
         calibration = calibrate_from_prepared(prepared, downstream, base_config=score_config,
-                                              n_seeds=len(seeds), dim=_embedding_dim(base))
+                                              n_seeds=len(seeds), dim=_embedding_dim(base), progress=progress)
     result = ValidationResult(table=table, agreement=agreement, scores=scores, runs=runs, selection=selection,
                               leaks=leaks, calibration=calibration)
     result.summary = build_summary(result, data=data, base_id=base_id, train=train, seeds=seeds,

@@ -152,3 +152,17 @@ def test_helpers() -> None:
     assert held_out_position(pd.Series({"x": 3.0, "y": 1.0, "z": 3.0}), "x") == 1.5
     assert settings_of(ScoreConfig(), 384)["kappa"] == 768.0
     assert len(CalibrationGrid().configs(ScoreConfig(), None)) == CalibrationGrid().size // 3
+
+
+def test_fast_score_function_matches_score_prepared(tmp_path: Path) -> None:
+    from helpers import synthetic_triplets
+
+    from ecisem_core.calibrate import prepared_score_function
+    from ecisem_core.score import prepare, score_prepared
+
+    prep = prepare(synthetic_triplets(n_queries=30), "tfidf", ScoreConfig(), cache_dir=tmp_path)
+    fast = prepared_score_function(prep)
+    for cfg in (ScoreConfig(), ScoreConfig(tau=0.1, alpha=2.0, beta=0.0, gamma=0.5, kappa=17.0),
+                ScoreConfig(alpha=0.0, beta=0.0, gamma=0.0)):
+        slow = score_prepared(prep, cfg, uncertainty=False).sources.set_index("source")["eci_sem"]
+        assert fast(cfg).loc[slow.index].to_numpy() == pytest.approx(slow.to_numpy(), rel=1e-12)
