@@ -1,0 +1,42 @@
+"""ECIsem Explorer — Streamlit entry point: ``streamlit run app.py``.
+
+Pages come from the registry in ``ecisem_core/ui/registry.py`` (a page appears when its file exists in
+``pages/``); the settings sidebar is drawn here, so it is the same on every page.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import streamlit as st
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+from ecisem_core.ui import registry, sidebar  # noqa: E402
+from ecisem_core.ui.layout import apply_style  # noqa: E402
+from ecisem_core.ui.state import K  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent
+
+st.set_page_config(page_title="ECIsem Explorer", page_icon=":material/insights:", layout="wide",
+                   initial_sidebar_state="expanded")
+apply_style()
+
+specs = registry.available_pages(ROOT)
+pages = {spec.url_path: st.Page(str(ROOT / spec.file), title=spec.title, icon=spec.icon, url_path=spec.url_path,
+                                default=i == 0)
+         for i, spec in enumerate(specs)}
+nav = {section: [pages[s.url_path] for s in group] for section, group in registry.sections(specs).items()}
+page = st.navigation(nav, position="sidebar", expanded=True)
+
+first_run = not st.session_state.get(K.INITIALISED)
+sidebar.start()
+wanted = st.session_state.get(K.VIEW)
+if first_run and wanted and wanted in pages and pages[wanted] is not page and page.url_path == "":
+    st.switch_page(pages[wanted])  # a link that names its view but not its page path
+view = next((k for k, p in pages.items() if p is page), "")
+try:
+    page.run()
+finally:
+    sidebar.finish(view)

@@ -1,0 +1,318 @@
+"""Cached data for the dashboard: datasets, prepared embeddings, scores, background uncertainty, explanations,
+projections. Pages call these; nothing here computes a metric itself (it calls ``ecisem_core``).
+
+Caching (one set of caches per server process, shared by sessions; values are read-only):
+
+* dataset → keyed by where it came from (file path + size + mtime, or the uploaded bytes' hash); its id for every
+  later cache is a content fingerprint of the table (:func:`ecisem_core.projection.data_fingerprint`);
+* :func:`prepared` (embeddings, s_*, ρ, flags: the slow part) → keyed by (fingerprint, encoder id);
+* :func:`scores` (a slider move: ``score_prepared(..., uncertainty=False)``) → keyed by the metric settings;
+* :func:`uncertainty` (bootstrap CI, P(A > B), rank stability) → a background job keyed by the same settings;
+  ``None`` until it is ready, so a page never shows numbers of other settings as current.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from ..encoders import Encoder, SentenceTransformerEncoder, TfidfLsaEncoder, get_encoder
+from ..errors import InputError
+from ..explain import triplet_contributions, weight_cuts
+from ..highlight import idf_table
+from ..load import LoadReport, read_triplets
+from ..projection import Projection, data_fingerprint, project
+from ..score import Prepared, ScoreResult, prepare, score_prepared
+from .paths import PROJECT_ROOT, data_root, resolve_under_root
+from .state import ENCODER_DEFAULT, ENCODER_TFIDF, PATH_PREFIX, Settings
+from .store import Jobs, Store
+
+DEMO_PATH = PROJECT_ROOT / "assets" / "demo" / "demo_triplets.jsonl"
+"""The bundled demo dataset (built by the first-run helper). ``ECISEM_DEMO_PATH`` overrides it (tests, benchmarks)."""
+DEMO_ENV = "ECISEM_DEMO_PATH"
+UPLOAD_TYPES = ("jsonl", "ndjson", "json", "csv", "tsv", "parquet", "gz")
+"""File types the uploader accepts (parsed by :func:`ecisem_core.load.read_triplets`, never executed)."""
+
+
+def demo_path() -> Path:
+    value = os.environ.get(DEMO_ENV)
+    return Path(value) if value else DEMO_PATH
+
+
+@dataclass
+class Dataset:
+    """A loaded triplet table and where it came from."""
+
+    id: str            # the share-link id: "demo", "path:<rel>", "upload:<hash>"
+    label: str         # shown to the user
+    key: str           # content fingerprint (cache key of everything computed from it)
+    table: pd.DataFrame
+    report: LoadReport
+
+    @property
+    def sources(self) -> list[str]:
+        return sorted(self.table["source"].astype(str).unique())
+
+
+@st.cache_resource(show_spinner=False)
+def _caches() -> dict[str, Any]:
+    """One set of caches per server process."""
+    return {
+        "data": Store(6), "encoders": Store(4), "prepared": Store(3), "scores": Store(12), "explain": Store(24),
+        "idf": Store(4), "projection": Store(6),
+        "contributions": Jobs(max_items=16), "uncertainty": Jobs(max_items=16),
+    }
+
+
+def caches() -> dict[str, Any]:
+    return _caches()
+
+
+# ---------------------------------------------------------------------------------------------------- datasets
+
+
+def _read(paths: list[Path], ds_id: str, label: str) -> Dataset:
+    res = read_triplets([str(p) for p in paths] if len(paths) > 1 else str(paths[0]))
+    return Dataset(ds_id, label, data_fingerprint(res.triplets), res.triplets, res.report)
+
+
+def load_file(path: Path, ds_id: str, label: str) -> Dataset:
+    """A dataset from a file or folder (cached by path, size and modification time)."""
+    st_ = path.stat()
+    key = ("file", str(path), st_.st_size, st_.st_mtime_ns)
+    return caches()["data"].get_or_compute(key, lambda: _read([path], ds_id, label))
+
+
+def load_demo() -> Dataset:
+    path = demo_path()
+    if not path.exists():
+        raise InputError("the bundled demo dataset is not built yet (run the first-run helper), or upload a file",
+                         path)
+    return load_file(path, "demo", "Demo dataset")
+
+
+def load_under_root(rel: str) -> Dataset:
+    """A dataset from a path under the data root (refused outside it)."""
+    root = data_root()
+    path = resolve_under_root(rel, root)
+    rel_id = path.relative_to(root).as_posix()
+    return load_file(path, PATH_PREFIX + rel_id, rel_id)
+
+
+_SAFE_NAME = re.compile(r"[^\w.\-+]+")
+
+
+def upload_id(files: list[tuple[str, bytes]]) -> str:
+    """Content id of uploaded files (their names and bytes)."""
+    h = hashlib.sha1()
+    for name, data in sorted(files):
+        h.update(name.encode("utf-8") + b"\0" + hashlib.sha1(data).digest())
+    return h.hexdigest()[:16]
+
+
+def load_upload(files: list[tuple[str, bytes]]) -> Dataset:
+    """Uploaded files (name, bytes) → dataset. Written to a private temporary folder under their (sanitised)
+    names — the file stem is the source name when there is no ``source`` column — and parsed by
+    :func:`ecisem_core.load.read_triplets`; never executed or unpickled."""
+    if not files:
+        raise InputError("no file uploaded")
+    uid = upload_id(files)
+
+    def build() -> Dataset:
+        with tempfile.TemporaryDirectory(prefix="ecisem-upload-") as tmp:
+            paths = []
+            for name, data in files:
+                safe = _SAFE_NAME.sub("_", Path(name).name).lstrip(".") or "upload"
+                p = Path(tmp) / safe
+                p.write_bytes(data)
+                paths.append(p)
+            try:
+                ds = _read(paths, "upload:" + uid, ", ".join(Path(n).name for n, _ in files))
+            except InputError as exc:
+                # name the file as the user knows it, not the temporary path
+                raise InputError(exc.problem, Path(exc.path).name if exc.path else None, exc.line) from None
+        return ds
+
+    return caches()["data"].get_or_compute(("upload", uid), build)
+
+
+# ---------------------------------------------------------------------------------------------------- encoders
+
+
+def encoder_id(spec: str) -> str:
+    """Stable id of an encoder spec (for cache keys); a local path is resolved under the data root."""
+    if spec.startswith(PATH_PREFIX):
+        return PATH_PREFIX + str(resolve_under_root(spec[len(PATH_PREFIX):]))
+    return spec
+
+
+def make_encoder(spec: str) -> Encoder:
+    """The encoder of a spec: the offline default, TF-IDF/LSA (a fresh one: it is fitted per dataset) or a
+    sentence-transformers model folder under the data root. Model-backed encoders are shared (loaded once)."""
+    if spec == ENCODER_TFIDF:
+        return TfidfLsaEncoder()
+    if spec.startswith(PATH_PREFIX):
+        path = resolve_under_root(spec[len(PATH_PREFIX):])
+        if not path.is_dir():
+            raise InputError("a local encoder must be a sentence-transformers model folder", path)
+        return caches()["encoders"].get_or_compute(("path", str(path)), lambda: SentenceTransformerEncoder(str(path)))
+    if spec != ENCODER_DEFAULT:
+        raise InputError(f"unknown encoder {spec!r}")
+    return caches()["encoders"].get_or_compute("default", lambda: get_encoder(None))
+
+
+# ---------------------------------------------------------------------------------------------------- scoring
+
+
+def prepared_key(ds: Dataset, spec: str) -> tuple[str, str]:
+    return (ds.key, encoder_id(spec))
+
+
+def prepared(ds: Dataset, spec: str) -> Prepared:
+    """Embeddings and per-triplet terms of a dataset for an encoder (slow once, then cached). Shows a progress
+    bar while encoding."""
+    key = prepared_key(ds, spec)
+    store = caches()["prepared"]
+    hit = store.peek(key)
+    if hit is not None:
+        return hit
+    box = st.empty()
+
+    def compute() -> Prepared:
+        with box.container():
+            bar = st.progress(0.0, text="Embedding texts (once per dataset and encoder; cached on disk)…")
+
+            def progress(done: int, total: int) -> None:
+                bar.progress(min(done / max(total, 1), 1.0), text=f"Embedding texts: {done:,} / {total:,}")
+
+            t0 = time.perf_counter()
+            prep = prepare(ds.table, make_encoder(spec), progress=progress)
+            bar.progress(1.0, text=f"Prepared {len(ds.table):,} triplets in {time.perf_counter() - t0:.1f} s")
+        return prep
+
+    try:
+        return store.get_or_compute(key, compute)
+    finally:
+        box.empty()
+
+
+def _sources_arg(settings: Settings, ds: Dataset) -> list[str] | None:
+    chosen = [s for s in settings.sources if s in set(ds.sources)]
+    return chosen or None
+
+
+def scores_key(ds: Dataset, spec: str, settings: Settings) -> tuple:
+    return (*prepared_key(ds, spec), settings.metric_key())
+
+
+def scores(ds: Dataset, spec: str, settings: Settings, prep: Prepared) -> ScoreResult:
+    """Scores for the current sliders: ECI_sem, info, diversity, classic ECI, counts, FN rate (the instant path:
+    one log-det per source; no Shapley contributions, no uncertainty)."""
+    key = scores_key(ds, spec, settings)
+    config = settings.config_for(prep.dim)
+    return caches()["scores"].get_or_compute(
+        key, lambda: score_prepared(prep, config, uncertainty=False, contributions=False,
+                                    sources=_sources_arg(settings, ds)))
+
+
+@dataclass
+class Pending:
+    """A background result: ``value`` when ready for exactly these settings, else ``None``."""
+
+    value: ScoreResult | None
+    seconds: float
+    key: tuple
+    kind: str
+
+
+def _job(kind: str, ds: Dataset, spec: str, settings: Settings, prep: Prepared, **kw: Any) -> Pending:
+    key = scores_key(ds, spec, settings)
+    jobs: Jobs = caches()[kind]
+    config = settings.config_for(prep.dim)
+    sources = _sources_arg(settings, ds)
+    jobs.submit(key, lambda: score_prepared(prep, config, sources=sources, **kw))
+    started = jobs.started(key) or time.time()
+    return Pending(jobs.result_if_ready(key), time.time() - started, key, kind)
+
+
+def contributions(ds: Dataset, spec: str, settings: Settings, prep: Prepared, *, wait: bool = False) -> Pending:
+    """Exact Shapley contributions φ_c, φ_h, φ_ρ, φ_div per source (8 log-dets per source), on a background
+    thread so a slider never waits for them. ``wait``: block until they are ready."""
+    pending = _job("contributions", ds, spec, settings, prep, uncertainty=False, contributions=True)
+    if wait and pending.value is None:
+        caches()["contributions"].get(pending.key).result()
+        return _job("contributions", ds, spec, settings, prep, uncertainty=False, contributions=True)
+    return pending
+
+
+def uncertainty(ds: Dataset, spec: str, settings: Settings, prep: Prepared) -> Pending:
+    """Bootstrap 95% CI, P(A > B) and rank stability for the current settings (background thread)."""
+    return _job("uncertainty", ds, spec, settings, prep, uncertainty=True, contributions=False)
+
+
+def job_done(kind: str, key: tuple) -> bool:
+    """Whether the background job ``kind`` for ``key`` has finished (or does not exist)."""
+    fut = caches()[kind].get(key)
+    return fut is None or fut.done()
+
+
+# ---------------------------------------------------------------------------------------------------- explaining
+
+
+def sample_terms(ds: Dataset, spec: str, settings: Settings, prep: Prepared, result: ScoreResult,
+                 source: str) -> pd.DataFrame:
+    """The sampled triplets of one source with their terms, leave-one-out contribution to ECI_sem and the term
+    that cuts their weight most (cached per settings)."""
+    key = (*scores_key(ds, spec, settings), source)
+
+    def build() -> pd.DataFrame:
+        config = settings.config_for(prep.dim)
+        rows, r = prep.sample(config)[source]
+        t = result.triplets
+        part = t[(t["source"] == source).to_numpy() & t["in_sample"].to_numpy()].reset_index(drop=True)
+        if len(part) != len(rows):
+            raise RuntimeError(f"sample of {source!r} does not line up with the scores")
+        contrib = triplet_contributions(r, part["w"].to_numpy(), config.kappa_for(prep.dim))
+        cuts = weight_cuts(part["c"].to_numpy(), part["h"].to_numpy(), part["rho"].to_numpy(),
+                           config.alpha, config.beta, config.gamma)
+        return pd.concat([part, cuts], axis=1).assign(contribution=contrib)
+
+    return caches()["explain"].get_or_compute(key, build)
+
+
+def idf(ds: Dataset) -> dict[str, float]:
+    """token → idf over the dataset's unique passages (for highlighting)."""
+    t = ds.table
+    return caches()["idf"].get_or_compute(
+        ds.key, lambda: idf_table(pd.concat([t["positive"], t["negative"]]).astype(str).unique()))
+
+
+def projection(ds: Dataset, spec: str, prep: Prepared, cap: int, seed: int) -> Projection:
+    """UMAP layout (memory cache, then the on-disk cache of :mod:`ecisem_core.projection`)."""
+    enc = encoder_id(spec)
+    return caches()["projection"].get_or_compute(
+        (ds.key, enc, int(cap), int(seed)),
+        lambda: project(prep.embedded, prep.triplets, data_key=ds.key, encoder_id=enc, cap=int(cap),
+                        seed=int(seed)))
+
+
+def projection_ready(ds: Dataset, spec: str, cap: int, seed: int) -> bool:
+    return (ds.key, encoder_id(spec), int(cap), int(seed)) in caches()["projection"]
+
+
+
+def row_values(prep: Prepared, result: ScoreResult, columns: list[str]) -> pd.DataFrame:
+    """``result.triplets[columns]`` re-aligned to the prepared table's rows (NaN for unselected sources)."""
+    keep = prep.triplets["source"].isin(set(result.sources["source"])).to_numpy()
+    out = pd.DataFrame(np.nan, index=pd.RangeIndex(len(prep.triplets)), columns=columns, dtype=float)
+    out.loc[keep, columns] = result.triplets[columns].to_numpy(dtype=float)
+    return out

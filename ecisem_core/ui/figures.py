@@ -1,0 +1,203 @@
+"""Plotly figures of the dashboard (pure: tables in, ``go.Figure`` out; no Streamlit import, no metric maths)."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+PALETTE = ("#4C78A8", "#F58518", "#54A24B", "#E45756", "#72B7B2", "#B279A2", "#EECA3B", "#9D755D",
+           "#FF9DA6", "#BAB0AC", "#2F6B9A", "#8C6D31")
+"""Source colours (Tableau-like), assigned in sorted source-name order so a source keeps its colour everywhere."""
+TERM_COLOURS = {"phi_c": "#4C78A8", "phi_h": "#F58518", "phi_rho": "#54A24B", "phi_div": "#B279A2",
+                "base": "#BAB0AC"}
+TERM_NAMES = {"phi_c": "φ_c consistency", "phi_h": "φ_h locality", "phi_rho": "φ_ρ residuality",
+              "phi_div": "φ_div diversity", "base": "zero residuals"}
+ROLE_COLOURS = {"query": "#1F2937", "positive": "#16A34A", "negative": "#9CA3AF"}
+FONT = dict(family="Inter, 'Source Sans Pro', 'Helvetica Neue', Arial, sans-serif", size=13, color="#1F2937")
+
+
+def source_colours(names: list[str] | pd.Index) -> dict[str, str]:
+    """A fixed colour per source (sorted names → palette, cycling)."""
+    return {n: PALETTE[i % len(PALETTE)] for i, n in enumerate(sorted(map(str, names)))}
+
+
+def _style(fig: go.Figure, title: str | None = None, height: int | None = None, legend_rows: int = 0) -> go.Figure:
+    """House style: white template, left title, legend in a row between the title and the plot."""
+    top = (44 if title else 12) + 26 * legend_rows
+    fig.update_layout(
+        template="plotly_white", font=FONT, margin=dict(l=10, r=10, t=top, b=10),
+        title=dict(text=title, x=0, xanchor="left", y=1, yanchor="top", pad=dict(t=14),
+                   font=dict(size=15)) if title else None,
+        legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="left", x=0.0, title=None),
+        hoverlabel=dict(font_size=12), height=height,
+    )
+    return fig
+
+
+def eci_bars(sources: pd.DataFrame, colours: dict[str, str], ci: pd.DataFrame | None = None) -> go.Figure:
+    """Horizontal bars of ECI_sem by source, rank 1 on top, with 95% CI error bars when ``ci`` (columns source,
+    ci_low, ci_high) is given."""
+    t = sources.sort_values("rank", ascending=False)
+    err = None
+    if ci is not None:
+        c = ci.set_index("source").reindex(t["source"])
+        err = dict(type="data", symmetric=False, array=(c["ci_high"] - t["eci_sem"].to_numpy()).to_numpy(),
+                   arrayminus=(t["eci_sem"].to_numpy() - c["ci_low"]).to_numpy(), color="#374151", thickness=1.4,
+                   width=5)
+    fig = go.Figure(go.Bar(
+        x=t["eci_sem"], y=t["source"], orientation="h", marker_color=[colours[s] for s in t["source"]],
+        error_x=err, customdata=np.stack([t["info"], t["diversity"], t["n"]], axis=1),
+        hovertemplate="<b>%{y}</b><br>ECI_sem %{x:.4g}<br>info %{customdata[0]:.4g}"
+                      "<br>diversity %{customdata[1]:.3f}<br>%{customdata[2]:,} triplets<extra></extra>",
+    ))
+    fig.update_xaxes(title="ECI_sem", rangemode="tozero", gridcolor="#EEF0F3")
+    fig.update_yaxes(title=None)
+    title = "ECI_sem by source" + (" — 95% CI (bootstrap over queries)" if ci is not None else
+                                   " — 95% CI computing…")
+    return _style(fig, title, height=max(260, 46 * len(t) + 90))
+
+
+def contributions(sources: pd.DataFrame) -> go.Figure:
+    """Stacked Shapley contributions φ_c, φ_h, φ_ρ, φ_div of log ECI_sem per source, with the total marked."""
+    t = sources.sort_values("rank", ascending=False)
+    fig = go.Figure()
+    for col in ("phi_c", "phi_h", "phi_rho", "phi_div"):
+        fig.add_trace(go.Bar(x=t[col], y=t["source"], orientation="h", name=TERM_NAMES[col],
+                             marker_color=TERM_COLOURS[col],
+                             hovertemplate="<b>%{y}</b><br>" + TERM_NAMES[col] + " %{x:.3f}<extra></extra>"))
+    total = np.log(t["eci_sem"].to_numpy(dtype=float))
+    fig.add_trace(go.Scatter(x=total, y=t["source"], mode="markers", name="log ECI_sem",
+                             marker=dict(symbol="diamond", size=11, color="#111827", line=dict(color="white", width=1)),
+                             hovertemplate="<b>%{y}</b><br>log ECI_sem %{x:.3f}<extra></extra>"))
+    fig.update_layout(barmode="relative")
+    fig.update_xaxes(title="contribution to log ECI_sem (exact Shapley)", zeroline=True, zerolinecolor="#6B7280",
+                     gridcolor="#EEF0F3")
+    return _style(fig, "Why each score: term contributions", height=max(300, 46 * len(t) + 150), legend_rows=2)
+
+
+def pairwise_heatmap(pairwise: pd.DataFrame) -> go.Figure:
+    """P(row source scores above column source), bootstrap share; diagonal blank."""
+    z = pairwise.to_numpy(dtype=float)
+    text = np.where(np.isnan(z), "", np.vectorize(lambda v: f"{v:.2f}")(np.nan_to_num(z)))
+    fig = go.Figure(go.Heatmap(
+        z=z, x=list(pairwise.columns), y=list(pairwise.index), text=text, texttemplate="%{text}",
+        colorscale="RdBu", zmin=0, zmax=1, zmid=0.5, colorbar=dict(title="P", thickness=12),
+        hovertemplate="P(%{y} > %{x}) = %{z:.2f}<extra></extra>", xgap=2, ygap=2,
+    ))
+    fig.update_yaxes(autorange="reversed", title="A (row)")
+    fig.update_xaxes(title="B (column)", side="bottom")
+    return _style(fig, "P(A scores above B)", height=max(300, 44 * len(pairwise) + 130))
+
+
+def waterfall(diff: pd.DataFrame, a: str, b: str) -> go.Figure:
+    """Term-by-term Δ (A − B) of the Shapley contributions, ending in Δ log ECI_sem."""
+    terms = diff[diff["term"] != "total"]
+    total = diff[diff["term"] == "total"].iloc[0]
+    x = [TERM_NAMES.get(t, t) for t in terms["term"]] + ["Δ log ECI_sem"]
+    y = list(terms["delta"]) + [float(total["delta"])]
+    fig = go.Figure(go.Waterfall(
+        orientation="v", measure=["relative"] * len(terms) + ["total"], x=x, y=y,
+        text=[f"{v:+.3f}" for v in y], textposition="outside",
+        increasing=dict(marker=dict(color="#2563EB")), decreasing=dict(marker=dict(color="#DC2626")),
+        totals=dict(marker=dict(color="#111827")), connector=dict(line=dict(color="#9CA3AF", width=1)),
+        hovertemplate="%{x}: %{y:+.4f}<extra></extra>",
+    ))
+    fig.update_yaxes(title="Δ log ECI_sem (A − B)", zeroline=True, zerolinecolor="#6B7280",
+                     gridcolor="#EEF0F3")
+    span = max(abs(v) for v in y) if y else 1.0
+    lo = min(0.0, min(np.cumsum(y[:-1]).min() if len(y) > 1 else 0.0, y[-1]))
+    hi = max(0.0, max(np.cumsum(y[:-1]).max() if len(y) > 1 else 0.0, y[-1]))
+    fig.update_yaxes(range=[lo - 0.18 * span, hi + 0.18 * span])
+    return _style(fig, f"{a} vs {b}: where the difference comes from", height=420)
+
+
+TERMS = (("c", "c  target consistency"), ("h", "h  semantic locality"), ("rho", "ρ  lexical residuality"),
+         ("w", "w  weight"))
+
+
+def term_distributions(parts: dict[str, pd.DataFrame], colours: dict[str, str], kind: str = "violin") -> go.Figure:
+    """Distributions of c, h, ρ, w for each source in ``parts`` (source → its sampled triplets), side by side:
+    violins (with box) or empirical CDFs."""
+    fig = make_subplots(rows=1, cols=4, subplot_titles=[t for _, t in TERMS], horizontal_spacing=0.06)
+    for j, (col, _) in enumerate(TERMS, start=1):
+        for name, df in parts.items():
+            v = df[col].to_numpy(dtype=float)
+            if kind == "ecdf":
+                xs = np.sort(v)
+                fig.add_trace(go.Scatter(x=xs, y=np.arange(1, len(xs) + 1) / max(len(xs), 1), mode="lines",
+                                         name=name, legendgroup=name, showlegend=j == 1,
+                                         line=dict(color=colours[name], width=2),
+                                         hovertemplate=f"{name}: {col} ≤ %{{x:.3f}} for %{{y:.0%}}<extra></extra>"),
+                              row=1, col=j)
+            else:
+                fig.add_trace(go.Violin(y=v, name=name, legendgroup=name, showlegend=j == 1, box_visible=True,
+                                        meanline_visible=True, points=False, line_color=colours[name],
+                                        fillcolor=colours[name], opacity=0.55, spanmode="hard",
+                                        hoverinfo="y+name"), row=1, col=j)
+    if kind == "ecdf":
+        fig.update_yaxes(range=[0, 1], tickformat=".0%")
+    else:
+        fig.update_xaxes(showticklabels=False)
+    fig.update_annotations(font_size=13)
+    return _style(fig, None, height=380, legend_rows=1)
+
+
+def geometry(points: pd.DataFrame, colour_by: str, colours: dict[str, str],
+             links: pd.DataFrame | None = None) -> go.Figure:
+    """UMAP scatter (WebGL). ``points`` has x, y, role, source, pid (customdata for selections) and, for numeric
+    colouring, the column ``colour_by`` (NaN for queries/positives). ``links`` (x0, y0, x1, y1, kind) draws the
+    chosen query's q→p and q→n segments."""
+    fig = go.Figure()
+    hover = "<b>%{customdata[1]}</b> · %{customdata[2]}<br>%{customdata[3]}<extra></extra>"
+
+    def cd(df: pd.DataFrame) -> np.ndarray:
+        return np.stack([df["pid"], df["role"], df["source"], df["label"]], axis=1)
+
+    marker_size = 6 if len(points) < 4000 else 4
+    if colour_by in ("role", "source"):
+        if colour_by == "role":
+            groups = [(r, points[points["role"] == r], ROLE_COLOURS[r]) for r in ("negative", "positive", "query")]
+        else:
+            groups = [(s, points[(points["role"] == "negative") & (points["source"] == s)], colours[s])
+                      for s in sorted(points.loc[points["role"] == "negative", "source"].unique())]
+            groups += [(r, points[points["role"] == r], ROLE_COLOURS[r]) for r in ("positive", "query")]
+        for name, df, colour in groups:
+            if df.empty:
+                continue
+            symbol = {"query": "diamond", "positive": "star"}.get(name, "circle")
+            size = marker_size + (3 if name in ("query", "positive") else 0)
+            fig.add_trace(go.Scattergl(
+                x=df["x"], y=df["y"], mode="markers", name=name, customdata=cd(df), hovertemplate=hover,
+                marker=dict(color=colour, size=size, symbol=symbol, opacity=0.8,
+                            line=dict(width=0.5, color="white") if name in ("query", "positive") else None)))
+    else:
+        base = points[points["role"] != "negative"]
+        neg = points[points["role"] == "negative"]
+        fig.add_trace(go.Scattergl(x=base["x"], y=base["y"], mode="markers", name="queries & positives",
+                                   customdata=cd(base), hovertemplate=hover,
+                                   marker=dict(color="#D1D5DB", size=marker_size, symbol="diamond")))
+        fig.add_trace(go.Scattergl(
+            x=neg["x"], y=neg["y"], mode="markers", name=f"negatives by {colour_by}", customdata=cd(neg),
+            hovertemplate=hover.replace("<extra>", f"<br>{colour_by} %{{marker.color:.3f}}<extra>"),
+            marker=dict(color=neg[colour_by], colorscale="Viridis", size=marker_size + 1, opacity=0.85,
+                        colorbar=dict(title=colour_by, thickness=12), cmin=0, cmax=1)))
+    if links is not None and not links.empty:
+        for kind, colour, dash in (("positive", "#16A34A", "solid"), ("negative", "#DC2626", "dot")):
+            seg = links[links["kind"] == kind]
+            if seg.empty:
+                continue
+            xs = np.column_stack([seg["x0"], seg["x1"], np.full(len(seg), np.nan)]).ravel()
+            ys = np.column_stack([seg["y0"], seg["y1"], np.full(len(seg), np.nan)]).ravel()
+            fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", name=f"q→{kind[0]}", hoverinfo="skip",
+                                     line=dict(color=colour, width=2, dash=dash)))
+    fig.update_xaxes(showticklabels=False, showgrid=False, zeroline=False, title=None)
+    fig.update_yaxes(showticklabels=False, showgrid=False, zeroline=False, title=None, scaleanchor=None)
+    fig.update_layout(dragmode="lasso", plot_bgcolor="#FBFBFC")
+    return _style(fig, None, height=660, legend_rows=1)
+
+
+def to_html(fig: go.Figure, title: str) -> str:
+    """A self-contained HTML file of a figure (plotly.js inlined: opens offline)."""
+    return fig.to_html(include_plotlyjs=True, full_html=True, default_width="100%", default_height="100%",
+                       config={"displaylogo": False}).replace("<head>", f"<head><title>{title}</title>", 1)

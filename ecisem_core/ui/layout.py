@@ -1,0 +1,76 @@
+"""Shared page furniture: style, page header, the "no data" state, the scored-data bundle pages start from."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import streamlit as st
+
+from ..errors import InputError
+from ..score import Prepared, ScoreResult
+from . import data
+from .sidebar import Context, context
+
+CSS = """
+<style>
+  .block-container {padding-top: 2.2rem; padding-bottom: 2rem; max-width: 1500px;}
+  [data-testid="stSidebar"] [data-testid="stMarkdownContainer"] p {margin-bottom: 0.2rem;}
+  h1 {font-weight: 650; letter-spacing: -0.01em;}
+  .eci-sub {color: #6B7280; font-size: 0.92rem; margin-top: -0.6rem; margin-bottom: 1rem;}
+  .eci-card {border: 1px solid #E5E7EB; border-radius: 10px; padding: 0.75rem 0.95rem; margin-bottom: 0.7rem;
+             background: #FFFFFF;}
+  .eci-card .lbl {font-size: 0.72rem; text-transform: uppercase; letter-spacing: 0.05em; color: #6B7280;
+                  margin-top: 0.35rem;}
+  .eci-card .txt {font-size: 0.9rem; line-height: 1.45; color: #111827;}
+  .eci-card .meta {font-size: 0.8rem; color: #4B5563; margin-bottom: 0.2rem;}
+  .eci-pill {display: inline-block; padding: 0 0.45rem; border-radius: 999px; background: #F3F4F6;
+             font-size: 0.75rem; margin-right: 0.3rem; color: #374151;}
+  .eci-pill.warn {background: #FEF3C7; color: #92400E;}
+</style>
+"""
+
+
+def apply_style() -> None:
+    st.html(CSS)
+
+
+def header(title: str, subtitle: str | None = None) -> None:
+    st.title(title)
+    if subtitle:
+        st.html(f'<div class="eci-sub">{subtitle}</div>')
+
+
+@dataclass
+class Scored:
+    """What the analysis pages start from."""
+
+    ctx: Context
+    dataset: data.Dataset
+    prep: Prepared
+    result: ScoreResult
+
+
+def scored() -> Scored | None:
+    """The current dataset prepared and scored for the sliders, or ``None`` after telling the user why not."""
+    ctx = context()
+    if ctx.dataset is None:
+        if ctx.error:
+            st.error(f"Cannot load the dataset — {ctx.error}", icon=":material/error:")
+        else:
+            st.info("Choose a dataset in the sidebar: the demo, an upload, or a path under the data root.",
+                    icon=":material/dataset:")
+        return None
+    try:
+        prep = data.prepared(ctx.dataset, ctx.encoder)
+        result = data.scores(ctx.dataset, ctx.encoder, ctx.settings, prep)
+    except InputError as exc:
+        st.error(str(exc), icon=":material/error:")
+        return None
+    return Scored(ctx, ctx.dataset, prep, result)
+
+
+def describe(s: Scored) -> str:
+    """One line under a page title: dataset, size, encoder and settings."""
+    st_ = s.ctx.settings
+    return (f"{s.dataset.label} · {len(s.dataset.table):,} triplets · {len(s.result.sources)} sources · "
+            f"encoder {s.result.encoder_id.split('@')[0]} (d = {s.result.dim}) · τ {st_.tau:g}, α {st_.alpha:g}, "
+            f"β {st_.beta:g}, γ {st_.gamma:g}, κ/d {st_.kappa_d:g}, N {st_.sample_size}, seed {st_.seed}")

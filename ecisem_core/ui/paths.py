@@ -1,0 +1,53 @@
+"""The data root: the only folder from which the dashboard reads a path the user types (no Streamlit import).
+
+``ECISEM_DATA_ROOT`` names it; by default it is the project's ``data/`` folder (beside ``app.py``), not the
+working directory, so starting the app from elsewhere never widens what it may read. A path is accepted only when
+it resolves (symbolic links followed) to a location inside the root; anything else — an absolute path elsewhere,
+``..`` segments, a link pointing out — is refused with an :class:`~ecisem_core.errors.InputError` that says so.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from ..errors import InputError
+
+DATA_ROOT_ENV = "ECISEM_DATA_ROOT"
+"""Environment variable naming the data root."""
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_DATA_ROOT = PROJECT_ROOT / "data"
+"""The data root when ``ECISEM_DATA_ROOT`` is not set."""
+
+
+def data_root() -> Path:
+    """``$ECISEM_DATA_ROOT`` or the project's ``data/`` folder, resolved."""
+    value = os.environ.get(DATA_ROOT_ENV)
+    return (Path(value).expanduser() if value else DEFAULT_DATA_ROOT).resolve()
+
+
+def resolve_under_root(user_path: str, root: Path | None = None, *, must_exist: bool = True) -> Path:
+    """The absolute path of ``user_path`` (relative to the root, or absolute) if it lies inside the root.
+
+    Raises:
+        InputError: empty, outside the data root, or (``must_exist``) not there.
+    """
+    root = (root or data_root()).resolve()
+    text = (user_path or "").strip()
+    if not text:
+        raise InputError("no path given: type a file or folder under the data root")
+    candidate = Path(text).expanduser()
+    if not candidate.is_absolute():
+        candidate = root / candidate
+    resolved = candidate.resolve(strict=False)
+    if resolved != root and not resolved.is_relative_to(root):
+        raise InputError(f"refused: {text!r} is outside the data root {root} "
+                         f"(set {DATA_ROOT_ENV} to read from another folder)")
+    if must_exist and not resolved.exists():
+        raise InputError(f"nothing at {text!r} under the data root {root}")
+    return resolved
+
+
+def relative_to_root(path: Path, root: Path | None = None) -> str:
+    """POSIX path of ``path`` relative to the root (what a share link carries)."""
+    root = (root or data_root()).resolve()
+    return Path(path).resolve().relative_to(root).as_posix()

@@ -1,0 +1,134 @@
+"""In-process caches for the dashboard (no Streamlit import; ``data.py`` keeps one of each per server process
+with ``st.cache_resource``).
+
+* :class:`Store` — a thread-safe LRU of computed values with one lock per key, so two sessions asking for the same
+  slow value (embeddings of a dataset) compute it once. Values are shared, never copied: treat them as read-only.
+* :class:`Jobs` — slow results computed on a background thread (bootstrap intervals, P(A > B), rank stability),
+  so a slider is never blocked by them. A job is identified by its key (the settings it depends on); submitting a
+  new key cancels queued jobs that have not started, and a page shows a result only when its key is the current
+  one — never stale numbers as current.
+"""
+from __future__ import annotations
+
+import os
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
+
+
+class Store:
+    """LRU of ``key → value`` with at most ``max_items`` entries."""
+
+    def __init__(self, max_items: int = 8) -> None:
+        self.max_items = max_items
+        self._items: OrderedDict[Hashable, Any] = OrderedDict()
+        self._locks: dict[Hashable, threading.Lock] = {}
+        self._guard = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+
+    def peek(self, key: Hashable) -> Any | None:
+        with self._guard:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key]
+        return None
+
+    def __contains__(self, key: Hashable) -> bool:
+        with self._guard:
+            return key in self._items
+
+    def get_or_compute(self, key: Hashable, compute: Callable[[], Any]) -> Any:
+        """The stored value, or ``compute()`` stored (concurrent callers for one key wait for one computation)."""
+        with self._guard:
+            if key in self._items:
+                self.hits += 1
+                self._items.move_to_end(key)
+                return self._items[key]
+            lock = self._locks.setdefault(key, threading.Lock())
+        with lock:
+            with self._guard:
+                if key in self._items:
+                    self.hits += 1
+                    return self._items[key]
+            self.misses += 1
+            value = compute()
+            with self._guard:
+                self._items[key] = value
+                self._items.move_to_end(key)
+                while len(self._items) > self.max_items:
+                    old, _ = self._items.popitem(last=False)
+                    self._locks.pop(old, None)
+            return value
+
+    def clear(self) -> None:
+        with self._guard:
+            self._items.clear()
+            self._locks.clear()
+
+
+BACKGROUND_NICE = 10
+"""Niceness added to job threads (Linux: per thread, inherited by the threads they start), so the interactive
+path keeps the CPU when a bootstrap is running."""
+
+
+def lower_priority() -> None:
+    """Lower the calling thread's CPU priority (Linux; a no-op elsewhere)."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), BACKGROUND_NICE)
+    except (AttributeError, OSError, PermissionError):
+        pass
+
+
+class Jobs:
+    """Background computations keyed by what they depend on (one low-priority worker thread; queued jobs for
+    other keys are dropped when a new key is submitted)."""
+
+    def __init__(self, max_items: int = 16, workers: int = 1) -> None:
+        self.max_items = max_items
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ecisem-job",
+                                        initializer=lower_priority)
+        self._futures: OrderedDict[Hashable, Future] = OrderedDict()
+        self._started: dict[Hashable, float] = {}
+        self._guard = threading.Lock()
+
+    def submit(self, key: Hashable, fn: Callable[[], Any]) -> Future:
+        """The future of ``key`` (started now if new). Queued jobs for other keys are cancelled: only the latest
+        settings matter."""
+        import time
+
+        with self._guard:
+            fut = self._futures.get(key)
+            if fut is not None and not fut.cancelled():
+                self._futures.move_to_end(key)
+                return fut
+            for other, f in list(self._futures.items()):
+                if other != key and not f.done() and f.cancel():
+                    del self._futures[other]
+            fut = self._pool.submit(fn)
+            self._futures[key] = fut
+            self._started[key] = time.time()
+            done = [k for k, f in self._futures.items() if f.done()]
+            while len(self._futures) > self.max_items and done:
+                k = done.pop(0)
+                self._futures.pop(k, None)
+                self._started.pop(k, None)
+            return fut
+
+    def get(self, key: Hashable) -> Future | None:
+        with self._guard:
+            return self._futures.get(key)
+
+    def started(self, key: Hashable) -> float | None:
+        """Wall-clock time the job of ``key`` was submitted."""
+        with self._guard:
+            return self._started.get(key)
+
+    def result_if_ready(self, key: Hashable) -> Any | None:
+        """The job's result when it finished without error, else ``None`` (raises the job's error if it failed)."""
+        fut = self.get(key)
+        if fut is None or not fut.done() or fut.cancelled():
+            return None
+        return fut.result()

@@ -1,0 +1,117 @@
+"""Leaderboard: sources ranked by ECI_sem, with CI, classic ECI, contributions, P(A > B) and rank stability."""
+from __future__ import annotations
+
+import streamlit as st
+
+from ecisem_core.ui import data, figures, layout, tables
+from ecisem_core.ui.tables import COLUMN_HELP
+
+POLL_SECONDS = 1.0  # how often pending background results are checked
+PLOT_CONFIG = {"displaylogo": False}
+
+
+def column_config() -> dict:
+    num = st.column_config.NumberColumn
+    return {
+        "rank": num("Rank", help=COLUMN_HELP["rank"], format="%d", width="small"),
+        "source": st.column_config.TextColumn("Source", help=COLUMN_HELP["source"]),
+        "eci_sem": num("ECI_sem", help=COLUMN_HELP["eci_sem"], format="%.4g"),
+        "ci": st.column_config.TextColumn("95% CI", help=COLUMN_HELP["ci"]),
+        "eci_sem_per_dim": num("ECI_sem / d", help=COLUMN_HELP["eci_sem_per_dim"], format="%.3e"),
+        "info": num("info", help=COLUMN_HELP["info"], format="%.4g"),
+        "diversity": num("diversity", help=COLUMN_HELP["diversity"], format="%.3f"),
+        "eci_v1": num("classic ECI", help=COLUMN_HELP["eci_v1"], format="%.3f"),
+        "n": num("triplets", help=COLUMN_HELP["n"], format="%d"),
+        "n_sampled": num("sampled", help=COLUMN_HELP["n_sampled"], format="%d"),
+        "fn_rate": num("FN rate", help=COLUMN_HELP["fn_rate"], format="percent"),
+        "stability_badge": st.column_config.TextColumn("rank stability", help=COLUMN_HELP["stability"]),
+    }
+
+
+@st.fragment(run_every=POLL_SECONDS)
+def wait_for(pending: list[data.Pending], bootstrap: int, trials: int) -> None:
+    """Say what is still computing; re-run the page as soon as one of the background results is ready."""
+    if any(data.job_done(p.kind, p.key) for p in pending):
+        st.rerun()
+    unc = next((p for p in pending if p.kind == "uncertainty"), None)
+    if unc is not None:
+        st.caption(f":material/hourglass_top: Computing 95% intervals, P(A > B) and rank stability (bootstrap "
+                   f"B = {bootstrap} over queries, {trials} jittered settings) in the background. The scores "
+                   "shown are final for these settings; the other columns fill in when ready.")
+
+
+def download_html(col, label: str, fig, title: str, file_name: str) -> None:
+    col.download_button(label, lambda: figures.to_html(fig, title), file_name=file_name, mime="text/html",
+                        icon=":material/download:", width="stretch")
+
+
+def main() -> None:
+    s = layout.scored()
+    if s is None:
+        layout.header("Leaderboard")
+        return
+    layout.header("Leaderboard", layout.describe(s))
+    res = s.result
+    unc = data.uncertainty(s.dataset, s.ctx.encoder, s.ctx.settings, s.prep)
+    contrib = data.contributions(s.dataset, s.ctx.encoder, s.ctx.settings, s.prep)
+    unc_sources = unc.value.sources if unc.value is not None else None
+    colours = figures.source_colours(s.dataset.sources)
+
+    top = res.sources.iloc[0]
+    c1, c2, c3, c4 = st.columns(4)
+    c1.metric("Top source", str(top["source"]), help="Highest ECI_sem for the current settings.")
+    c2.metric("ECI_sem", f"{top['eci_sem']:.4g}", help=COLUMN_HELP["eci_sem"])
+    if len(res.sources) > 1:
+        second = str(res.sources.iloc[1]["source"])
+        p = unc.value.pairwise.at[str(top["source"]), second] if unc.value is not None else None
+        c3.metric(f"P({top['source']} > {second})", "…" if p is None else f"{p:.2f}",
+                  help="Share of bootstrap resamples (over queries) in which the top source scores above the "
+                       "second. '…' while the bootstrap runs.")
+    c4.metric("Classic ECI leader", str(res.sources.sort_values("eci_v1", ascending=False).iloc[0]["source"]),
+              help=COLUMN_HELP["eci_v1"])
+
+    st.dataframe(tables.leaderboard(res.sources, unc_sources), hide_index=True, column_config=column_config(),
+                 key="leaderboard_table", width="stretch")
+    pending = [p for p in (unc, contrib) if p.value is None]
+    if pending:
+        wait_for(pending, res.config.bootstrap, res.config.stability_trials)
+
+    d1, d2, d3, d4 = st.columns(4)
+    contrib_sources = contrib.value.sources if contrib.value is not None else None
+    d1.download_button("Table (CSV)", tables.csv_table(res.sources, unc_sources, contrib_sources).to_csv(index=False),
+                       file_name="sources.csv", mime="text/csv", icon=":material/download:", width="stretch")
+    bars = figures.eci_bars(res.sources, colours, unc_sources)
+    download_html(d2, "ECI_sem chart (HTML)", bars, "ECI_sem by source", "eci_sem.html")
+    left, right = st.columns(2, gap="large")
+    left.plotly_chart(bars, width="stretch", config=PLOT_CONFIG, theme=None)
+    if contrib.value is not None:
+        fig = figures.contributions(contrib.value.sources)
+        download_html(d3, "Contributions (HTML)", fig, "Shapley contributions", "contributions.html")
+        right.plotly_chart(fig, width="stretch", config=PLOT_CONFIG, theme=None)
+        right.caption("log ECI_sem = φ_c + φ_h + φ_ρ + φ_div exactly (Shapley values over the four parts, each "
+                      "switched off by exponent 0 or κ → 0). Bars left of 0 pull a score down.")
+    else:
+        d3.button("Contributions (HTML)", disabled=True, icon=":material/download:", width="stretch")
+        right.markdown("**Why each score: term contributions**")
+        right.info("Computing the exact Shapley contributions (16 evaluations per source)…",
+                   icon=":material/hourglass_top:")
+
+    if unc.value is not None and len(res.sources) > 1:
+        order = list(res.sources["source"])
+        heat = figures.pairwise_heatmap(unc.value.pairwise.loc[order, order])
+        download_html(d4, "P(A > B) map (HTML)", heat, "P(A > B)", "pairwise.html")
+        h1, h2 = st.columns([3, 2], gap="large")
+        h1.plotly_chart(heat, width="stretch", config=PLOT_CONFIG, theme=None)
+        h2.markdown("**Reading the map**")
+        h2.caption("Each cell is the share of bootstrap resamples of the queries in which the row source scores "
+                   "above the column source. Near 1 or 0: a clear order; near 0.5: the data cannot tell them apart.")
+        h2.markdown("**Rank stability**")
+        h2.caption(f"The badge in the table is the share of {res.config.stability_trials} jittered settings (τ and "
+                   "each exponent multiplied by a factor in 0.5–1.5) under which the source keeps its rank. "
+                   "🟢 ≥ 80%, 🟡 ≥ 50%, 🔴 below.")
+    else:
+        d4.button("P(A > B) map (HTML)", disabled=True, icon=":material/download:", width="stretch",
+                  help="Available once the bootstrap is done.")
+
+
+main()

@@ -1,0 +1,238 @@
+"""The dashboard through ``streamlit.testing.v1.AppTest``: every page on the demo with the real default encoder
+(its vectors seeded into the test cache from the shipped demo embeddings, so nothing is encoded), a slider that
+reorders the leaderboard, uploads, the data root, share links."""
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import pandas as pd
+import pytest
+from streamlit.runtime.pages_manager import PagesManager
+from streamlit.testing.v1 import AppTest, app_test
+
+from ecisem_core.ui.data import DEMO_PATH
+from ecisem_core.ui.paths import DATA_ROOT_ENV
+from ecisem_core.ui.share import decode
+from ecisem_core.ui.state import K
+
+ROOT = Path(__file__).resolve().parents[1]
+APP = str(ROOT / "app.py")
+TIMEOUT = 600  # the first run may embed or load a model on a busy machine
+
+
+class _NavigationPagesManager(PagesManager):
+    """AppTest (Streamlit 1.67) resets ``PagesManager.uses_pages_directory`` before every run; with a ``pages/``
+    folder next to the script that makes every run after the first execute the page file alone, without
+    ``app.py`` (no sidebar, no navigation) — the legacy multipage path (streamlit PR #14217 introduced the reset).
+    The real server switches that flag off for good at the first ``st.navigation`` call; this does the same."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        PagesManager.uses_pages_directory = False
+
+
+@pytest.fixture(autouse=True)
+def _navigation_aware_apptest(monkeypatch):
+    monkeypatch.setattr(app_test, "PagesManager", _NavigationPagesManager)
+
+
+@pytest.fixture(scope="session")
+def demo_cache(tmp_path_factory):
+    """The session's embedding cache holding the demo's shipped default-encoder vectors."""
+    if not DEMO_PATH.exists():
+        pytest.skip("the demo dataset is not built (python -m ecisem_core.demo build)")
+    from ecisem_core import demo
+
+    root = tmp_path_factory.getbasetemp() / "ecisem_cache"
+    demo.seed_cache(root)
+    return root
+
+
+@pytest.fixture
+def data_root(tmp_path, monkeypatch):
+    root = tmp_path / "data"
+    root.mkdir()
+    monkeypatch.setenv(DATA_ROOT_ENV, str(root))
+    return root
+
+
+def start(page: str | None = None, params: dict | None = None) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    if params:
+        at.query_params.update(params)
+    at.run()
+    if page:
+        at.switch_page(page)
+        at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def board(at: AppTest) -> pd.DataFrame:
+    """The leaderboard table (the first table of the page)."""
+    assert at.dataframe, "no leaderboard table on the page"
+    return at.dataframe[0].value
+
+
+def order(at: AppTest) -> list[str]:
+    return board(at)["source"].tolist()
+
+
+def library_order(**config) -> list[str]:
+    from ecisem_core.config import ScoreConfig
+    from ecisem_core.load import read_triplets
+    from ecisem_core.score import prepare, score_prepared
+
+    prep = prepare(read_triplets(DEMO_PATH).triplets)
+    res = score_prepared(prep, ScoreConfig(**config), uncertainty=False, contributions=False)
+    return res.sources["source"].tolist()
+
+
+def test_leaderboard_default_load_on_the_demo(demo_cache):
+    at = start()
+    demo_sources = sorted(pd.read_json(DEMO_PATH, lines=True)["source"].unique())
+    table = board(at)
+    assert sorted(table["source"]) == demo_sources and len(demo_sources) >= 6
+    assert table["rank"].tolist() == list(range(1, len(demo_sources) + 1))
+    assert order(at) == library_order()  # the page shows the library's numbers, in its order
+    assert (table["eci_sem"] > 0).all() and table["eci_sem"].is_monotonic_decreasing
+    assert at.metric[0].value == order(at)[0]
+    assert "all-MiniLM-L6-v2" in at.get("html")[0].proto.body or "MiniLM" in str(at.main)
+    assert at.query_params.get("view") in ("leaderboard", ["leaderboard"])
+
+
+def test_uncertainty_fills_in_for_the_current_settings(demo_cache):
+    at = start()
+    deadline = time.time() + TIMEOUT
+    while board(at)["ci"].eq("computing…").any():
+        assert time.time() < deadline, "bootstrap did not finish"
+        time.sleep(2)
+        at.run()
+    table = board(at)
+    for ci, score in zip(table["ci"], table["eci_sem"]):
+        lo, hi = (float(x) for x in ci.split(" – "))
+        assert lo <= score * (1 + 1e-3) and score <= hi * (1 + 1e-3)
+    assert table["stability_badge"].str.contains("%").all()
+    assert any(m.label.startswith("P(") and m.value != "…" for m in at.metric)
+    assert len(at.get("plotly_chart")) == 3  # ECI_sem with CI, contributions, P(A > B)
+
+
+def test_a_slider_change_reorders_the_leaderboard(demo_cache):
+    at = start()
+    before = order(at)
+    at.slider(key=K.TAU).set_value(0.2).run()
+    after = order(at)
+    assert before == library_order() and after == library_order(tau=0.2)
+    assert after != before and after[0] != before[0]  # on the demo, τ = 0.2 puts a different source first
+    assert at.query_params["tau"] in ("0.2", ["0.2"])
+    at.slider(key=K.TAU).set_value(0.05).run()
+    assert order(at) == before
+
+
+def test_invalid_upload_shows_a_readable_error(demo_cache):
+    at = start()
+    at.button_group(key=K.DS_MODE).set_value("upload").run()
+    at.file_uploader(key=K.DS_UPLOAD).set_value(
+        ("broken.jsonl", b'{"query": "q", "positive": "p", "negative": "n"}\n{"query": oops}\n',
+         "application/json")).run()
+    assert not at.exception
+    errors = [e.value for e in at.error]
+    assert any("broken.jsonl" in e and "line 2" in e and "JSON" in e for e in errors), errors
+    assert not at.dataframe  # no stale leaderboard of another dataset
+    at.file_uploader(key=K.DS_UPLOAD).set_value(("empty.csv", b"query,positive\nq,p\n", "text/csv")).run()
+    assert any("empty.csv" in e.value and "negative" in e.value for e in at.error), [e.value for e in at.error]
+
+
+def test_uploaded_text_is_escaped_on_the_why_page(demo_cache):
+    rows = []
+    for i in range(12):
+        for src, neg in (("a", f"<script>alert({i})</script> topic {i} shared words"), ("b", f"other text {i}")):
+            rows.append({"query": f"query {i} topic", "positive": f"topic {i} answer", "negative": neg,
+                         "source": src})
+    body = pd.DataFrame(rows).to_csv(index=False).encode()
+    at = start()
+    at.button_group(key=K.ENC_KIND).set_value("tfidf").run()
+    at.button_group(key=K.DS_MODE).set_value("upload").run()
+    at.file_uploader(key=K.DS_UPLOAD).set_value(("evil.csv", body, "text/csv")).run()
+    assert sorted(order(at)) == ["a", "b"]
+    at.switch_page("pages/why_rank.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    cards = "".join(h.proto.body for h in at.get("html"))
+    assert "&lt;script&gt;" in cards or "&lt;<mark" in cards
+    assert "<script>" not in cards
+
+
+def test_path_outside_the_data_root_is_refused_and_inside_is_read(demo_cache, data_root):
+    at = start()
+    at.button_group(key=K.DS_MODE).set_value("path").run()
+    at.text_input(key=K.DS_PATH).set_value("/etc/passwd").run()
+    assert any("outside the data root" in e.value for e in at.error), [e.value for e in at.error]
+    at.text_input(key=K.DS_PATH).set_value("../../secret.jsonl").run()
+    assert any("outside the data root" in e.value for e in at.error)
+    shutil.copy(DEMO_PATH, data_root / "copy.jsonl")
+    at.text_input(key=K.DS_PATH).set_value("copy.jsonl").run()
+    assert not at.error and order(at) == library_order()
+    assert at.query_params["ds"] in ("path:copy.jsonl", ["path:copy.jsonl"])
+
+
+def test_why_this_rank_page(demo_cache):
+    at = start("pages/why_rank.py")
+    top = library_order()
+    assert at.selectbox(key=K.WHY_A).value == top[0] and at.selectbox(key=K.WHY_B).value == top[1]
+    labels = [m.label for m in at.metric]
+    assert labels[:2] == [f"ECI_sem {top[0]}", f"ECI_sem {top[1]}"]
+    terms = at.dataframe[0].value
+    assert list(terms["part"])[-1] == "Δ log ECI_sem"
+    delta = terms["Δ (A − B)"]
+    assert abs(delta.iloc[:-1].sum() - delta.iloc[-1]) < 1e-9 and delta.iloc[-1] > 0
+    assert len(at.get("plotly_chart")) == 2  # waterfall, term distributions
+    cards = "".join(h.proto.body for h in at.get("html"))
+    assert cards.count('class="eci-card"') == 4 * 5 and "<mark" in cards
+    at.selectbox(key=K.WHY_B).set_value(top[-1]).run()
+    assert not at.exception and at.metric[1].label == f"ECI_sem {top[-1]}"
+    assert at.query_params["B"] in (top[-1], [top[-1]])
+
+
+def test_geometry_page(demo_cache):
+    at = start("pages/geometry.py")
+    charts = at.get("plotly_chart")
+    assert len(charts) == 1 and '"scattergl"' in charts[0].proto.spec
+    assert any("unique texts laid out by UMAP" in c.value for c in at.caption)
+    at.button_group(key=K.COLOUR).set_value("w").run()
+    assert "negatives by w" in at.get("plotly_chart")[0].proto.spec
+    demo = pd.read_json(DEMO_PATH, lines=True)
+    qid = demo.loc[demo["source"] == "bm25", "query_id"].iloc[0]  # bm25 (360 rows) is sampled whole at cap 400
+    at.selectbox(key=K.QUERY).set_value(qid).run()
+    names = [t.get("name") for t in json.loads(at.get("plotly_chart")[0].proto.spec)["data"]]
+    assert "q→p" in names and "q→n" in names
+    assert at.query_params["q"] in (qid, [qid]) and at.query_params["col"] in ("w", ["w"])
+    assert any("Loaded from cache" in c.value for c in at.caption)  # the layout is computed once
+
+
+def test_share_link_reproduces_the_view(demo_cache):
+    params = {"tau": "0.2", "a": "0.5", "k": "4", "n": "500", "seed": "3", "view": "why", "A": "llm",
+              "B": "random", "src": ["llm", "random", "dense"]}
+    at = start(params=params)
+    assert at.slider(key=K.TAU).value == 0.2 and at.slider(key=K.ALPHA).value == 0.5
+    assert at.select_slider(key=K.KAPPA_D).value == 4.0
+    assert at.number_input(key=K.SAMPLE_SIZE).value == 500 and at.number_input(key=K.SEED).value == 3
+    assert sorted(at.multiselect(key=K.SOURCES).value) == ["dense", "llm", "random"]
+    assert at.selectbox(key=K.WHY_A).value == "llm" and at.selectbox(key=K.WHY_B).value == "random"
+    link = at.code[0].value
+    settings, notes = decode(parse_qs(urlsplit(link).query))
+    assert notes == [] and (settings.tau, settings.alpha, settings.kappa_d, settings.sample_size) == (0.2, 0.5, 4.0, 500)
+    assert settings.view == "why" and set(settings.sources) == {"llm", "random", "dense"}
+    # the live URL carries the same settings
+    assert at.query_params["A"] in ("llm", ["llm"])
+
+
+def test_bad_share_link_is_explained_not_fatal(demo_cache):
+    at = start(params={"tau": "banana", "src": ["nope"], "k": "3"})
+    notes = " ".join(w.value for w in at.warning)
+    assert "tau" in notes and "nope" in notes and "κ/d" in notes
+    assert at.slider(key=K.TAU).value == 0.05 and at.select_slider(key=K.KAPPA_D).value == 4.0
+    assert len(order(at)) >= 6  # unknown source dropped: all sources shown
