@@ -43,6 +43,35 @@ class K:
     NOTICES = "_ecisem_notices"           # messages from reading the URL, shown once in the sidebar
     UPLOAD_LABEL = "_ecisem_upload_label"  # file name(s) of the dataset uploaded in this session
 
+    # ---- Curate pages: False negatives (pages/false_negatives.py) and Annotate (pages/annotate.py) ----
+    FN_SOURCES = "fn_sources"              # sources listed ([] = every source of the sidebar selection)
+    FN_REASONS = "fn_reason_filter"        # reason kinds ([] = any)
+    FN_MIN_SCORE = "fn_min_score"          # hide flagged rows scored below this
+    FN_JUNK = "fn_junk"                    # show the junk list
+    FN_RANK = "fn_rank"                    # rank by: "fn_score" | "fn_model" (the learned scorer)
+    FN_TABLE = "fn_table"                  # the review list (its row selection)
+    FN_FILTER_SIG = "_fn_filter_sig"       # filters the selection belongs to (a change clears it)
+    FN_PICKED = "_fn_picked"               # selected row positions last seen
+    FN_SEND = "fn_send"                    # send to a batch: "selected" | "top"
+    FN_TOP_N = "fn_top_n"
+    FN_BATCH_NAME = "fn_batch_name"
+    FN_ANNOTATORS = "fn_annotators"        # names for personal batch links
+    FN_LAST_BATCH = "_fn_last_batch"       # id of the batch created last in this session
+    FN_IMPORT = "fn_import"                # verdict CSV uploader
+    FN_IMPORT_INTO = "fn_import_into"      # batch id to import into (0 = a new batch)
+    FN_IMPORT_ANNOTATOR = "fn_import_annotator"
+    FN_CLEAN_MODE = "fn_clean_mode"        # cleaned training file: "drop" | "weight"
+    FN_CLEAN_THRESHOLD = "fn_clean_threshold"
+    FN_CLEAN_FORMAT = "fn_clean_format"    # "jsonl" | "csv"
+    ANN_BATCH = "ann_batch"                # Annotate: batch id
+    ANN_NAME = "ann_name"                  # annotator name
+    ANN_URL = "_ann_url"                   # (batch, annotator) last read from / written to the URL
+    ANN_REVISIT = "_ann_revisit"           # item id being answered again (None = the next unanswered one)
+    ANN_SAVED = "_ann_saved"               # ("ok" | "error", message) of the last answer, shown once
+    ANN_COMMENT = "ann_comment"            # comment box (key + "_<item id>")
+    ANN_FORM = "ann_form"                  # answer form (key + "_<item id>")
+    ANN_SHOW_REASONS = "ann_show_reasons"  # show the flagger's score and reasons to the annotator
+
 
 DATASET_DEMO = "demo"
 ENCODER_DEFAULT = "default"
