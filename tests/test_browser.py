@@ -1,0 +1,189 @@
+"""The dashboard in a real browser: ``streamlit run app.py`` on a free port, driven by Playwright through Debian's
+Chromium. Leaderboard with every demo source, a weight slider that changes the table, the share link opened in a
+fresh browser context, and the Geometry view. Screenshots of each view go to the test's temporary folder.
+
+Run: ``pytest -m browser tests/test_browser.py`` (needs /usr/bin/chromium; ``.ci/run`` installs it)."""
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import pandas as pd
+import pytest
+
+from ecisem_core.ui.data import DEMO_PATH
+
+pytestmark = pytest.mark.browser
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+VIEWPORT = {"width": 1440, "height": 1800}
+WAIT_MS = 240_000  # first scoring / UMAP on a busy 2-core machine
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """The app on the demo (default encoder; the shipped vectors seeded into a fresh cache), stopped afterwards."""
+    if not CHROMIUM.exists():
+        pytest.skip("Debian's Chromium is not installed (apt-get install chromium)")
+    if not DEMO_PATH.exists():
+        pytest.skip("the demo dataset is not built")
+    from ecisem_core import demo
+
+    tmp = tmp_path_factory.mktemp("browser")
+    demo.seed_cache(tmp / "cache")
+    (tmp / "data").mkdir()
+    port = _free_port()
+    env = {**os.environ, "ECISEM_CACHE_DIR": str(tmp / "cache"), "ECISEM_DATA_ROOT": str(tmp / "data"),
+           "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    log = (tmp / "streamlit.log").open("wb")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.headless", "true",
+         "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
+         "--server.fileWatcherType", "none"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            assert proc.poll() is None, (tmp / "streamlit.log").read_text(errors="replace")
+            try:
+                with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            assert time.monotonic() < deadline, "streamlit did not start"
+            time.sleep(0.3)
+        yield url
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=20)
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def browser(server):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+        yield b
+        b.close()
+
+
+def close_page_not_found(page) -> None:
+    """A fresh server's first session opened on a page path shows a stray "Page not found" dialog although the
+    page runs (pages are registered by ``st.navigation`` only once ``app.py`` has run): close it."""
+    dialog = page.get_by_role("dialog").filter(has_text="Page not found")
+    if dialog.count():
+        dialog.get_by_role("button", name="Close").click()
+
+
+def table_sources(page) -> list[str]:
+    """The Source column of the leaderboard, top to bottom (from the grid's accessible table)."""
+    cells = page.locator('[data-testid="stDataFrame"] table tbody tr td[aria-colindex="2"]')
+    return [c.inner_text().strip() for c in cells.all()]
+
+
+def table_text(page) -> str:
+    return page.locator('[data-testid="stDataFrame"] table tbody').first.inner_text()
+
+
+def wait_for_table(page, n_rows: int) -> None:
+    page.wait_for_function(
+        """n => document.querySelectorAll('[data-testid="stDataFrame"] table tbody tr').length === n""",
+        arg=n_rows, timeout=WAIT_MS)
+
+
+def slider(page, label: str):
+    """The range input of the slider whose label contains ``label``."""
+    return page.locator('[data-testid="stSlider"]').filter(has_text=label).locator('input[type="range"]')
+
+
+def shot(page, path: Path) -> None:
+    page.wait_for_timeout(800)  # let plotly finish its transition
+    page.screenshot(path=str(path), full_page=True)
+
+
+def test_dashboard_in_chromium(server, browser, tmp_path):
+    demo_sources = sorted(pd.read_json(DEMO_PATH, lines=True)["source"].unique())
+    t_start = time.monotonic()
+    page = browser.new_page(viewport=VIEWPORT)
+
+    # 1. the leaderboard renders with every source
+    page.goto(server + "/")
+    wait_for_table(page, len(demo_sources))
+    before = table_sources(page)
+    assert sorted(before) == demo_sources
+    page.get_by_text("ECI_sem by source").first.wait_for(timeout=WAIT_MS)
+    shot(page, tmp_path / "1-leaderboard.png")
+
+    # 2. a weight slider: β (semantic locality) 1 → 0 with the keyboard; the table changes and the order with it
+    text_before = table_text(page)
+    thumb = slider(page, "semantic locality")
+    thumb.focus()
+    thumb.press("Home")
+    page.wait_for_function("""prev => {
+        const t = document.querySelector('[data-testid="stDataFrame"] table tbody');
+        return t && t.innerText !== prev; }""", arg=text_before, timeout=WAIT_MS)
+    assert thumb.input_value() == "0"
+    wait_for_table(page, len(demo_sources))
+    after = table_sources(page)
+    assert sorted(after) == demo_sources and after != before
+    assert "b=0" in page.url
+    shot(page, tmp_path / "2-leaderboard-beta-0.png")
+
+    # 3. the share link, opened in a fresh browser context, shows the same settings and the same table
+    page.get_by_text("Copy share link").click()
+    code = page.locator('[data-testid="stPopoverBody"] [data-testid="stCode"] code').first
+    code.wait_for(timeout=30_000)
+    link = code.inner_text().strip()
+    query = parse_qs(urlsplit(link).query)
+    assert link.startswith(server) and query["b"] == ["0"] and query["view"] == ["leaderboard"]
+    page.keyboard.press("Escape")
+    fresh = browser.new_context(viewport=VIEWPORT).new_page()
+    fresh.goto(link)
+    close_page_not_found(fresh)
+    wait_for_table(fresh, len(demo_sources))
+    fresh.wait_for_function("""() => {
+        const s = [...document.querySelectorAll('[data-testid="stSlider"]')]
+            .find(e => e.innerText.includes('semantic locality'));
+        return s && s.querySelector('input[type="range"]').value === '0'; }""",
+        timeout=WAIT_MS)
+    assert table_sources(fresh) == after
+    assert slider(fresh, "target consistency").input_value() == "1"
+    shot(fresh, tmp_path / "3-shared-link.png")
+    fresh.context.close()
+
+    # 4. the Geometry view draws the UMAP plot
+    page.locator('[data-testid="stSidebarNav"] a').filter(has_text="Geometry").click()
+    page.wait_for_url("**/geometry**", timeout=30_000)
+    page.locator('[data-testid="stPlotlyChart"] .js-plotly-plot').first.wait_for(timeout=WAIT_MS)
+    page.get_by_text("unique texts laid out by UMAP").wait_for(timeout=WAIT_MS)
+    assert page.locator('[data-testid="stPlotlyChart"] canvas').count() > 0  # WebGL scatter drawn
+    assert "view=geometry" in page.url and "b=0" in page.url  # settings follow the user across pages
+    shot(page, tmp_path / "4-geometry.png")
+
+    for name in ("1-leaderboard", "2-leaderboard-beta-0", "3-shared-link", "4-geometry"):
+        assert (tmp_path / f"{name}.png").stat().st_size > 10_000
+    print(f"browser test: {time.monotonic() - t_start:.1f} s; screenshots in {tmp_path}")
