@@ -176,6 +176,8 @@ def researcher(store, batch: int) -> None:
     if not agree.empty:
         st.markdown("**Inter-annotator agreement**")
         st.dataframe(agree, hide_index=True, width="stretch", column_config={
+            "annotator_a": st.column_config.TextColumn("annotator A"),
+            "annotator_b": st.column_config.TextColumn("annotator B"),
             "n_items": st.column_config.NumberColumn("common items"),
             "observed": st.column_config.NumberColumn("observed agreement", format="percent"),
             "kappa": st.column_config.NumberColumn("Cohen's κ", format="%.3f")})

@@ -191,7 +191,7 @@ def import_tab(store, table: pd.DataFrame) -> None:
                "`negative_id` (triplets of the current dataset). The whole file is checked first: one bad row and "
                "nothing is stored.")
     batches = store.list_batches()
-    options = {0: "A new batch (triplets of the current dataset, by query_id + negative_id)",
+    options = {0: "A new batch (rows matched by query_id + negative_id)",
                **curate.batch_options(batches)}
     if st.session_state.get(K.FN_IMPORT_INTO) not in options:
         st.session_state[K.FN_IMPORT_INTO] = 0
@@ -254,7 +254,7 @@ def baselines_tab(table: pd.DataFrame, sources: list[str]) -> None:
         return
     st.caption(f"On the {int(b['n'].iloc[0]):,} labelled triplets ({int(b['n_fn'].iloc[0]):,} false negatives) of "
                "the listed sources: ROC AUC of each score, precision among its top k (k = number of false "
-               "negatives), and precision / recall of its flag.")
+               "negatives), and precision / recall of its flag (s_qn is a ranking only: no flag).")
     st.dataframe(b[["method", "auc", "precision_at_k", "k", "flag_precision", "flag_recall"]], hide_index=True,
                  column_config={"auc": st.column_config.NumberColumn("ROC AUC", format="%.3f"),
                                 "precision_at_k": st.column_config.NumberColumn("precision@k", format="%.3f"),
