@@ -126,6 +126,11 @@ def test_flag_batch_annotate_two_items_and_see_them_as_researcher(server):
             comment = page.get_by_label("Comment (optional)", exact=True)
             comment.fill("")
             comment.type("off topic: fruit, not trees")
+            comment.press("Enter")  # Enter in the box does not answer
+            page.wait_for_timeout(500)
+            wait_idle(page)
+            expect(card).to_contain_text("item 2 of 3")
+            assert len(verdict_rows(db)) == 1
             page.get_by_role("button", name=re.compile("True negative")).click()
             expect(card).to_contain_text("item 3 of 3")
             expect(page.get_by_text("2 of 3 judged by alice")).to_be_visible()
