@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 import scipy.sparse as sp
 
 Tokenizer = Callable[[str], list[str]]
@@ -58,6 +59,40 @@ def binary_term_matrix(
         (data, np.asarray(indices, dtype=np.int64), np.asarray(indptr, dtype=np.int64)),
         shape=(len(texts), len(vocab)),
     )
+    return x, vocab
+
+
+_ROW_SEP = "\x01"
+_TOKEN_OR_SEP = re.compile(r"\w+|\x01", re.UNICODE)
+
+
+def word_term_matrix(texts: Sequence[str]) -> tuple[sp.csr_matrix, int]:
+    """Binary unique-token matrix with :func:`word_tokenize`'s tokens, built with one regex pass over all texts
+    (no per-text Python work); returns (X, vocabulary size). Same result as
+    ``binary_term_matrix(texts, word_tokenize)`` up to the order of the columns.
+
+    >>> x, v = word_term_matrix(["b a b", "", "a c"])
+    >>> x.toarray().tolist(), v
+    ([[1.0, 1.0, 0.0], [0.0, 0.0, 0.0], [0.0, 1.0, 1.0]], 3)
+    """
+    n = len(texts)
+    if n == 0:
+        return sp.csr_matrix((0, 0)), 0
+    big = _ROW_SEP.join(t.replace(_ROW_SEP, " ") for t in texts).lower()
+    tokens = _TOKEN_OR_SEP.findall(big)
+    codes, uniques = pd.factorize(pd.Series(tokens, dtype=object))
+    is_sep = np.zeros(len(uniques), dtype=bool)
+    sep_code = np.flatnonzero(uniques == _ROW_SEP)
+    is_sep[sep_code] = True
+    sep = is_sep[codes]
+    row = np.cumsum(sep)[~sep]
+    col = codes[~sep]
+    if sep_code.size:  # vocabulary without the separator: shift codes above it down by one
+        col = col - (col > sep_code[0])
+    vocab = len(uniques) - int(sep_code.size)
+    x = sp.csr_matrix((np.ones(col.size), (row, col)), shape=(n, vocab))
+    x.sum_duplicates()
+    x.data[:] = 1.0
     return x, vocab
 
 
@@ -123,14 +158,18 @@ def residuality_indexed(
     IDF documents: the unique passages (texts at ``pi`` ∪ ``ni``) unless ``idf_corpus`` is given; tokens absent
     from the IDF documents get df = 0 (the largest idf).
     """
-    x_all, vocab = binary_term_matrix(texts, tokenize)
+    corpus = [] if idf_corpus is None else list(dict.fromkeys(idf_corpus))
+    if tokenize is word_tokenize:  # fast path, same tokens
+        x_both, n_vocab = word_term_matrix([*texts, *corpus])
+    else:
+        x_both, vocab = binary_term_matrix([*texts, *corpus], tokenize)
+        n_vocab = len(vocab)
+    x_all, x_corpus = x_both[: len(texts)], x_both[len(texts) :]
     if idf_corpus is None:
         doc_rows = np.unique(np.concatenate([np.asarray(pi), np.asarray(ni)]))
-        idf = idf_vector(x_all[doc_rows], len(vocab))
+        idf = idf_vector(x_all[doc_rows], n_vocab)
     else:
-        corpus = list(dict.fromkeys(idf_corpus))
-        x_corpus, vocab = binary_term_matrix(corpus, tokenize, vocab)
-        idf = idf_vector(x_corpus, len(vocab))
+        idf = idf_vector(x_corpus, n_vocab)
     return residuality(x_all[qi], x_all[pi], x_all[ni], idf)
 
 

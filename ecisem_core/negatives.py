@@ -51,6 +51,7 @@ import scipy.sparse as sp
 
 from .errors import InputError
 from .lexical import idf_vector
+from .lexical import word_term_matrix as term_matrix
 
 # ---------------------------------------------------------------------------------------------------------------
 # Named defaults (each overridable through FlagConfig)
@@ -118,8 +119,6 @@ JUNK_PREFIX: str = "junk: "
 """Prefix of junk reasons in ``fn_reasons``."""
 SEP: str = "; "
 """Separator of reasons in ``fn_reasons``."""
-_ROW_SEP = "\x01"
-_TOKEN_OR_SEP = re.compile(r"\w+|\x01")
 
 
 @dataclass(frozen=True)
@@ -266,36 +265,6 @@ def _row_top_k(m: sp.csr_matrix, k: int) -> sp.csr_matrix:
     return out
 
 
-def term_matrix(texts: list[str]) -> tuple[sp.csr_matrix, int]:
-    """Binary unique-token matrix of texts with :func:`ecisem_core.lexical.word_tokenize`'s tokens (lower-cased
-    ``\\w+``), built with one regex pass over all texts and no per-token Python work; returns (X, vocabulary size).
-
-    >>> x, v = term_matrix(["b a b", "", "a c"])
-    >>> x.toarray().tolist(), v
-    ([[1.0, 1.0, 0.0], [0.0, 0.0, 0.0], [0.0, 1.0, 1.0]], 3)
-    """
-    n = len(texts)
-    if n == 0:
-        return sp.csr_matrix((0, 0)), 0
-    big = _ROW_SEP.join(texts).lower()
-    tokens = _TOKEN_OR_SEP.findall(big)
-    codes, uniques = pd.factorize(pd.Series(tokens, dtype=object))
-    is_sep = np.zeros(len(uniques), dtype=bool)
-    sep_code = np.flatnonzero(uniques == _ROW_SEP)
-    is_sep[sep_code] = True
-    sep = is_sep[codes]
-    row = np.cumsum(sep)[~sep]
-    col = codes[~sep]
-    # vocabulary without the separator: shift codes above it down by one
-    if sep_code.size:
-        col = col - (col > sep_code[0])
-    vocab = len(uniques) - int(sep_code.size)
-    x = sp.csr_matrix((np.ones(col.size), (row, col)), shape=(n, vocab))
-    x.sum_duplicates()
-    x.data[:] = 1.0
-    return x, vocab
-
-
 # ---------------------------------------------------------------------------------------------------------------
 # Features
 
@@ -324,7 +293,7 @@ def lexical_features(table: pd.DataFrame, config: FlagConfig = FlagConfig()) -> 
     all_texts = pd.concat([table["query"], table["positive"], table["negative"]], ignore_index=True).astype(str)
     codes, uniques = pd.factorize(all_texts)
     qi, pi, ni = codes[:n], codes[n : 2 * n], codes[2 * n :]
-    x, vocab = term_matrix([t.replace(_ROW_SEP, " ") for t in uniques])
+    x, vocab = term_matrix(list(uniques))
     doc_rows = np.unique(np.concatenate([pi, ni]))
     idf = idf_vector(x[doc_rows], vocab) if n else np.zeros(vocab)
     sizes = np.diff(x.indptr).astype(np.float64)

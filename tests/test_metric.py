@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from hypothesis.extra.numpy import arrays
 
 from ecisem_core.metric import (
     classic_eci, classic_eci_from_sims, eci_sem, eci_sem_contributions, logdet_i_plus, shapley_values, coalitions,
