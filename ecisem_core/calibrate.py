@@ -234,21 +234,13 @@ def calibrate(score_fn: ScoreFunction, downstream: pd.Series, *, base_config: Sc
 
 
 def prepared_score_function(prepared: Any) -> ScoreFunction:
-    """ECI_sem per source straight from a ``score.Prepared`` (its cached Δ, ρ and per-source samples of r̂):
-    w = c^α·h^β·ρ^γ with c = σ(Δ/τ), h = exp(−max(0, Δ)/τ), then ``metric.eci_sem(r̂, w, κ)`` — the point score
-    only, without the contributions and uncertainty that ``score_prepared`` also computes (about 20× faster)."""
-    from .metric import eci_sem
-    from .terms import semantic_locality, target_consistency, weights
-
-    delta = prepared.delta
+    """ECI_sem per source from a ``score.Prepared``: the core's own ``score_prepared`` with only the point score
+    (no contributions, no uncertainty: one log-det per source), so calibration re-weights without re-encoding."""
+    from .score import score_prepared
 
     def score_fn(config: ScoreConfig) -> pd.Series:
-        rho = prepared.rho(config)
-        w = weights(target_consistency(delta, config.tau), semantic_locality(delta, config.tau), rho,
-                    config.alpha, config.beta, config.gamma)
-        kappa = config.kappa_for(prepared.dim)
-        samples = prepared.sample(config)
-        return pd.Series({name: eci_sem(r, w[idx], kappa).score for name, (idx, r) in samples.items()}, dtype=float)
+        sources = score_prepared(prepared, config, uncertainty=False, contributions=False).sources
+        return pd.Series(sources["eci_sem"].to_numpy(float), index=sources["source"].astype(str))
 
     return score_fn
 
@@ -256,28 +248,9 @@ def prepared_score_function(prepared: Any) -> ScoreFunction:
 def calibrate_from_prepared(prepared: Any, downstream: pd.Series, *, base_config: ScoreConfig = ScoreConfig(),
                             grid: CalibrationGrid = CalibrationGrid(), dim: int | None = None, n_seeds: int = 1,
                             progress: bool = False) -> CalibrationResult:
-    """:func:`calibrate` on ECI_sem of triplets prepared once by ``score.prepare``.
-
-    Uses :func:`prepared_score_function` after checking that it reproduces
-    ``score.score_prepared(prepared, base_config)`` (relative difference ≤ 1e-9); otherwise falls back to
-    ``score_prepared(..., uncertainty=False)`` for every setting, so the calibrated scores are always the core's.
-    """
-    from .score import score_prepared
-
-    def slow_fn(config: ScoreConfig) -> pd.Series:
-        sources = score_prepared(prepared, config, uncertainty=False).sources
-        return pd.Series(sources["eci_sem"].to_numpy(float), index=sources["source"].astype(str))
-
-    score_fn: ScoreFunction = slow_fn
-    try:
-        fast_fn = prepared_score_function(prepared)
-        fast, slow = fast_fn(base_config), slow_fn(base_config)
-        if np.allclose(fast.loc[slow.index].to_numpy(), slow.to_numpy(), rtol=1e-9, atol=0):
-            score_fn = fast_fn
-    except (AttributeError, KeyError, TypeError, ValueError):
-        pass
-    return calibrate(score_fn, downstream, base_config=base_config, grid=grid, dim=dim or prepared.dim,
-                     n_seeds=n_seeds, progress=progress)
+    """:func:`calibrate` on ECI_sem of triplets prepared once by ``score.prepare``."""
+    return calibrate(prepared_score_function(prepared), downstream, base_config=base_config, grid=grid,
+                     dim=dim or prepared.dim, n_seeds=n_seeds, progress=progress)
 
 
 def save_calibration(result: CalibrationResult, path: str | Path) -> None:
