@@ -72,6 +72,17 @@ class K:
     ANN_FORM = "ann_form"                  # answer form (key + "_<item id>")
     ANN_SHOW_REASONS = "ann_show_reasons"  # show the flagger's score and reasons to the annotator
 
+    # ---- Validate page (pages/validate.py) ----
+    VAL_SOURCE = "val_source"              # what to show: "folder" (a results folder) | "run" (the page's last run)
+    VAL_FOLDER = "val_folder"              # results folder under the data root (text input)
+    VAL_PICK = "val_pick"                  # results folder picked from those found under the data root
+    VAL_EVAL = "val_eval"                  # "Start a small run": eval file/folder under the data root, or split[:f]
+    VAL_PER_SOURCE = "val_per_source"      # triplets per source
+    VAL_EPOCHS = "val_epochs"
+    VAL_SEEDS = "val_seeds"                # seeds, e.g. "0 1"
+    VAL_RUN = "_val_run"                   # output folder of the run started last from this session
+    VAL_APPLIED = "_val_applied"           # ("ok" | "warning", message) after "Use these settings", shown once
+
 
 DATASET_DEMO = "demo"
 ENCODER_DEFAULT = "default"
