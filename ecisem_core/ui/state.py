@@ -82,6 +82,7 @@ class K:
     VAL_SEEDS = "val_seeds"                # seeds, e.g. "0 1"
     VAL_RUN = "_val_run"                   # output folder of the run started last from this session
     VAL_APPLIED = "_val_applied"           # ("ok" | "warning", message) after "Use these settings", shown once
+    VAL_START_ERROR = "_val_start_error"   # why the last "Start run" click did not start a run, shown once
 
 
 DATASET_DEMO = "demo"
