@@ -1,0 +1,515 @@
+"""Logic of the Validate page (no Streamlit): find and read ``ecisem validate`` result folders, turn them into
+display tables and sidebar settings, and start / watch / stop a small validation run in the background.
+
+    results = read_results(folder)            # ResultsError with a readable message when a file is missing or bad
+    downstream_table(results.table)           # source, nDCG@10 / MRR@10 / Recall@100 as "mean ± sd", …
+    agreement_table(results.agreement)        # score label, Kendall τ [CI], Spearman ρ [CI], n sources
+    values, notes = sidebar_values(results.calibration)   # {session key: value} for "Use these settings"
+
+    run = start_run(build_command(data_files, eval_spec, out, per_source=64, epochs=1, seeds=[0]), out)
+    run.status(); tail(run.log); stop_run(run)
+
+The page itself (``pages/validate.py``) only draws these.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ..config import ScoreConfig
+from ..errors import InputError
+from .paths import PROJECT_ROOT, data_root, resolve_under_root
+from .state import KAPPA_D_OPTIONS, RANGES, K
+
+BASE_SOURCE = "(base)"
+"""Name of the untrained-base row in ``validation.csv`` (``ecisem_core.validate.BASE_SOURCE``)."""
+REQUIRED: dict[str, tuple[str, ...]] = {
+    "validation.csv": ("source", "n_triplets", "n_seeds", "ndcg10_mean", "ndcg10_sd", "mrr10_mean", "mrr10_sd",
+                       "recall100_mean", "recall100_sd"),
+    "agreement.csv": ("score", "n_sources", "kendall_tau", "kendall_ci_low", "kendall_ci_high", "spearman",
+                      "spearman_ci_low", "spearman_ci_high"),
+}
+"""Files a results folder must hold, and the columns the page needs from each."""
+CALIBRATION_FILE = "calibrated_config.json"
+RUNS_DIR = "validation-runs"
+"""Folder under the data root where runs started from the page write their outputs."""
+LOG_FILE = "run.log"
+RUN_FILE = "run.json"
+METRIC_LABELS = {"ndcg10": "nDCG@10", "mrr10": "MRR@10", "recall100": "Recall@100"}
+SCORE_LABELS = {"eci_sem": "ECI_sem", "eci_v1": "classic ECI", "c": "c · consistency (mean)",
+                "h": "h · locality (mean)", "rho": "ρ · residuality (mean)", "w": "w · weight (mean)"}
+DEFAULT_DIMS = {"all-MiniLM-L6-v2": 384}
+"""Embedding dimension of known base models (κ is saved absolute; the sidebar holds κ/d)."""
+
+
+class ResultsError(InputError):
+    """A results folder that cannot be shown (missing or unreadable file); the message says which and why."""
+
+
+# ------------------------------------------------------------------------------------------------ reading results
+
+
+@dataclass
+class Calibration:
+    """The calibrated settings of a run and how far to trust them (from ``calibrated_config.json``)."""
+
+    config: ScoreConfig
+    settings: dict[str, float]          # tau, alpha, beta, gamma, kappa (absolute)
+    n_sources: int | None
+    n_seeds: int | None
+    loo_kendall: float | None           # out-of-sample (leave one source out): the number to quote
+    loo_spearman: float | None
+    in_sample_kendall: float | None     # optimistic
+    default_kendall: float | None       # the starting settings (not fitted)
+
+
+@dataclass
+class Results:
+    """One ``ecisem validate`` output folder, read and checked."""
+
+    folder: Path
+    table: pd.DataFrame                       # validation.csv
+    agreement: pd.DataFrame                   # agreement.csv
+    scores: pd.DataFrame | None               # scores.csv (index: source), None if missing/unreadable
+    summary: dict[str, Any]                   # summary.json ({} if missing/unreadable)
+    calibration: Calibration | None
+    calibration_note: str = ""                # why there is no calibration, when there is none
+    notes: list[str] = field(default_factory=list)   # non-fatal problems, in plain words
+
+    @property
+    def n_sources(self) -> int:
+        return int(self.table["trained"].sum())
+
+    @property
+    def n_seeds(self) -> int:
+        trained = self.table[self.table["trained"]]
+        return int(trained["n_seeds"].max()) if len(trained) else 0
+
+
+def _read_csv(folder: Path, name: str) -> pd.DataFrame:
+    path = folder / name
+    if not path.is_file():
+        raise ResultsError(f"{name} is missing — is this an `ecisem validate --out` folder?", str(path))
+    try:
+        df = pd.read_csv(path)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError) as exc:
+        raise ResultsError(f"{name} cannot be read as CSV ({str(exc).splitlines()[0] if str(exc) else exc})",
+                           str(path)) from None
+    missing = [c for c in REQUIRED.get(name, ()) if c not in df.columns]
+    if missing:
+        raise ResultsError(f"{name} lacks the column(s) {', '.join(missing)}", str(path))
+    if df.empty:
+        raise ResultsError(f"{name} has no rows", str(path))
+    return df
+
+
+def _num(x: Any) -> float | None:
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        return None
+    return v if math.isfinite(v) else None
+
+
+def read_calibration(path: Path) -> Calibration:
+    """``calibrated_config.json``: the settings (``ScoreConfig.load``) and the trust numbers beside them."""
+    config = ScoreConfig.load(path)   # InputError with file/line on bad JSON or unknown settings
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        raw = {}
+    cal = raw.get("calibration") if isinstance(raw, dict) and isinstance(raw.get("calibration"), dict) else {}
+    rests = cal.get("rests_on") or {}
+    agr = cal.get("agreement") or {}
+    loo, ins, dflt = (agr.get(k) or {} for k in ("leave_one_out", "in_sample", "default_settings"))
+    settings = {k: float(getattr(config, k)) for k in ("tau", "alpha", "beta", "gamma")}
+    kappa = config.kappa if config.kappa is not None else _num((cal.get("settings") or {}).get("kappa"))
+    settings["kappa"] = float(kappa) if kappa is not None else float("nan")
+    n_src, n_seeds = rests.get("sources"), rests.get("seeds")
+    return Calibration(config=config, settings=settings,
+                       n_sources=int(n_src) if _num(n_src) is not None else None,
+                       n_seeds=int(n_seeds) if _num(n_seeds) is not None else None,
+                       loo_kendall=_num(loo.get("kendall_tau")), loo_spearman=_num(loo.get("spearman")),
+                       in_sample_kendall=_num(ins.get("kendall_tau")), default_kendall=_num(dflt.get("kendall_tau")))
+
+
+def read_results(folder: str | Path) -> Results:
+    """Read and check a results folder. Raises :class:`ResultsError` (a readable message naming the file) when
+    ``validation.csv`` or ``agreement.csv`` is missing or unusable; anything else missing or bad becomes a note."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ResultsError("not a folder", str(folder))
+    table = _read_csv(folder, "validation.csv")
+    if "trained" not in table.columns:
+        table["trained"] = table["source"].astype(str) != BASE_SOURCE
+    table["trained"] = table["trained"].astype(str).str.lower().isin(("true", "1"))
+    table["source"] = table["source"].astype(str)
+    agreement = _read_csv(folder, "agreement.csv")
+    notes: list[str] = []
+    scores = None
+    try:
+        scores = pd.read_csv(folder / "scores.csv", index_col=0)
+        scores.index = scores.index.astype(str)
+    except FileNotFoundError:
+        notes.append("scores.csv is missing: the ECI_sem-vs-nDCG@10 panel of the plot is left out")
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError):
+        notes.append("scores.csv cannot be read: the ECI_sem-vs-nDCG@10 panel of the plot is left out")
+    summary: dict[str, Any] = {}
+    try:
+        loaded = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
+        summary = loaded if isinstance(loaded, dict) else {}
+        if not isinstance(loaded, dict):
+            notes.append("summary.json does not hold a JSON object; run details are not shown")
+    except FileNotFoundError:
+        notes.append("summary.json is missing; run details are not shown")
+    except (OSError, ValueError) as exc:
+        notes.append(f"summary.json cannot be read ({exc}); run details are not shown")
+    calibration, cal_note = None, ""
+    path = folder / CALIBRATION_FILE
+    if path.is_file():
+        try:
+            calibration = read_calibration(path)
+        except InputError as exc:
+            cal_note = f"{CALIBRATION_FILE} cannot be used: {exc}"
+    else:
+        reason = (summary.get("calibration") or {}).get("reason") if isinstance(summary.get("calibration"),
+                                                                                  dict) else None
+        cal_note = (f"No calibrated settings in this folder: {reason}." if reason else
+                    f"No calibrated settings in this folder ({CALIBRATION_FILE} is written when the run had at "
+                    "least 3 sources and calibration was on).")
+    return Results(folder, table, agreement, scores, summary, calibration, cal_note, notes)
+
+
+def find_result_folders(root: Path | None = None, max_depth: int = 4, limit: int = 200) -> list[Path]:
+    """Folders under the data root holding a ``validation.csv`` (newest first), at most ``max_depth`` deep;
+    run caches are not descended into."""
+    root = (root or data_root()).resolve()
+    found: list[Path] = []
+    if not root.is_dir():
+        return found
+    base_depth = len(root.parts)
+    for dirpath, dirnames, filenames in os.walk(root):
+        here = Path(dirpath)
+        if "validation.csv" in filenames:
+            found.append(here)
+        if len(here.parts) - base_depth >= max_depth:
+            dirnames.clear()
+        dirnames[:] = sorted(d for d in dirnames if d != "cache" and not d.startswith("."))
+        if len(found) >= limit:
+            break
+    return sorted(found, key=lambda p: (p / "validation.csv").stat().st_mtime, reverse=True)
+
+
+def results_folder(user_path: str, root: Path | None = None) -> Path:
+    """A results folder the user typed, refused outside the data root (:func:`paths.resolve_under_root`)."""
+    path = resolve_under_root(user_path, root)
+    if not path.is_dir():
+        raise InputError(f"{user_path!r} is a file; give the folder written by `ecisem validate --out`")
+    return path
+
+
+# ------------------------------------------------------------------------------------------------ display tables
+
+
+def _pm(mean: Any, sd: Any) -> str:
+    m, s = _num(mean), _num(sd)
+    if m is None:
+        return "—"
+    return f"{m:.4f} ± {s:.4f}" if s is not None else f"{m:.4f}"
+
+
+def downstream_table(table: pd.DataFrame) -> pd.DataFrame:
+    """validation.csv for display: one row per source (the untrained base labelled so), each metric as
+    "mean ± sd" over seeds (no ± with one seed), Δ nDCG@10 vs the base and the downstream rank."""
+    out = pd.DataFrame({
+        "rank": [("" if not t else (str(int(r)) if _num(r) is not None else ""))
+                 for t, r in zip(table["trained"], table.get("downstream_rank", pd.Series([None] * len(table))))],
+        "source": [s if t else "untrained base" for s, t in zip(table["source"], table["trained"])],
+        "triplets": table["n_triplets"].astype(int),
+        "seeds": table["n_seeds"].astype(int),
+    })
+    for m, label in METRIC_LABELS.items():
+        out[label] = [_pm(a, b) for a, b in zip(table[f"{m}_mean"], table[f"{m}_sd"])]
+    if "delta_ndcg10" in table.columns:
+        out["Δ nDCG@10 vs base"] = [("—" if not t or _num(d) is None else f"{float(d):+.4f}")
+                                    for d, t in zip(table["delta_ndcg10"], table["trained"])]
+    return out
+
+
+def _ci(lo: Any, hi: Any) -> str:
+    a, b = _num(lo), _num(hi)
+    return "—" if a is None or b is None else f"[{a:+.2f}, {b:+.2f}]"
+
+
+def _val(x: Any) -> str:
+    v = _num(x)
+    return "—" if v is None else f"{v:+.3f}"
+
+
+def agreement_table(agreement: pd.DataFrame) -> pd.DataFrame:
+    """agreement.csv for display: the score's plain name, Kendall τ and Spearman ρ each with its 95% bootstrap CI
+    over sources, and the number of sources they rest on."""
+    return pd.DataFrame({
+        "score": [SCORE_LABELS.get(str(s), str(s)) for s in agreement["score"]],
+        "Kendall τ": [_val(x) for x in agreement["kendall_tau"]],
+        "τ 95% CI": [_ci(a, b) for a, b in zip(agreement["kendall_ci_low"], agreement["kendall_ci_high"])],
+        "Spearman ρ": [_val(x) for x in agreement["spearman"]],
+        "ρ 95% CI": [_ci(a, b) for a, b in zip(agreement["spearman_ci_low"], agreement["spearman_ci_high"])],
+        "sources": agreement["n_sources"].astype(int),
+    })
+
+
+def figure(results: Results) -> Any:
+    """The agreement plot (plotly): ``ecisem_core.validate.agreement_figure`` with plain score names, sized by
+    the page."""
+    from ..validate import agreement_figure
+
+    agr = results.agreement.copy()
+    agr["score"] = [SCORE_LABELS.get(str(s), str(s)).split(" (")[0] for s in agr["score"]]
+    scores = ({} if results.scores is None else
+              {c: results.scores[c].astype(float) for c in results.scores.columns})
+    fig = agreement_figure(results.table, agr, scores)
+    fig.update_layout(width=None, height=460, margin=dict(l=50, r=20, t=60, b=40))
+    return fig
+
+
+def run_details(summary: Mapping[str, Any]) -> str:
+    """One line on what the run was (base model, budget, eval set, timing) from summary.json ('' if unknown)."""
+    parts = []
+    if summary.get("base_model"):
+        parts.append(f"base model {summary['base_model']}")
+    budget = summary.get("budget") or {}
+    if budget:
+        parts.append(f"{budget.get('per_source_used', budget.get('per_source', '?'))} triplets/source × "
+                     f"{budget.get('epochs', '?')} epoch(s), batch {budget.get('batch_size', '?')}")
+    ev = summary.get("eval")
+    if isinstance(ev, Mapping):
+        q, p = ev.get("n_queries"), ev.get("n_passages")
+        if q is not None:
+            parts.append(f"eval {q} queries / {p} passages" + (f" ({ev['name']})" if ev.get("name") else ""))
+    secs = (summary.get("seconds") or {}).get("total")
+    if _num(secs) is not None:
+        parts.append(f"{float(secs) / 60:.1f} min")
+    return " · ".join(parts)
+
+
+# ------------------------------------------------------------------------------------------------ sidebar settings
+
+
+def embedding_dim(summary: Mapping[str, Any]) -> int | None:
+    """d of the run's base model: ``summary["embedding_dim"]`` if present, the known default model, or a local
+    sentence-transformers folder's pooling config; None when unknown."""
+    for key in ("embedding_dim", "dim"):
+        if _num(summary.get(key)):
+            return int(summary[key])
+    base = str(summary.get("base_model") or "")
+    for name, dim in DEFAULT_DIMS.items():
+        if base == "default" or base.startswith(name) or base.endswith("/" + name):
+            return dim
+    pooling = Path(base) / "1_Pooling" / "config.json"
+    try:
+        return int(json.loads(pooling.read_text(encoding="utf-8"))["word_embedding_dimension"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def sidebar_values(cal: Calibration, dim: int | None) -> tuple[dict[str, float], list[str]]:
+    """Session-state values of the sidebar's τ, α, β, γ and κ/d for calibrated settings, and notes on anything
+    adjusted to the sliders' ranges/steps (or κ left alone when d is unknown)."""
+    values: dict[str, float] = {}
+    notes: list[str] = []
+    for name, key in (("tau", K.TAU), ("alpha", K.ALPHA), ("beta", K.BETA), ("gamma", K.GAMMA)):
+        x = float(cal.settings[name])
+        lo, hi = RANGES[name]
+        if not lo <= x <= hi:
+            clamped = min(max(x, lo), hi)
+            notes.append(f"{name} = {x:g} is outside the slider's range; set to {clamped:g}")
+            x = clamped
+        values[key] = x
+    kappa = cal.settings.get("kappa", float("nan"))
+    if not (dim and math.isfinite(kappa) and kappa > 0):
+        notes.append("κ left unchanged: the base model's dimension d is unknown, so κ/d cannot be set")
+    else:
+        ratio = kappa / dim
+        nearest = min(KAPPA_D_OPTIONS, key=lambda o: abs(math.log(o) - math.log(ratio)))
+        if not math.isclose(nearest, ratio, rel_tol=1e-6):
+            notes.append(f"κ/d = {ratio:g} is not a slider step; set to {nearest:g}")
+        values[K.KAPPA_D] = float(nearest)
+    return values, notes
+
+
+def apply_settings(state: Any, values: Mapping[str, float]) -> None:
+    """Write sidebar values into session state (call from a button callback, before the widgets are drawn)."""
+    for key, value in values.items():
+        state[key] = value
+
+
+# ------------------------------------------------------------------------------------------------ background runs
+
+
+def dataset_files(dataset_id: str, demo: Path, root: Path | None = None) -> list[Path] | None:
+    """Training files of the sidebar's dataset: the demo file, or the path under the data root; None for an
+    upload (the page writes its table to a file in the run folder instead)."""
+    if dataset_id == "demo":
+        return [demo]
+    if dataset_id.startswith("path:"):
+        return [resolve_under_root(dataset_id[len("path:"):], root)]
+    return None
+
+
+def parse_seeds(text: str) -> list[int]:
+    """"0 1 2" or "0,1,2" → [0, 1, 2]; InputError otherwise."""
+    parts = [p for p in str(text).replace(",", " ").split() if p]
+    try:
+        seeds = [int(p) for p in parts]
+    except ValueError:
+        raise InputError(f"seeds must be whole numbers separated by spaces (got {text!r})") from None
+    if not seeds or any(s < 0 for s in seeds):
+        raise InputError("give at least one seed (whole numbers ≥ 0)")
+    return list(dict.fromkeys(seeds))
+
+
+def eval_argument(text: str, root: Path | None = None) -> str:
+    """The ``--eval`` value: ``split`` / ``split:FRACTION`` as typed, else a file or folder under the data root
+    (refused elsewhere)."""
+    text = (text or "").strip()
+    if text == "split" or text.startswith("split:"):
+        return text
+    return str(resolve_under_root(text, root))
+
+
+def new_run_folder(root: Path | None = None, now: float | None = None) -> Path:
+    """A fresh ``validation-runs/run-YYYYmmdd-HHMMSS[-n]`` folder under the data root (created)."""
+    base = (root or data_root()).resolve() / RUNS_DIR
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(now))
+    path, n = base / f"run-{stamp}", 1
+    while path.exists():
+        n += 1
+        path = base / f"run-{stamp}-{n}"
+    path.mkdir(parents=True)
+    return path
+
+
+SMALL_EVAL_QUERIES = 200
+SMALL_EVAL_PASSAGES = 2000
+"""Evaluation set of a run started from the page (a seeded sample; the CLI's defaults are 500 / 5000)."""
+
+
+def build_command(data: Sequence[str | Path], eval_spec: str, out: Path, *, per_source: int, epochs: int,
+                  seeds: Sequence[int], eval_queries: int = SMALL_EVAL_QUERIES,
+                  eval_passages: int = SMALL_EVAL_PASSAGES, python: str = sys.executable) -> list[str]:
+    """``python -m ecisem_core.cli validate DATA... --eval EVAL --out OUT --per-source N --epochs E --seeds …
+    --eval-queries Q --eval-passages P``."""
+    return [python, "-m", "ecisem_core.cli", "validate", *[str(d) for d in data], "--eval", str(eval_spec),
+            "--out", str(out), "--per-source", str(int(per_source)), "--epochs", str(int(epochs)),
+            "--seeds", *[str(int(s)) for s in seeds], "--eval-queries", str(int(eval_queries)),
+            "--eval-passages", str(int(eval_passages))]
+
+
+@dataclass
+class Run:
+    """A background run: its process (when started by this server) and its folder."""
+
+    out: Path
+    pid: int
+    proc: subprocess.Popen | None = None
+    stopped: bool = False
+
+    @property
+    def log(self) -> Path:
+        return self.out / LOG_FILE
+
+    def returncode(self) -> int | None:
+        if self.proc is not None:
+            return self.proc.poll()
+        try:
+            os.kill(self.pid, 0)
+            return None
+        except OSError:
+            return -1
+
+    def status(self) -> str:
+        """"running", "finished" (exit 0), "stopped" (by the user) or "failed"."""
+        rc = self.returncode()
+        if rc is None:
+            return "running"
+        if self.stopped:
+            return "stopped"
+        return "finished" if rc == 0 and (self.out / "validation.csv").is_file() else "failed"
+
+
+_RUNS: dict[str, Run] = {}
+"""Runs started by this server process, by output folder (survive a page reload)."""
+
+
+def start_run(cmd: Sequence[str], out: Path, env: Mapping[str, str] | None = None) -> Run:
+    """Start ``cmd`` in its own process group, output to ``out/run.log``, from the project folder; returns at
+    once. ``out/run.json`` records the command and pid."""
+    out.mkdir(parents=True, exist_ok=True)
+    full_env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "PYTHONUNBUFFERED": "1",
+                **(env or {})}
+    with (out / LOG_FILE).open("wb") as log:
+        proc = subprocess.Popen(list(cmd), cwd=str(PROJECT_ROOT), env=full_env, stdout=log,
+                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+    (out / RUN_FILE).write_text(json.dumps({"pid": proc.pid, "command": list(cmd), "started": time.time()},
+                                           indent=2) + "\n", encoding="utf-8")
+    run = Run(out=out, pid=proc.pid, proc=proc)
+    _RUNS[str(out)] = run
+    return run
+
+
+def get_run(out: str | Path) -> Run | None:
+    """The run writing into ``out`` if this server started it."""
+    return _RUNS.get(str(out))
+
+
+def stop_run(run: Run, grace_s: float = 5.0) -> None:
+    """Interrupt the run like Ctrl-C (SIGINT to its process group: completed runs stay cached), then kill it if
+    it has not exited after ``grace_s`` seconds."""
+    if run.returncode() is not None:
+        return
+    run.stopped = True
+    try:
+        os.killpg(run.pid, signal.SIGINT)
+    except OSError:
+        return
+    deadline = time.monotonic() + grace_s
+    while time.monotonic() < deadline:
+        if run.returncode() is not None:
+            return
+        time.sleep(0.1)
+    try:
+        os.killpg(run.pid, signal.SIGKILL)
+    except OSError:
+        pass
+    if run.proc is not None:
+        run.proc.wait(timeout=5)
+
+
+def tail(path: Path, lines: int = 15, max_bytes: int = 16_384) -> str:
+    """The last ``lines`` lines of a log; progress-bar redraws (carriage returns) keep only their latest state."""
+    try:
+        with path.open("rb") as f:
+            f.seek(0, os.SEEK_END)
+            size = f.tell()
+            f.seek(max(0, size - max_bytes))
+            raw = f.read().decode("utf-8", errors="replace")
+    except OSError:
+        return ""
+    out = []
+    for line in raw.split("\n"):
+        parts = [p for p in line.split("\r") if p.strip()]
+        if parts:
+            out.append(parts[-1].rstrip())
+    return "\n".join(out[-lines:])
