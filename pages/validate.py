@@ -167,10 +167,12 @@ def show_calibration(res: vv.Results) -> None:
         st.info(res.calibration_note, icon=":material/tune:")
         return
     s = cal.settings
+    dim = vv.embedding_dim(res.summary)
+    kappa = f"{s['kappa']:g}" + (f"  (= {s['kappa'] / dim:g}·d)" if dim else "")
     cols = st.columns(5)
-    for col, (label, value) in zip(cols, (("τ", s["tau"]), ("α", s["alpha"]), ("β", s["beta"]), ("γ", s["gamma"]),
-                                          ("κ", s["kappa"]))):
-        col.metric(label, f"{value:g}")
+    for col, (label, value) in zip(cols, (("τ", f"{s['tau']:g}"), ("α", f"{s['alpha']:g}"), ("β", f"{s['beta']:g}"),
+                                          ("γ", f"{s['gamma']:g}"), ("κ", kappa))):
+        col.metric(label, value)
     n_src = cal.n_sources if cal.n_sources is not None else res.n_sources
     n_seeds = cal.n_seeds if cal.n_seeds is not None else res.n_seeds
     fmt = (lambda x: "—" if x is None else f"{x:+.3f}")
@@ -181,7 +183,7 @@ def show_calibration(res: vv.Results) -> None:
         f"this is the number to quote.")
     st.caption(f"In-sample Kendall τ {fmt(cal.in_sample_kendall)} (optimistic: scored on the sources it was fitted "
                f"to) · default settings {fmt(cal.default_kendall)}. With few sources every one of these is noisy.")
-    values, notes = vv.sidebar_values(cal, vv.embedding_dim(res.summary))
+    values, notes = vv.sidebar_values(cal, dim)
     st.button("Use these settings", icon=":material/input:", on_click=_use_settings, args=(values, notes),
               help="Sets the sidebar's τ, α, β, γ and κ/d to the calibrated values (the share link carries them).")
     msg = st.session_state.pop(K.VAL_APPLIED, None)

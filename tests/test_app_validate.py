@@ -66,7 +66,7 @@ def test_results_folder_shown_and_settings_loaded(root):
     assert at.get("plotly_chart")
     page = " ".join(m.value for m in at.markdown)
     assert "4 sources × 2 seed(s)" in page and "leave one source out" in page and "+0.667" in page
-    assert [m.value for m in at.metric] == ["0.1", "2", "0.5", "0", "3072"]
+    assert [m.value for m in at.metric] == ["0.1", "2", "0.5", "0", "3072  (= 8·d)"]
 
     assert at.slider(key=K.TAU).value == pytest.approx(0.05)
     next(b for b in at.button if b.label == "Use these settings").click().run()

@@ -132,6 +132,13 @@ def test_optional_files_missing_or_bad_become_notes(results_dir):
     assert {t.name for t in vv.figure(res).data} == {"Kendall τ", "Spearman ρ"}
 
 
+def test_equal_downstream_values_are_flagged(results_dir):
+    table = pd.read_csv(results_dir / "validation.csv")
+    table["ndcg10_mean"] = 1.0
+    table.to_csv(results_dir / "validation.csv", index=False)
+    assert any("downstream ranking is undefined" in n for n in vv.read_results(results_dir).notes)
+
+
 def test_no_calibration_says_why(tmp_path):
     res = vv.read_results(make_results(tmp_path / "nocal", calibrated=False))
     assert res.calibration is None

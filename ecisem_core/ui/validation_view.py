@@ -188,6 +188,10 @@ def read_results(folder: str | Path) -> Results:
         cal_note = (f"No calibrated settings in this folder: {reason}." if reason else
                     f"No calibrated settings in this folder ({CALIBRATION_FILE} is written when the run had at "
                     "least 3 sources and calibration was on).")
+    trained = table.loc[table["trained"], "ndcg10_mean"].astype(float)
+    if len(trained) >= 2 and trained.nunique() == 1:
+        notes.append("every source reached the same nDCG@10, so the downstream ranking is undefined and so is the "
+                     "agreement: use a larger or harder evaluation set, or more triplets per source")
     return Results(folder, table, agreement, scores, summary, calibration, cal_note, notes)
 
 
@@ -280,6 +284,9 @@ def figure(results: Results) -> Any:
     scores = ({} if results.scores is None else
               {c: results.scores[c].astype(float) for c in results.scores.columns})
     fig = agreement_figure(results.table, agr, scores)
+    titles = ("Kendall τ and Spearman ρ per score (95% bootstrap CI)", "ECI_sem vs downstream nDCG@10")
+    for ann, title in zip(fig.layout.annotations, titles):   # the subplot titles come first
+        ann.text = title
     fig.update_layout(width=None, height=460, margin=dict(l=50, r=20, t=60, b=40))
     return fig
 
