@@ -14,10 +14,11 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 from ecisem_core.ui import registry, sidebar  # noqa: E402
-from ecisem_core.ui.layout import apply_style  # noqa: E402
+from ecisem_core.ui.layout import apply_style, flush_marks, mark  # noqa: E402
 from ecisem_core.ui.state import K  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent
+mark("start")
 
 st.set_page_config(page_title="ECIsem Explorer", page_icon=":material/insights:", layout="wide",
                    initial_sidebar_state="expanded")
@@ -32,6 +33,7 @@ page = st.navigation(nav, position="sidebar", expanded=True)
 
 first_run = not st.session_state.get(K.INITIALISED)
 sidebar.start()
+mark("sidebar")
 wanted = st.session_state.get(K.VIEW)
 if first_run and wanted and wanted in pages and pages[wanted] is not page and page.url_path == "":
     st.switch_page(pages[wanted])  # a link that names its view but not its page path
@@ -40,3 +42,5 @@ try:
     page.run()
 finally:
     sidebar.finish(view)
+    mark("end")
+    flush_marks()

@@ -16,11 +16,6 @@ COLOUR_LABELS = {"role": "Role", "source": "Source", "c": "c consistency", "h": 
 SNIPPET = 140
 
 
-def snippet(text: str) -> str:
-    text = " ".join(str(text).split())
-    return html.escape(text if len(text) <= SNIPPET else text[: SNIPPET - 1] + "…")
-
-
 def controls() -> tuple[int, str]:
     if st.session_state.get(K.COLOUR) not in COLOUR_OPTIONS:
         st.session_state[K.COLOUR] = "role"
@@ -51,14 +46,12 @@ def main() -> None:
             proj = data.projection(s.dataset, s.ctx.encoder, s.prep, cap, seed)
 
     selected = set(s.result.sources["source"])
-    pts = proj.points
+    pts = proj.points.assign(label=data.projection_labels(s.dataset, s.ctx.encoder, s.prep, proj, SNIPPET))
     pts = pts[(pts["role"] != "negative") | pts["source"].isin(selected)].reset_index(drop=True)
     values = data.row_values(s.prep, s.result, ["c", "h", "rho", "w", "fn_score"])
     is_neg = (pts["role"] == "negative").to_numpy()
     for col in values.columns:
         pts[col] = np.where(is_neg, values[col].to_numpy()[pts["row"].to_numpy()], np.nan)
-    texts = s.prep.embedded.texts
-    pts["label"] = [snippet(texts[i]) for i in pts["text_index"]]
     pts["pid"] = np.arange(len(pts))
 
     queries = pts[pts["role"] == "query"].sort_values("label")
@@ -81,7 +74,8 @@ def main() -> None:
                + ("Loaded from cache." if cached or proj.from_cache else f"Computed in {proj.seconds:.1f} s.")
                + " Drag a box or lasso to list triplets.")
 
-    picked = [int(p["customdata"][0]) for p in (event.selection.points if event else []) if p.get("customdata")]
+    picked = [int(cd[0] if isinstance(cd, list) else cd)
+              for cd in (p.get("customdata") for p in (event.selection.points if event else [])) if cd is not None]
     if picked:
         rows = selected_rows(pts, picked)
         table = s.prep.triplets.iloc[rows][["source", "query", "positive", "negative"]].copy()

@@ -10,24 +10,6 @@ POLL_SECONDS = 1.0  # how often pending background results are checked
 PLOT_CONFIG = {"displaylogo": False}
 
 
-def column_config() -> dict:
-    num = st.column_config.NumberColumn
-    return {
-        "rank": num("Rank", help=COLUMN_HELP["rank"], format="%d", width="small"),
-        "source": st.column_config.TextColumn("Source", help=COLUMN_HELP["source"]),
-        "eci_sem": num("ECI_sem", help=COLUMN_HELP["eci_sem"], format="%.4g"),
-        "ci": st.column_config.TextColumn("95% CI", help=COLUMN_HELP["ci"]),
-        "eci_sem_per_dim": num("ECI_sem / d", help=COLUMN_HELP["eci_sem_per_dim"], format="%.3e"),
-        "info": num("info", help=COLUMN_HELP["info"], format="%.4g"),
-        "diversity": num("diversity", help=COLUMN_HELP["diversity"], format="%.3f"),
-        "eci_v1": num("classic ECI", help=COLUMN_HELP["eci_v1"], format="%.3f"),
-        "n": num("triplets", help=COLUMN_HELP["n"], format="%d"),
-        "n_sampled": num("sampled", help=COLUMN_HELP["n_sampled"], format="%d"),
-        "fn_rate": num("FN rate", help=COLUMN_HELP["fn_rate"], format="percent"),
-        "stability_badge": st.column_config.TextColumn("rank stability", help=COLUMN_HELP["stability"]),
-    }
-
-
 @st.fragment(run_every=POLL_SECONDS)
 def wait_for(pending: list[data.Pending], bootstrap: int, trials: int) -> None:
     """Say what is still computing; re-run the page as soon as one of the background results is ready."""
@@ -47,18 +29,26 @@ def download_html(col, label: str, fig, title: str, file_name: str) -> None:
 
 def main() -> None:
     s = layout.scored()
+    layout.mark("scored")
     if s is None:
         layout.header("Leaderboard")
         return
     layout.header("Leaderboard", layout.describe(s))
     res = s.result
-    unc = data.uncertainty(s.dataset, s.ctx.encoder, s.ctx.settings, s.prep)
-    contrib = data.contributions(s.dataset, s.ctx.encoder, s.ctx.settings, s.prep)
-    unc_sources = unc.value.sources if unc.value is not None else None
+    head = st.container()  # filled after the table: the table is what a slider move waits for
+    unc_done = data.uncertainty_ready(s.dataset, s.ctx.encoder, s.ctx.settings)
     colours = figures.source_colours(s.dataset.sources)
+    board = tables.leaderboard(res.sources, unc_done.sources if unc_done is not None else None)
+    st.html(tables.leaderboard_html(board, colours), unsafe_allow_javascript=True)  # sort-on-click script
+    layout.mark("table")
+    st.caption("Click a column header to sort; hover over it for what the column means.")
+    unc = data.uncertainty(s.dataset, s.ctx.encoder, s.ctx.settings, s.prep)  # starts it when needed
+    unc.value = unc_done  # show what the table shows; a result that lands now triggers a rerun below
+    contrib = data.contributions(s.dataset, s.ctx.encoder, s.ctx.settings, s.prep)
+    unc_sources = unc_done.sources if unc_done is not None else None
 
     top = res.sources.iloc[0]
-    c1, c2, c3, c4 = st.columns(4)
+    c1, c2, c3, c4 = head.columns(4)
     c1.metric("Top source", str(top["source"]), help="Highest ECI_sem for the current settings.")
     c2.metric("ECI_sem", f"{top['eci_sem']:.4g}", help=COLUMN_HELP["eci_sem"])
     if len(res.sources) > 1:
@@ -70,8 +60,6 @@ def main() -> None:
     c4.metric("Classic ECI leader", str(res.sources.sort_values("eci_v1", ascending=False).iloc[0]["source"]),
               help=COLUMN_HELP["eci_v1"])
 
-    st.dataframe(tables.leaderboard(res.sources, unc_sources), hide_index=True, column_config=column_config(),
-                 key="leaderboard_table", width="stretch")
     pending = [p for p in (unc, contrib) if p.value is None]
     if pending:
         wait_for(pending, res.config.bootstrap, res.config.stability_trials)

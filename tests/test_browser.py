@@ -99,20 +99,21 @@ def close_page_not_found(page) -> None:
         dialog.get_by_role("button", name="Close").click()
 
 
+BOARD = '[data-testid="eciBoard"] table tbody'
+
+
 def table_sources(page) -> list[str]:
-    """The Source column of the leaderboard, top to bottom (from the grid's accessible table)."""
-    cells = page.locator('[data-testid="stDataFrame"] table tbody tr td[aria-colindex="2"]')
-    return [c.inner_text().strip() for c in cells.all()]
+    """The Source column of the leaderboard, top to bottom."""
+    return [r.get_attribute("data-source") for r in page.locator(BOARD + " tr").all()]
 
 
 def table_text(page) -> str:
-    return page.locator('[data-testid="stDataFrame"] table tbody').first.inner_text()
+    return page.locator(BOARD).first.inner_text()
 
 
 def wait_for_table(page, n_rows: int) -> None:
-    page.wait_for_function(
-        """n => document.querySelectorAll('[data-testid="stDataFrame"] table tbody tr').length === n""",
-        arg=n_rows, timeout=WAIT_MS)
+    page.wait_for_function("""([sel, n]) => document.querySelectorAll(sel + ' tr').length === n""",
+                           arg=[BOARD, n_rows], timeout=WAIT_MS)
 
 
 def slider(page, label: str):
@@ -136,6 +137,14 @@ def test_dashboard_in_chromium(server, browser, tmp_path):
     before = table_sources(page)
     assert sorted(before) == demo_sources
     page.get_by_text("ECI_sem by source").first.wait_for(timeout=WAIT_MS)
+    header = page.locator('[data-testid="eciBoard"] th').filter(has_text="classic ECI")
+    header.click()  # the table sorts on click, in the browser
+    header.click()
+    page.wait_for_function("""sel => document.querySelector(sel + ' th[data-dir="desc"]') !== null""",
+                           arg='[data-testid="eciBoard"]')
+    assert sorted(table_sources(page)) == demo_sources
+    page.locator('[data-testid="eciBoard"] th').first.click()  # "Rank": back to the ranking
+    assert table_sources(page) == before
     shot(page, tmp_path / "1-leaderboard.png")
 
     # 2. a weight slider: β (semantic locality) 1 → 0 with the keyboard; the table changes and the order with it
@@ -143,14 +152,14 @@ def test_dashboard_in_chromium(server, browser, tmp_path):
     thumb = slider(page, "semantic locality")
     thumb.focus()
     thumb.press("Home")
-    page.wait_for_function("""prev => {
-        const t = document.querySelector('[data-testid="stDataFrame"] table tbody');
-        return t && t.innerText !== prev; }""", arg=text_before, timeout=WAIT_MS)
+    page.wait_for_function("""([sel, prev]) => {
+        const t = document.querySelector(sel);
+        return t && t.innerText !== prev; }""", arg=[BOARD, text_before], timeout=WAIT_MS)
     assert thumb.input_value() == "0"
     wait_for_table(page, len(demo_sources))
     after = table_sources(page)
     assert sorted(after) == demo_sources and after != before
-    assert "b=0" in page.url
+    page.wait_for_function("() => location.search.includes('b=0')", timeout=30_000)  # written at the run's end
     shot(page, tmp_path / "2-leaderboard-beta-0.png")
 
     # 3. the share link, opened in a fresh browser context, shows the same settings and the same table
@@ -184,6 +193,18 @@ def test_dashboard_in_chromium(server, browser, tmp_path):
     assert "view=geometry" in page.url and "b=0" in page.url  # settings follow the user across pages
     shot(page, tmp_path / "4-geometry.png")
 
-    for name in ("1-leaderboard", "2-leaderboard-beta-0", "3-shared-link", "4-geometry"):
+    # 5. a lasso over the middle of the map lists the selected triplets
+    plot = page.locator('[data-testid="stPlotlyChart"] .nsewdrag').first.bounding_box()
+    cx, cy, rx, ry = (plot["x"] + plot["width"] / 2, plot["y"] + plot["height"] / 2, plot["width"] * 0.3,
+                      plot["height"] * 0.3)
+    page.mouse.move(cx - rx, cy - ry)
+    page.mouse.down()
+    for x, y in ((cx + rx, cy - ry), (cx + rx, cy + ry), (cx - rx, cy + ry), (cx - rx, cy - ry)):
+        page.mouse.move(x, y, steps=8)
+    page.mouse.up()
+    page.get_by_text("selected triplets").first.wait_for(timeout=WAIT_MS)
+    shot(page, tmp_path / "5-geometry-selection.png")
+
+    for name in ("1-leaderboard", "2-leaderboard-beta-0", "3-shared-link", "4-geometry", "5-geometry-selection"):
         assert (tmp_path / f"{name}.png").stat().st_size > 10_000
     print(f"browser test: {time.monotonic() - t_start:.1f} s; screenshots in {tmp_path}")

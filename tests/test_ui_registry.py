@@ -60,6 +60,10 @@ def test_jobs_drop_queued_work_for_old_settings():
     jobs = Jobs()
     gate = threading.Event()
     first = jobs.submit("s1", lambda: gate.wait(5) and "one")
+    for _ in range(500):  # the worker picks it up
+        if first.running():
+            break
+        time.sleep(0.01)
     queued = jobs.submit("s2", lambda: "two")
     latest = jobs.submit("s3", lambda: "three")
     assert queued.cancelled() and jobs.get("s2") is None  # never ran: its settings are gone

@@ -12,6 +12,7 @@ Caching (one set of caches per server process, shared by sessions; values are re
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import re
@@ -58,7 +59,7 @@ class Dataset:
     table: pd.DataFrame
     report: LoadReport
 
-    @property
+    @functools.cached_property
     def sources(self) -> list[str]:
         return sorted(self.table["source"].astype(str).unique())
 
@@ -259,6 +260,11 @@ def uncertainty(ds: Dataset, spec: str, settings: Settings, prep: Prepared) -> P
     return _job("uncertainty", ds, spec, settings, prep, uncertainty=True, contributions=False)
 
 
+def uncertainty_ready(ds: Dataset, spec: str, settings: Settings) -> ScoreResult | None:
+    """The finished uncertainty result for exactly these settings, without starting anything."""
+    return caches()["uncertainty"].result_if_ready(scores_key(ds, spec, settings))
+
+
 def job_done(kind: str, key: tuple) -> bool:
     """Whether the background job ``kind`` for ``key`` has finished (or does not exist)."""
     fut = caches()[kind].get(key)
@@ -303,6 +309,21 @@ def projection(ds: Dataset, spec: str, prep: Prepared, cap: int, seed: int) -> P
         (ds.key, enc, int(cap), int(seed)),
         lambda: project(prep.embedded, prep.triplets, data_key=ds.key, encoder_id=enc, cap=int(cap),
                         seed=int(seed)))
+
+
+def projection_labels(ds: Dataset, spec: str, prep: Prepared, proj: Projection, width: int = 140) -> np.ndarray:
+    """Hover text of each point of a projection: the first ``width`` characters of its text, html-escaped."""
+    import html
+
+    def build() -> np.ndarray:
+        texts = prep.embedded.texts
+        out = []
+        for i in proj.points["text_index"].to_numpy():
+            t = " ".join(str(texts[i]).split())
+            out.append(html.escape(t if len(t) <= width else t[: width - 1] + "…"))
+        return np.array(out, dtype=object)
+
+    return caches()["projection"].get_or_compute(("labels", ds.key, encoder_id(spec), proj.key, width), build)
 
 
 def projection_ready(ds: Dataset, spec: str, cap: int, seed: int) -> bool:

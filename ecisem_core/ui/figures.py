@@ -22,72 +22,88 @@ def source_colours(names: list[str] | pd.Index) -> dict[str, str]:
     return {n: PALETTE[i % len(PALETTE)] for i, n in enumerate(sorted(map(str, names)))}
 
 
+AXIS = dict(gridcolor="#EEF0F3", linecolor="#D1D5DB", zerolinecolor="#D1D5DB", automargin=True, showline=False)
+TEMPLATE = go.layout.Template(layout=dict(
+    paper_bgcolor="white", plot_bgcolor="white", colorway=list(PALETTE), font=FONT, xaxis=AXIS, yaxis=AXIS,
+    hoverlabel=dict(font_size=12), hovermode="closest"))
+"""A small white template: plotly's built-in ones are deep-copied into every figure (tens of ms per slider move)."""
+
+
 def _style(fig: go.Figure, title: str | None = None, height: int | None = None, legend_rows: int = 0) -> go.Figure:
     """House style: white template, left title, legend in a row between the title and the plot."""
     top = (44 if title else 12) + 26 * legend_rows
     fig.update_layout(
-        template="plotly_white", font=FONT, margin=dict(l=10, r=10, t=top, b=10),
+        template=TEMPLATE, margin=dict(l=10, r=10, t=top, b=10),
         title=dict(text=title, x=0, xanchor="left", y=1, yanchor="top", pad=dict(t=14),
                    font=dict(size=15)) if title else None,
         legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="left", x=0.0, title=None),
-        hoverlabel=dict(font_size=12), height=height,
+        height=height,
     )
     return fig
+
+
+def _figure(traces: list[dict], title: str | None, height: int, legend_rows: int = 0, **layout) -> go.Figure:
+    """A figure from plain trace/layout dicts, not validated property by property (the leaderboard figures are
+    rebuilt on every slider move; validation is most of their cost). House style as :func:`_style`."""
+    top = (44 if title else 12) + 26 * legend_rows
+    base = dict(
+        template=TEMPLATE.to_plotly_json(), margin=dict(l=10, r=10, t=top, b=10), height=height,
+        legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="left", x=0.0),
+        title=dict(text=title, x=0, xanchor="left", y=1, yanchor="top", pad=dict(t=14), font=dict(size=15))
+        if title else dict(text=""),
+    )
+    for key, value in layout.items():
+        base[key] = {**base.get(key, {}), **value} if isinstance(value, dict) else value
+    return go.Figure(data=traces, layout=base, _validate=False)
 
 
 def eci_bars(sources: pd.DataFrame, colours: dict[str, str], ci: pd.DataFrame | None = None) -> go.Figure:
     """Horizontal bars of ECI_sem by source, rank 1 on top, with 95% CI error bars when ``ci`` (columns source,
     ci_low, ci_high) is given."""
     t = sources.sort_values("rank", ascending=False)
-    err = None
+    score = t["eci_sem"].to_numpy(dtype=float)
+    bar = dict(type="bar", x=score, y=t["source"].tolist(), orientation="h",
+               marker=dict(color=[colours[s] for s in t["source"]]),
+               customdata=np.stack([t["info"], t["diversity"], t["n"]], axis=1),
+               hovertemplate="<b>%{y}</b><br>ECI_sem %{x:.4g}<br>info %{customdata[0]:.4g}"
+                             "<br>diversity %{customdata[1]:.3f}<br>%{customdata[2]:,} triplets<extra></extra>")
     if ci is not None:
         c = ci.set_index("source").reindex(t["source"])
-        err = dict(type="data", symmetric=False, array=(c["ci_high"] - t["eci_sem"].to_numpy()).to_numpy(),
-                   arrayminus=(t["eci_sem"].to_numpy() - c["ci_low"]).to_numpy(), color="#374151", thickness=1.4,
-                   width=5)
-    fig = go.Figure(go.Bar(
-        x=t["eci_sem"], y=t["source"], orientation="h", marker_color=[colours[s] for s in t["source"]],
-        error_x=err, customdata=np.stack([t["info"], t["diversity"], t["n"]], axis=1),
-        hovertemplate="<b>%{y}</b><br>ECI_sem %{x:.4g}<br>info %{customdata[0]:.4g}"
-                      "<br>diversity %{customdata[1]:.3f}<br>%{customdata[2]:,} triplets<extra></extra>",
-    ))
-    fig.update_xaxes(title="ECI_sem", rangemode="tozero", gridcolor="#EEF0F3")
-    fig.update_yaxes(title=None)
+        bar["error_x"] = dict(type="data", symmetric=False, array=c["ci_high"].to_numpy() - score,
+                              arrayminus=score - c["ci_low"].to_numpy(), color="#374151", thickness=1.4, width=5)
     title = "ECI_sem by source" + (" — 95% CI (bootstrap over queries)" if ci is not None else
                                    " — 95% CI computing…")
-    return _style(fig, title, height=max(260, 46 * len(t) + 90))
+    return _figure([bar], title, max(260, 46 * len(t) + 90), xaxis=dict(title=dict(text="ECI_sem"),
+                                                                        rangemode="tozero"))
 
 
 def contributions(sources: pd.DataFrame) -> go.Figure:
     """Stacked Shapley contributions φ_c, φ_h, φ_ρ, φ_div of log ECI_sem per source, with the total marked."""
     t = sources.sort_values("rank", ascending=False)
-    fig = go.Figure()
-    for col in ("phi_c", "phi_h", "phi_rho", "phi_div"):
-        fig.add_trace(go.Bar(x=t[col], y=t["source"], orientation="h", name=TERM_NAMES[col],
-                             marker_color=TERM_COLOURS[col],
-                             hovertemplate="<b>%{y}</b><br>" + TERM_NAMES[col] + " %{x:.3f}<extra></extra>"))
-    total = np.log(t["eci_sem"].to_numpy(dtype=float))
-    fig.add_trace(go.Scatter(x=total, y=t["source"], mode="markers", name="log ECI_sem",
-                             marker=dict(symbol="diamond", size=11, color="#111827", line=dict(color="white", width=1)),
-                             hovertemplate="<b>%{y}</b><br>log ECI_sem %{x:.3f}<extra></extra>"))
-    fig.update_layout(barmode="relative")
-    fig.update_xaxes(title="contribution to log ECI_sem (exact Shapley)", zeroline=True, zerolinecolor="#6B7280",
-                     gridcolor="#EEF0F3")
-    return _style(fig, "Why each score: term contributions", height=max(300, 46 * len(t) + 150), legend_rows=2)
+    names = t["source"].tolist()
+    traces = [dict(type="bar", x=t[col].to_numpy(dtype=float), y=names, orientation="h", name=TERM_NAMES[col],
+                   marker=dict(color=TERM_COLOURS[col]),
+                   hovertemplate="<b>%{y}</b><br>" + TERM_NAMES[col] + " %{x:.3f}<extra></extra>")
+              for col in ("phi_c", "phi_h", "phi_rho", "phi_div")]
+    traces.append(dict(type="scatter", x=np.log(t["eci_sem"].to_numpy(dtype=float)), y=names, mode="markers",
+                       name="log ECI_sem", hovertemplate="<b>%{y}</b><br>log ECI_sem %{x:.3f}<extra></extra>",
+                       marker=dict(symbol="diamond", size=11, color="#111827", line=dict(color="white", width=1))))
+    return _figure(traces, "Why each score: term contributions", max(300, 46 * len(t) + 150), legend_rows=2,
+                   barmode="relative", xaxis=dict(title=dict(text="contribution to log ECI_sem (exact Shapley)"),
+                                                  zeroline=True, zerolinecolor="#6B7280"))
 
 
 def pairwise_heatmap(pairwise: pd.DataFrame) -> go.Figure:
     """P(row source scores above column source), bootstrap share; diagonal blank."""
     z = pairwise.to_numpy(dtype=float)
-    text = np.where(np.isnan(z), "", np.vectorize(lambda v: f"{v:.2f}")(np.nan_to_num(z)))
-    fig = go.Figure(go.Heatmap(
-        z=z, x=list(pairwise.columns), y=list(pairwise.index), text=text, texttemplate="%{text}",
-        colorscale="RdBu", zmin=0, zmax=1, zmid=0.5, colorbar=dict(title="P", thickness=12),
-        hovertemplate="P(%{y} > %{x}) = %{z:.2f}<extra></extra>", xgap=2, ygap=2,
-    ))
-    fig.update_yaxes(autorange="reversed", title="A (row)")
-    fig.update_xaxes(title="B (column)", side="bottom")
-    return _style(fig, "P(A scores above B)", height=max(300, 44 * len(pairwise) + 130))
+    text = [["" if np.isnan(v) else f"{v:.2f}" for v in row] for row in z]
+    heat = dict(type="heatmap", z=np.where(np.isnan(z), None, z).tolist(), x=list(pairwise.columns),
+                y=list(pairwise.index), text=text, texttemplate="%{text}", colorscale="RdBu", zmin=0, zmax=1,
+                zmid=0.5, colorbar=dict(title=dict(text="P"), thickness=12), xgap=2, ygap=2,
+                hovertemplate="P(%{y} > %{x}) = %{z:.2f}<extra></extra>")
+    return _figure([heat], "P(A scores above B)", max(300, 44 * len(pairwise) + 130),
+                   yaxis=dict(autorange="reversed", title=dict(text="A (row)")),
+                   xaxis=dict(title=dict(text="B (column)"), side="bottom"))
 
 
 def waterfall(diff: pd.DataFrame, a: str, b: str) -> go.Figure:
@@ -145,16 +161,18 @@ def term_distributions(parts: dict[str, pd.DataFrame], colours: dict[str, str], 
 
 def geometry(points: pd.DataFrame, colour_by: str, colours: dict[str, str],
              links: pd.DataFrame | None = None) -> go.Figure:
-    """UMAP scatter (WebGL). ``points`` has x, y, role, source, pid (customdata for selections) and, for numeric
-    colouring, the column ``colour_by`` (NaN for queries/positives). ``links`` (x0, y0, x1, y1, kind) draws the
-    chosen query's q→p and q→n segments."""
-    fig = go.Figure()
-    hover = "<b>%{customdata[1]}</b> · %{customdata[2]}<br>%{customdata[3]}<extra></extra>"
+    """UMAP scatter (WebGL). ``points`` has x, y, role, source, label (escaped text), pid (``customdata``, what a
+    selection returns) and, for numeric colouring, the column ``colour_by`` (NaN for queries/positives).
+    ``links`` (x0, y0, x1, y1, kind) draws the chosen query's q→p and q→n segments."""
+    size = 6 if len(points) < 4000 else 4
+    hover = "%{text}<extra></extra>"
 
-    def cd(df: pd.DataFrame) -> np.ndarray:
-        return np.stack([df["pid"], df["role"], df["source"], df["label"]], axis=1)
+    def scatter(df: pd.DataFrame, name: str, marker: dict, template: str = hover) -> dict:
+        text = ("<b>" + df["role"] + "</b> · " + df["source"] + "<br>" + df["label"]).tolist()
+        return dict(type="scattergl", x=df["x"].to_numpy(), y=df["y"].to_numpy(), mode="markers", name=name,
+                    customdata=df["pid"].to_numpy(), text=text, hovertemplate=template, marker=marker)
 
-    marker_size = 6 if len(points) < 4000 else 4
+    traces = []
     if colour_by in ("role", "source"):
         if colour_by == "role":
             groups = [(r, points[points["role"] == r], ROLE_COLOURS[r]) for r in ("negative", "positive", "query")]
@@ -165,23 +183,20 @@ def geometry(points: pd.DataFrame, colour_by: str, colours: dict[str, str],
         for name, df, colour in groups:
             if df.empty:
                 continue
-            symbol = {"query": "diamond", "positive": "star"}.get(name, "circle")
-            size = marker_size + (3 if name in ("query", "positive") else 0)
-            fig.add_trace(go.Scattergl(
-                x=df["x"], y=df["y"], mode="markers", name=name, customdata=cd(df), hovertemplate=hover,
-                marker=dict(color=colour, size=size, symbol=symbol, opacity=0.8,
-                            line=dict(width=0.5, color="white") if name in ("query", "positive") else None)))
+            big = name in ("query", "positive")
+            marker = dict(color=colour, size=size + (3 if big else 0), opacity=0.8,
+                          symbol={"query": "diamond", "positive": "star"}.get(name, "circle"))
+            if big:
+                marker["line"] = dict(width=0.5, color="white")
+            traces.append(scatter(df, name, marker))
     else:
         base = points[points["role"] != "negative"]
         neg = points[points["role"] == "negative"]
-        fig.add_trace(go.Scattergl(x=base["x"], y=base["y"], mode="markers", name="queries & positives",
-                                   customdata=cd(base), hovertemplate=hover,
-                                   marker=dict(color="#D1D5DB", size=marker_size, symbol="diamond")))
-        fig.add_trace(go.Scattergl(
-            x=neg["x"], y=neg["y"], mode="markers", name=f"negatives by {colour_by}", customdata=cd(neg),
-            hovertemplate=hover.replace("<extra>", f"<br>{colour_by} %{{marker.color:.3f}}<extra>"),
-            marker=dict(color=neg[colour_by], colorscale="Viridis", size=marker_size + 1, opacity=0.85,
-                        colorbar=dict(title=colour_by, thickness=12), cmin=0, cmax=1)))
+        traces.append(scatter(base, "queries & positives", dict(color="#D1D5DB", size=size, symbol="diamond")))
+        traces.append(scatter(neg, f"negatives by {colour_by}", dict(
+            color=neg[colour_by].to_numpy(dtype=float), colorscale="Viridis", size=size + 1, opacity=0.85, cmin=0,
+            cmax=1, colorbar=dict(title=dict(text=colour_by), thickness=12)),
+            hover.replace("<extra>", f"<br>{colour_by} %{{marker.color:.3f}}<extra>")))
     if links is not None and not links.empty:
         for kind, colour, dash in (("positive", "#16A34A", "solid"), ("negative", "#DC2626", "dot")):
             seg = links[links["kind"] == kind]
@@ -189,12 +204,11 @@ def geometry(points: pd.DataFrame, colour_by: str, colours: dict[str, str],
                 continue
             xs = np.column_stack([seg["x0"], seg["x1"], np.full(len(seg), np.nan)]).ravel()
             ys = np.column_stack([seg["y0"], seg["y1"], np.full(len(seg), np.nan)]).ravel()
-            fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", name=f"q→{kind[0]}", hoverinfo="skip",
-                                     line=dict(color=colour, width=2, dash=dash)))
-    fig.update_xaxes(showticklabels=False, showgrid=False, zeroline=False, title=None)
-    fig.update_yaxes(showticklabels=False, showgrid=False, zeroline=False, title=None, scaleanchor=None)
-    fig.update_layout(dragmode="lasso", plot_bgcolor="#FBFBFC")
-    return _style(fig, None, height=660, legend_rows=1)
+            traces.append(dict(type="scatter", x=xs, y=ys, mode="lines", name=f"q→{kind[0]}", hoverinfo="skip",
+                               line=dict(color=colour, width=2, dash=dash)))
+    blank = dict(showticklabels=False, showgrid=False, zeroline=False, title=dict(text=""))
+    return _figure(traces, None, 660, legend_rows=1, xaxis=blank, yaxis=blank, dragmode="lasso",
+                   plot_bgcolor="#FBFBFC")
 
 
 def to_html(fig: go.Figure, title: str) -> str:

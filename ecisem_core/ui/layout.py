@@ -74,3 +74,30 @@ def describe(s: Scored) -> str:
     return (f"{s.dataset.label} · {len(s.dataset.table):,} triplets · {len(s.result.sources)} sources · "
             f"encoder {s.result.encoder_id.split('@')[0]} (d = {s.result.dim}) · τ {st_.tau:g}, α {st_.alpha:g}, "
             f"β {st_.beta:g}, γ {st_.gamma:g}, κ/d {st_.kappa_d:g}, N {st_.sample_size}, seed {st_.seed}")
+
+
+TIMING_ENV = "ECISEM_TIMING"
+"""When set to a file path, each script run appends its milestones (epoch seconds) there as one JSON line —
+used by ``benchmarks/bench_dashboard.py`` to split a slider's latency into server and browser time."""
+_MARKS = "_ecisem_marks"
+
+
+def mark(label: str) -> None:
+    """Record a milestone of this run (no-op unless ``ECISEM_TIMING`` is set)."""
+    import os
+    import time
+
+    if os.environ.get(TIMING_ENV):
+        st.session_state.setdefault(_MARKS, {})[label] = time.time()
+
+
+def flush_marks() -> None:
+    """Append this run's milestones to the ``ECISEM_TIMING`` file and start afresh."""
+    import json
+    import os
+
+    path = os.environ.get(TIMING_ENV)
+    marks = st.session_state.pop(_MARKS, None)
+    if path and marks:
+        with open(path, "a", encoding="utf-8") as f:
+            f.write(json.dumps(marks) + "\n")

@@ -11,10 +11,12 @@ with ``st.cache_resource``).
 from __future__ import annotations
 
 import os
+import queue
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from typing import Any
 
 
@@ -83,22 +85,32 @@ def lower_priority() -> None:
 
 
 class Jobs:
-    """Background computations keyed by what they depend on (one low-priority worker thread; queued jobs for
-    other keys are dropped when a new key is submitted)."""
+    """Background computations keyed by what they depend on: one low-priority daemon worker thread (a server or a
+    test run that ends does not wait for a bootstrap nobody will read); queued jobs for other keys are dropped
+    when a new key is submitted."""
 
-    def __init__(self, max_items: int = 16, workers: int = 1) -> None:
+    def __init__(self, max_items: int = 16) -> None:
         self.max_items = max_items
-        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ecisem-job",
-                                        initializer=lower_priority)
         self._futures: OrderedDict[Hashable, Future] = OrderedDict()
         self._started: dict[Hashable, float] = {}
+        self._queue: queue.SimpleQueue[tuple[Future, Callable[[], Any]]] = queue.SimpleQueue()
         self._guard = threading.Lock()
+        threading.Thread(target=self._work, name="ecisem-job", daemon=True).start()
+
+    def _work(self) -> None:
+        lower_priority()
+        while True:
+            fut, fn = self._queue.get()
+            if not fut.set_running_or_notify_cancel():
+                continue
+            try:
+                fut.set_result(fn())
+            except BaseException as exc:  # noqa: BLE001 - handed to whoever reads the result
+                fut.set_exception(exc)
 
     def submit(self, key: Hashable, fn: Callable[[], Any]) -> Future:
-        """The future of ``key`` (started now if new). Queued jobs for other keys are cancelled: only the latest
+        """The future of ``key`` (queued now if new). Queued jobs for other keys are cancelled: only the latest
         settings matter."""
-        import time
-
         with self._guard:
             fut = self._futures.get(key)
             if fut is not None and not fut.cancelled():
@@ -107,9 +119,10 @@ class Jobs:
             for other, f in list(self._futures.items()):
                 if other != key and not f.done() and f.cancel():
                     del self._futures[other]
-            fut = self._pool.submit(fn)
+            fut = Future()
             self._futures[key] = fut
             self._started[key] = time.time()
+            self._queue.put((fut, fn))
             done = [k for k, f in self._futures.items() if f.done()]
             while len(self._futures) > self.max_items and done:
                 k = done.pop(0)
