@@ -187,7 +187,8 @@ EVAL = EvalData(queries={"e1": "Query 2", "e2": "query 5?"}, corpus={"d1": "pos 
 def _run(monkeypatch, stub: _Stub, t: pd.DataFrame, cache: Path, seeds=(0, 1)) -> v.ValidationResult:
     monkeypatch.setattr(v, "fine_tune", stub.fine_tune)
     monkeypatch.setattr(v, "evaluate_model", stub.evaluate_model)
-    return v.run_validation(t, EVAL, train=v.TrainConfig(per_source=6, batch_size=4), seeds=seeds, cache_dir=cache,
+    train = v.TrainConfig(per_source=6, batch_size=4, max_seq_length=None)  # the stub base cannot be truncated
+    return v.run_validation(t, EVAL, train=train, seeds=seeds, cache_dir=cache,
                             calibrate=False, progress=False, n_boot=50, scorer=_stub_scorer,
                             loaded=(_Enc(), "base"))
 
