@@ -2,10 +2,14 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from .. import config as C
 from ..config import ScoreConfig
 from ..encoders import DEFAULT_ENCODER, Encoder, get_encoder
+from ..hybrid import add_hybrids
+from ..load import LoadResult, read_triplets
+from ..score import Prepared, prepare
 
 
 def add_data_options(p: argparse.ArgumentParser) -> None:
@@ -60,3 +64,15 @@ def config_from_args(args: argparse.Namespace) -> ScoreConfig:
 
 def encoder_from_args(args: argparse.Namespace) -> Encoder:
     return get_encoder(args.encoder, query_prompt=args.query_prompt, passage_prompt=args.passage_prompt)
+
+
+def load_and_prepare(args: argparse.Namespace, config: ScoreConfig) -> tuple[LoadResult, Prepared]:
+    """The shared first half of ``score`` and ``report``: read DATA (the load report on stderr unless
+    ``--quiet``), add ``--hybrid`` sources, then embed and prepare them (progress bar unless ``--quiet``)."""
+    loaded = read_triplets(args.data)
+    if not args.quiet:
+        print(loaded.report.summary(), file=sys.stderr)
+    triplets = add_hybrids(loaded.triplets, args.hybrid, seed=config.seed)
+    prep = prepare(triplets, encoder_from_args(args), config, cache_dir=args.cache_dir, use_cache=not args.no_cache,
+                   show_progress=not args.quiet)
+    return loaded, prep

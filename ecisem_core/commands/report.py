@@ -6,11 +6,9 @@ import argparse
 import sys
 
 from ..errors import InputError
-from ..hybrid import add_hybrids
-from ..load import read_triplets
 from ..report import POINTS_PER_SOURCE, TOP_FLAGGED, report_html, write_report
-from ..score import prepare, score_prepared
-from .options import add_data_options, add_encoder_options, add_metric_options, config_from_args, encoder_from_args
+from ..score import score_prepared
+from .options import add_data_options, add_encoder_options, add_metric_options, config_from_args, load_and_prepare
 
 DESCRIPTION = """Score every negative source in DATA and write one self-contained HTML report: the settings used,
 the leaderboard with 95% intervals, the Shapley contributions of each term, the P(A > B) heat map, a 2-D map of
@@ -40,12 +38,7 @@ def run(args: argparse.Namespace) -> int:
     if args.top < 0 or args.points_per_source < 1:
         raise InputError("--top must be >= 0 and --points-per-source >= 1")
     config = config_from_args(args)
-    loaded = read_triplets(args.data)
-    if not args.quiet:
-        print(loaded.report.summary(), file=sys.stderr)
-    triplets = add_hybrids(loaded.triplets, args.hybrid, seed=config.seed)
-    prep = prepare(triplets, encoder_from_args(args), config, cache_dir=args.cache_dir, use_cache=not args.no_cache,
-                   show_progress=not args.quiet)
+    loaded, prep = load_and_prepare(args, config)
     result = score_prepared(prep, config)
     text = report_html(prep, result, data=args.data, hybrids=args.hybrid, top=args.top,
                        points_per_source=args.points_per_source, load_summary=loaded.report.summary(),

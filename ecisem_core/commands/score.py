@@ -6,10 +6,8 @@ import json
 import sys
 from pathlib import Path
 
-from ..hybrid import add_hybrids
-from ..load import read_triplets
-from ..score import prepare, score_prepared
-from .options import add_data_options, add_encoder_options, add_metric_options, config_from_args, encoder_from_args
+from ..score import score_prepared
+from .options import add_data_options, add_encoder_options, add_metric_options, config_from_args, load_and_prepare
 
 DESCRIPTION = """Score every negative source in DATA.
 
@@ -32,12 +30,7 @@ def add_parser(sub: "argparse._SubParsersAction") -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     config = config_from_args(args)
-    loaded = read_triplets(args.data)
-    if not args.quiet:
-        print(loaded.report.summary(), file=sys.stderr)
-    triplets = add_hybrids(loaded.triplets, args.hybrid, seed=config.seed)
-    prep = prepare(triplets, encoder_from_args(args), config, cache_dir=args.cache_dir, use_cache=not args.no_cache,
-                   show_progress=not args.quiet)
+    loaded, prep = load_and_prepare(args, config)
     result = score_prepared(prep, config)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
