@@ -16,7 +16,7 @@ import pytest
 from streamlit.runtime.pages_manager import PagesManager
 from streamlit.testing.v1 import AppTest, app_test
 
-from ecisem_core.ui.data import DEMO_PATH
+from ecisem_core.ui.data import DEMO_PATH, WARM_UP_ENV
 from ecisem_core.ui.paths import DATA_ROOT_ENV
 from ecisem_core.ui.share import decode
 from ecisem_core.ui.state import K
@@ -40,6 +40,7 @@ class _NavigationPagesManager(PagesManager):
 @pytest.fixture(autouse=True)
 def _navigation_aware_apptest(monkeypatch):
     monkeypatch.setattr(app_test, "PagesManager", _NavigationPagesManager)
+    monkeypatch.setenv(WARM_UP_ENV, "0")  # the Geometry test compiles UMAP itself; no second compilation alongside
 
 
 @pytest.fixture(scope="session")

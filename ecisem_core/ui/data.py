@@ -17,6 +17,7 @@ import hashlib
 import os
 import re
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,11 +32,11 @@ from ..errors import InputError
 from ..explain import triplet_contributions, weight_cuts
 from ..highlight import idf_table
 from ..load import LoadReport, read_triplets
-from ..projection import Projection, data_fingerprint, project
+from ..projection import Projection, data_fingerprint, project, warm_up
 from ..score import Prepared, ScoreResult, prepare, score_prepared
 from .paths import PROJECT_ROOT, data_root, resolve_under_root
 from .state import ENCODER_DEFAULT, ENCODER_TFIDF, PATH_PREFIX, Settings
-from .store import Jobs, Store
+from .store import Jobs, Store, lower_priority
 
 DEMO_PATH = PROJECT_ROOT / "assets" / "demo" / "demo_triplets.jsonl"
 """The bundled demo dataset (built by the first-run helper). ``ECISEM_DEMO_PATH`` overrides it (tests, benchmarks)."""
@@ -309,6 +310,35 @@ def projection(ds: Dataset, spec: str, prep: Prepared, cap: int, seed: int) -> P
         (ds.key, enc, int(cap), int(seed)),
         lambda: project(prep.embedded, prep.triplets, data_key=ds.key, encoder_id=enc, cap=int(cap),
                         seed=int(seed)))
+
+
+WARM_UP_ENV = "ECISEM_WARM_UMAP"
+"""Set to 0 to skip compiling UMAP in the background after start-up (the benchmark does, to time a cold map)."""
+WARM_UP_DELAY_S = 20.0
+"""The warm-up waits this long after the first page so it does not compete with the first scoring."""
+
+
+@st.cache_resource(show_spinner=False)
+def _umap_warm_up() -> threading.Thread | None:
+    if os.environ.get(WARM_UP_ENV, "1") == "0":
+        return None
+
+    def run() -> None:
+        lower_priority()
+        time.sleep(WARM_UP_DELAY_S)
+        try:
+            warm_up()
+        except Exception:  # noqa: BLE001 - only an optimisation: the real layout will compile instead
+            pass
+
+    thread = threading.Thread(target=run, name="ecisem-umap-warm-up", daemon=True)
+    thread.start()
+    return thread
+
+
+def warm_up_umap() -> None:
+    """Compile UMAP once per server process, in the background, so the first Geometry visit is quick."""
+    _umap_warm_up()
 
 
 def projection_labels(ds: Dataset, spec: str, prep: Prepared, proj: Projection, width: int = 140) -> np.ndarray:

@@ -195,6 +195,7 @@ def context() -> Context:
 
 def finish(view: str) -> None:
     """After the page ran: settings (page-specific ones included) → URL query string and the share link."""
+    data.warm_up_umap()
     st.session_state[K.VIEW] = view
     ctx = st.session_state.get(CONTEXT)
     settings = _settings(ctx.dataset if ctx else None)
