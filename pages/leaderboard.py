@@ -11,12 +11,13 @@ PLOT_CONFIG = {"displaylogo": False}
 
 
 @st.fragment(run_every=POLL_SECONDS)
-def wait_for(pending: list[data.Pending], bootstrap: int, trials: int) -> None:
-    """Say what is still computing; re-run the page as soon as one of the background results is ready."""
-    if any(data.job_done(p.kind, p.key) for p in pending):
+def wait_for(s: layout.Scored, kinds: tuple[str, ...], bootstrap: int, trials: int) -> None:
+    """Start the background results missing from the page once the settings have settled; say what is still
+    computing; re-run the page as soon as one of them is ready."""
+    ready = {"uncertainty": data.uncertainty, "contributions": data.contributions}
+    if any(ready[k](s.dataset, s.ctx.encoder, s.ctx.settings, s.prep).value is not None for k in kinds):
         st.rerun()
-    unc = next((p for p in pending if p.kind == "uncertainty"), None)
-    if unc is not None:
+    if "uncertainty" in kinds:
         st.caption(f":material/hourglass_top: Computing 95% intervals, P(A > B) and rank stability (bootstrap "
                    f"B = {bootstrap} over queries, {trials} jittered settings) in the background. The scores "
                    "shown are final for these settings; the other columns fill in when ready.")
@@ -60,9 +61,9 @@ def main() -> None:
     c4.metric("Classic ECI leader", str(res.sources.sort_values("eci_v1", ascending=False).iloc[0]["source"]),
               help=COLUMN_HELP["eci_v1"])
 
-    pending = [p for p in (unc, contrib) if p.value is None]
+    pending = tuple(p.kind for p in (unc, contrib) if p.value is None)
     if pending:
-        wait_for(pending, res.config.bootstrap, res.config.stability_trials)
+        wait_for(s, pending, res.config.bootstrap, res.config.stability_trials)
 
     d1, d2, d3, d4 = st.columns(4)
     contrib_sources = contrib.value.sources if contrib.value is not None else None

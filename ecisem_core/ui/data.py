@@ -236,20 +236,38 @@ class Pending:
     kind: str
 
 
-def _job(kind: str, ds: Dataset, spec: str, settings: Settings, prep: Prepared, **kw: Any) -> Pending:
+SETTLE_S = 0.8
+"""Background jobs for new settings start only once the settings have stayed the same this long, so a user
+dragging a slider back and forth does not queue CPU-heavy work behind each move."""
+_SINCE = "_ecisem_settings_since"
+
+
+def _settled(key: tuple) -> bool:
+    """Whether this session's settings have been ``key`` for at least :data:`SETTLE_S` seconds."""
+    now = time.time()
+    since = st.session_state.get(_SINCE)
+    if since is None or since[0] != key:
+        st.session_state[_SINCE] = (key, now)
+        return False
+    return now - since[1] >= SETTLE_S
+
+
+def _job(kind: str, ds: Dataset, spec: str, settings: Settings, prep: Prepared, *, force: bool = False,
+         **kw: Any) -> Pending:
     key = scores_key(ds, spec, settings)
     jobs: Jobs = caches()[kind]
-    config = settings.config_for(prep.dim)
-    sources = _sources_arg(settings, ds)
-    jobs.submit(key, lambda: score_prepared(prep, config, sources=sources, **kw))
+    if jobs.get(key) is None and (force or _settled(key)):
+        config = settings.config_for(prep.dim)
+        sources = _sources_arg(settings, ds)
+        jobs.submit(key, lambda: score_prepared(prep, config, sources=sources, **kw))
     started = jobs.started(key) or time.time()
     return Pending(jobs.result_if_ready(key), time.time() - started, key, kind)
 
 
 def contributions(ds: Dataset, spec: str, settings: Settings, prep: Prepared, *, wait: bool = False) -> Pending:
     """Exact Shapley contributions φ_c, φ_h, φ_ρ, φ_div per source (8 log-dets per source), on a background
-    thread so a slider never waits for them. ``wait``: block until they are ready."""
-    pending = _job("contributions", ds, spec, settings, prep, uncertainty=False, contributions=True)
+    thread so a slider never waits for them. ``wait``: start now and block until they are ready."""
+    pending = _job("contributions", ds, spec, settings, prep, force=wait, uncertainty=False, contributions=True)
     if wait and pending.value is None:
         caches()["contributions"].get(pending.key).result()
         return _job("contributions", ds, spec, settings, prep, uncertainty=False, contributions=True)
@@ -257,19 +275,14 @@ def contributions(ds: Dataset, spec: str, settings: Settings, prep: Prepared, *,
 
 
 def uncertainty(ds: Dataset, spec: str, settings: Settings, prep: Prepared) -> Pending:
-    """Bootstrap 95% CI, P(A > B) and rank stability for the current settings (background thread)."""
+    """Bootstrap 95% CI, P(A > B) and rank stability for the current settings (background thread, started once
+    the settings have settled)."""
     return _job("uncertainty", ds, spec, settings, prep, uncertainty=True, contributions=False)
 
 
 def uncertainty_ready(ds: Dataset, spec: str, settings: Settings) -> ScoreResult | None:
     """The finished uncertainty result for exactly these settings, without starting anything."""
     return caches()["uncertainty"].result_if_ready(scores_key(ds, spec, settings))
-
-
-def job_done(kind: str, key: tuple) -> bool:
-    """Whether the background job ``kind`` for ``key`` has finished (or does not exist)."""
-    fut = caches()[kind].get(key)
-    return fut is None or fut.done()
 
 
 # ---------------------------------------------------------------------------------------------------- explaining
