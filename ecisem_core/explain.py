@@ -29,7 +29,7 @@ TERM_LABELS = {
 """Display names of the Shapley terms (columns of ``ScoreResult.sources``)."""
 
 CUT_MEANING = {
-    "c": "encoder prefers the negative (possible false negative)",
+    "c": "low target consistency: the encoder hardly prefers the positive (possible false negative)",
     "h": "easy negative: far from the query",
     "rho": "lexical copy: its words are already in the query or positive",
     "none": "no term cuts its weight",

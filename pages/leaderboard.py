@@ -97,7 +97,7 @@ def main() -> None:
         h2.markdown("**Rank stability**")
         h2.caption(f"The badge in the table is the share of {res.config.stability_trials} jittered settings (τ and "
                    "each exponent multiplied by a factor in 0.5–1.5) under which the source keeps its rank. "
-                   "🟢 ≥ 80%, 🟡 ≥ 50%, 🔴 below.")
+                   "Stable ≥ 80%, shaky ≥ 50%, fragile below.")
     else:
         d4.button("P(A > B) map (HTML)", disabled=True, icon=":material/download:", width="stretch",
                   help="Available once the bootstrap is done.")

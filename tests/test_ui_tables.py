@@ -24,7 +24,7 @@ def test_pending_until_the_uncertainty_of_these_settings_arrives():
     assert (t["ci"] == PENDING).all() and t["stability"].isna().all()
     unc = _sources().assign(ci_low=[0.04, 0.00001], ci_high=[0.06, 0.0001], stability=[0.96, 0.4])
     done = leaderboard(_sources(), unc)
-    assert done["ci"].tolist() == ["0.04 – 0.06", "1e-05 – 0.0001"]
+    assert done["ci"].tolist() == ["0.04 – 0.06", "1.000e-05 – 1.000e-04"]
     assert done["stability"].tolist() == [0.96, 0.4]
 
 

@@ -156,7 +156,9 @@ def term_distributions(parts: dict[str, pd.DataFrame], colours: dict[str, str], 
     else:
         fig.update_xaxes(showticklabels=False)
     fig.update_annotations(font_size=13)
-    return _style(fig, None, height=380, legend_rows=1)
+    _style(fig, None, height=400)
+    fig.update_layout(margin=dict(t=78), legend=dict(y=1.2, yanchor="bottom"))  # legend above the subplot titles
+    return fig
 
 
 def geometry(points: pd.DataFrame, colour_by: str, colours: dict[str, str],

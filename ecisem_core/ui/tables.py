@@ -32,7 +32,7 @@ PENDING = "computing…"
 def _ci_text(lo: float, hi: float) -> str:
     if not (np.isfinite(lo) and np.isfinite(hi)):
         return "—"
-    return f"{lo:.4g} – {hi:.4g}"
+    return f"{_sig(lo)} – {_sig(hi)}"
 
 
 def leaderboard(sources: pd.DataFrame, unc: pd.DataFrame | None) -> pd.DataFrame:
