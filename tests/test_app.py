@@ -256,3 +256,14 @@ def test_bad_share_link_is_explained_not_fatal(demo_cache):
     assert "tau" in notes and "nope" in notes and "κ/d" in notes
     assert at.slider(key=K.TAU).value == 0.05 and at.select_slider(key=K.KAPPA_D).value == 4.0
     assert len(order(at)) >= 6  # unknown source dropped: all sources shown
+
+
+def test_local_encoder_outside_the_data_root_is_refused(demo_cache, data_root):
+    at = start()
+    before = order(at)
+    at.button_group(key=K.ENC_KIND).set_value("path").run()
+    at.text_input(key=K.ENC_PATH).set_value("/usr/lib").run()
+    assert any("outside the data root" in e.value for e in at.error), [e.value for e in at.error]
+    assert order(at) == before  # the default encoder keeps scoring meanwhile
+    at.text_input(key=K.ENC_PATH).set_value("no-such-model").run()
+    assert any("nothing at" in e.value for e in at.error)
