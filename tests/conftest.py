@@ -34,3 +34,14 @@ def default_encoder():
     from ecisem_core.encoders import default_encoder as make
 
     return make()
+
+
+BROWSER_RERUNS = 1
+"""A real-browser test that fails is run once more (pytest-rerunfailures): on a busy 2-core machine a Streamlit
+rerun can land between a click and its check. Both runs are reported; a test that fails twice fails."""
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if item.get_closest_marker("browser") and not item.get_closest_marker("flaky"):
+            item.add_marker(pytest.mark.flaky(reruns=BROWSER_RERUNS, reruns_delay=2))
