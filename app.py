@@ -15,6 +15,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 from ecisem_core.ui import registry, sidebar  # noqa: E402
 from ecisem_core.ui.layout import apply_style, flush_marks, mark  # noqa: E402
+from ecisem_core.ui.share import PARAMS  # noqa: E402
 from ecisem_core.ui.state import K  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent
@@ -32,12 +33,13 @@ nav = {section: [pages[s.url_path] for s in group] for section, group in registr
 page = st.navigation(nav, position="sidebar", expanded=True)
 
 first_run = not st.session_state.get(K.INITIALISED)
-sidebar.start()
-mark("sidebar")
-wanted = st.session_state.get(K.VIEW)
-if first_run and wanted and wanted in pages and pages[wanted] is not page and page.url_path == "":
-    st.switch_page(pages[wanted])  # a link that names its view but not its page path
 view = next((k for k, p in pages.items() if p is page), "")
+if first_run and page.url_path == "":  # a link that names its view but not its page path
+    wanted = st.query_params.get(PARAMS["view"])
+    if wanted in pages and pages[wanted] is not page:
+        st.switch_page(pages[wanted], query_params={k: st.query_params.get_all(k) for k in st.query_params})
+sidebar.start(view)
+mark("sidebar")
 try:
     page.run()
 finally:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from .state import (COLOUR_OPTIONS, DATASET_DEMO, ENCODER_DEFAULT, ENCODER_TFIDF, KAPPA_D_OPTIONS, PATH_PREFIX,
                     RANGES, UPLOAD_PREFIX, Settings)
@@ -147,5 +147,7 @@ def query_string(params: Mapping[str, ParamValue]) -> str:
 def share_url(base: str, params: Mapping[str, ParamValue]) -> str:
     """``base`` (scheme, host, page path; any query string dropped) + ``?`` + :func:`query_string`."""
     base = base.split("?", 1)[0].split("#", 1)[0]
+    if base and not urlsplit(base).path:
+        base += "/"
     qs = query_string(params)
     return f"{base}?{qs}" if qs else base

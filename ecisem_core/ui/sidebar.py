@@ -18,7 +18,6 @@ from .state import (DATASET_DEMO, KAPPA_D_DEFAULT, KAPPA_D_OPTIONS, PATH_PREFIX,
                     Settings, settings_from_state, settings_to_state)
 
 CONTEXT = "_ecisem_context"
-SHARE_SLOT = "_ecisem_share_slot"
 MODE_LABELS = {"demo": "Demo", "upload": "Upload", "path": "Path"}
 ENCODER_LABELS = {"default": "MiniLM (default)", "tfidf": "TF-IDF / LSA", "path": "Local model"}
 
@@ -159,9 +158,12 @@ def reset_weights() -> None:
         st.session_state[getattr(K, name.upper())] = getattr(d, name)
 
 
-def start() -> Context:
-    """Read the URL (first run), draw the sidebar, load the dataset. Returns the page context."""
+def start(view: str | None = None) -> Context:
+    """Read the URL (first run), draw the sidebar (the share link last), load the dataset. Returns the page
+    context. ``view``: the url path of the page about to run."""
     _init_from_url()
+    if view is not None:
+        st.session_state[K.VIEW] = view
     with st.sidebar:
         ds, error = _dataset_section()
         encoder, enc_error = _encoder_section()
@@ -173,12 +175,23 @@ def start() -> Context:
         st.button("Reset weights", on_click=reset_weights, type="tertiary", icon=":material/restart_alt:")
         for note in st.session_state.pop(K.NOTICES, []) or []:
             st.warning(f"Share link: {note}", icon=":material/link_off:")
-        slot = st.empty()
-    settings = _settings(ds)
+        settings = _settings(ds)
+        _share_popover(settings)
     ctx = Context(settings, ds, error, encoder, enc_error)
     st.session_state[CONTEXT] = ctx
-    st.session_state[SHARE_SLOT] = slot
     return ctx
+
+
+def _share_popover(settings: Settings) -> None:
+    """The "Copy share link" popover. Drawn at a fixed place with a key, so a rerun (a background result
+    arriving) does not close it. Page settings not chosen yet are at their defaults, which a link leaves out."""
+    url = share.share_url(st.context.url or "", share.encode(settings, full=True))
+    with st.popover("Copy share link", icon=":material/link:", width="stretch", key="share_popover"):
+        st.caption("Opens this view with the same dataset, encoder, weights, sources and page settings. "
+                   "Click the copy icon.")
+        st.code(url, language=None, wrap_lines=True)
+        if settings.dataset.startswith(UPLOAD_PREFIX):
+            st.caption("The dataset was uploaded: whoever opens the link must upload the same file(s).")
 
 
 def _settings(ds: data.Dataset | None) -> Settings:
@@ -194,7 +207,7 @@ def context() -> Context:
 
 
 def finish(view: str) -> None:
-    """After the page ran: settings (page-specific ones included) → URL query string and the share link."""
+    """After the page ran: settings (page-specific ones chosen during the run included) → URL query string."""
     data.warm_up_umap()
     st.session_state[K.VIEW] = view
     ctx = st.session_state.get(CONTEXT)
@@ -204,15 +217,3 @@ def finish(view: str) -> None:
     merged = share.merge_params(current, ours)
     if {k: share.as_list(v) for k, v in merged.items()} != {k: list(v) for k, v in current.items()}:
         st.query_params.from_dict(merged)
-    slot = st.session_state.get(SHARE_SLOT)
-    if slot is None:
-        return
-    base = st.context.url or ""
-    url = share.share_url(base, share.encode(settings, full=True))
-    with slot.container():
-        with st.popover("Copy share link", icon=":material/link:", width="stretch"):
-            st.caption("Opens this view with the same dataset, encoder, weights, sources and page settings. "
-                       "Click the copy icon.")
-            st.code(url, language=None, wrap_lines=True)
-            if settings.dataset.startswith(UPLOAD_PREFIX):
-                st.caption("The dataset was uploaded: whoever opens the link must upload the same file(s).")
