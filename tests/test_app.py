@@ -267,3 +267,22 @@ def test_local_encoder_outside_the_data_root_is_refused(demo_cache, data_root):
     assert order(at) == before  # the default encoder keeps scoring meanwhile
     at.text_input(key=K.ENC_PATH).set_value("no-such-model").run()
     assert any("nothing at" in e.value for e in at.error)
+
+
+@pytest.mark.slow
+def test_default_encoder_encodes_an_upload_from_scratch(tmp_path, monkeypatch):
+    """The real default encoder (all-MiniLM-L6-v2, offline) runs its forward passes: an empty embedding cache and
+    a dataset no other test prepared (a slice of the demo, uploaded)."""
+    if not DEMO_PATH.exists():
+        pytest.skip("the demo dataset is not built")
+    cache = tmp_path / "empty-cache"
+    monkeypatch.setenv("ECISEM_CACHE_DIR", str(cache))
+    demo = pd.read_json(DEMO_PATH, lines=True)
+    part = demo[demo["topic"].isin(sorted(demo["topic"].unique())[:2])]
+    at = start()
+    at.button_group(key=K.DS_MODE).set_value("upload").run()
+    at.file_uploader(key=K.DS_UPLOAD).set_value(("slice.jsonl", part.to_json(orient="records", lines=True).encode(),
+                                                 "application/json")).run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert sorted(order(at)) == sorted(part["source"].unique())
+    assert list(cache.rglob("shard-*.npz")), "nothing was encoded into the cache"
