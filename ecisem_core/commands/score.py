@@ -12,7 +12,7 @@ from .options import add_data_options, add_encoder_options, add_metric_options, 
 DESCRIPTION = """Score every negative source in DATA.
 
 Writes DIR/sources.csv (one row per source: source, n, eci_sem, eci_sem_per_dim, ci_low, ci_high, info, diversity,
-phi_c, phi_h, phi_rho, phi_div, eci_v1, fn_rate, then rank, k, signal, margin, n_sampled, stability),
+phi_c, phi_h, phi_rho, phi_div, eci_v1, fn_rate, then rank, junk_rate, k, signal, margin, n_sampled, stability),
 DIR/triplets.parquet (one row per triplet: ids, source, s_qp, s_qn, s_pn, c, h, rho, w, fn_score, fn_reasons, ...),
 DIR/settings.json (the settings used) and DIR/load_report.json. Exit codes: 0 ok, 2 bad input, 1 internal error."""
 
