@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -28,16 +27,6 @@ def word_tokenize(text: str) -> list[str]:
     ['don', 't', 'panic', '42', 'towels']
     """
     return _WORD.findall(text.lower())
-
-
-@dataclass(frozen=True)
-class Vocabulary:
-    """Token → column index."""
-
-    index: dict[str, int]
-
-    def __len__(self) -> int:
-        return len(self.index)
 
 
 def binary_term_matrix(

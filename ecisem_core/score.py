@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import time
 import zlib
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -249,5 +248,3 @@ def score_sources(triplets: pd.DataFrame, encoder: Encoder | str | None = None, 
     uncertainty = kw.pop("uncertainty", True)
     return score_prepared(prepare(triplets, encoder, config, **kw), config, uncertainty=uncertainty)
 
-
-ProgressCallback = Callable[[int, int], None]
