@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from ecisem_core import validate as v
-from ecisem_core.calibrate import CalibrationResult, save_calibration, settings_of
+from ecisem_core.calibrate import CalibrationResult, settings_of
 from ecisem_core.config import ScoreConfig
 from ecisem_core.errors import InputError
 from ecisem_core.ui import validation_view as vv
