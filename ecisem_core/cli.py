@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 from .errors import InputError
 
-COMMANDS = ("score", "report", "flag", "validate")
+COMMANDS = ("score", "report", "flag", "mine", "validate")
 """Sub-commands, each a module ``ecisem_core.commands.<name>`` with ``add_parser`` and ``run``."""
 
 

@@ -42,7 +42,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -50,6 +49,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .downstream import mining
 from .errors import InputError
 from .hashing import short_id, text_hashes
 
@@ -71,10 +71,8 @@ SEED: int = 0
 """Seed of the random source and of the hybrids' equal-share selection."""
 HYBRIDS: tuple[str, ...] = ("bm25+dense", "bm25+llm", "dense+llm")
 """Hybrid sources (equal shares of their parts), the three pairs of the paper's Table 1."""
-SCORE_DECIMALS: int = 4
+SCORE_DECIMALS: int = mining.SCORE_DECIMALS
 """BM25 scores and cosines are rounded to this many decimals before ranking; ties go to pool order."""
-BM25_STOPWORDS: str = "en"
-"""Stop-word list of the BM25 tokenizer (``bm25s.tokenize``)."""
 COLUMNS: tuple[str, ...] = ("query_id", "query", "positive", "negative", "source", "negative_id", "fn_label",
                             "topic")
 """Columns of ``demo_triplets.jsonl``, in order."""
@@ -188,19 +186,13 @@ def build_pool(queries: list[DemoQuery]) -> Pool:
 
 def top_k_excluding(scores: np.ndarray, exclude: np.ndarray, k: int, decimals: int = SCORE_DECIMALS) -> np.ndarray:
     """Per row of ``scores`` (queries × pool), the column indices of the ``k`` best scores, best first, never the
-    column ``exclude[row]``. Scores are rounded to ``decimals`` first and ties go to the lower column index, so
-    the result does not depend on float noise below the rounding step.
+    column ``exclude[row]`` (:func:`~ecisem_core.downstream.mining.rank_rows`: rounded to ``decimals``, ties to the
+    lower column).
 
     >>> top_k_excluding(np.array([[0.3, 0.9, 0.30001, 0.1]]), np.array([1]), 2)
     array([[0, 2]])
     """
-    s = np.round(np.asarray(scores, dtype=np.float64), decimals)
-    s[np.arange(s.shape[0]), exclude] = -np.inf
-    cols = np.arange(s.shape[1])
-    out = np.empty((s.shape[0], k), dtype=np.int64)
-    for i in range(s.shape[0]):
-        out[i] = np.lexsort((cols, -s[i]))[:k]
-    return out
+    return mining.rank_rows(mining.masked(scores, [np.array([e]) for e in exclude], decimals), k)
 
 
 def cut_margins(scores: np.ndarray, exclude: np.ndarray, k: int, decimals: int = SCORE_DECIMALS) -> np.ndarray:
@@ -212,27 +204,13 @@ def cut_margins(scores: np.ndarray, exclude: np.ndarray, k: int, decimals: int =
     return part[:, k - 1] - part[:, k]
 
 
-def bm25_scores(queries: list[str], passages: list[str]) -> np.ndarray:
-    """BM25 score of every passage for every query (queries × passages), ``bm25s`` defaults (Lucene, k1 = 1.5,
-    b = 0.75), lower-cased word tokens, English stop words removed, no stemming."""
-    import bm25s
-
-    corpus_tokens = bm25s.tokenize(passages, stopwords=BM25_STOPWORDS, show_progress=False)
-    retriever = bm25s.BM25()
-    retriever.index(corpus_tokens, show_progress=False)
-    query_tokens = bm25s.tokenize(queries, stopwords=BM25_STOPWORDS, return_ids=False, show_progress=False)
-    return np.vstack([retriever.get_scores(toks) for toks in query_tokens]).astype(np.float64)
+bm25_scores = mining.bm25_scores
 
 
 def random_negatives(query_ids: list[str], n_pool: int, exclude: np.ndarray, k: int, seed: int = SEED) -> np.ndarray:
-    """``k`` pool indices per query, uniform without replacement, never ``exclude[i]``; query i's draw uses
-    ``default_rng([seed, crc32(query_id)])`` so it does not depend on the other queries."""
-    out = np.empty((len(query_ids), k), dtype=np.int64)
-    for i, qid in enumerate(query_ids):
-        rng = np.random.default_rng([seed, zlib.crc32(qid.encode("utf-8"))])
-        choice = rng.choice(n_pool - 1, size=k, replace=False)
-        out[i] = choice + (choice >= exclude[i])  # skip the excluded index
-    return out
+    """``k`` pool indices per query, uniform without replacement, never ``exclude[i]``
+    (:func:`~ecisem_core.downstream.mining.random_negatives`)."""
+    return mining.random_negatives(query_ids, n_pool, [np.array([e]) for e in exclude], k, seed)
 
 
 def encode_texts(texts: list[str], encoder: Any = None) -> np.ndarray:

@@ -82,6 +82,18 @@ def _encode_with_cache(
     return out, int(missing.size), seconds
 
 
+def embed_texts(texts: Sequence[str], role: str, encoder: Encoder, *, cache_dir: str | Path | None = None,
+                use_cache: bool = True, show_progress: bool = False) -> np.ndarray:
+    """L2-normalised vectors of ``texts`` (any order, repeats allowed) as ``role`` ("query" or "passage"), each
+    unique text encoded once and read from / written to the embedding cache like :func:`embed_triplets`."""
+    codes, uniq = pd.factorize(np.asarray(list(texts), dtype=object))
+    cache = None
+    if use_cache and encoder.cacheable:
+        cache = EmbeddingCache(Path(cache_dir) if cache_dir else default_cache_root(), encoder.model_id)
+    mat, _, _ = _encode_with_cache(list(uniq), role, encoder, cache, None, show_progress)
+    return mat[codes]
+
+
 def embed_triplets(
     triplets: pd.DataFrame,
     encoder: Encoder,
