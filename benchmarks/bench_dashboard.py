@@ -68,8 +68,8 @@ def _free_port() -> int:
 def in_process(data: Path, cap: int) -> dict:
     """Reference timings without the browser."""
     from ecisem_core.config import ScoreConfig
-    from ecisem_core.load import read_triplets
-    from ecisem_core.projection import data_fingerprint, project, warm_up
+    from ecisem_core.io.load import read_triplets
+    from ecisem_core.embed.projection import data_fingerprint, project, warm_up
     from ecisem_core.score import prepare, score_prepared
 
     out: dict = {}

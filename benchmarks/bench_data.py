@@ -10,7 +10,7 @@ choose (a temporary folder by default). Two sizes:
 Sources: ``bm25`` (bm25s over the passage pool, top non-gold hits), ``dense`` (nearest pool passages by the
 TF-IDF/LSA encoder: fast, and a different family from the scoring encoder), ``random`` (seeded pool draws),
 ``llm`` (the repo's LLM-generated negatives, preamble lines included: real dirty data), and hybrids built with
-:func:`ecisem_core.hybrid.add_hybrids`.
+:func:`ecisem_core.downstream.hybrid.add_hybrids`.
 
     python benchmarks/bench_data.py standin /tmp/standin
     python benchmarks/bench_data.py big /tmp/big
@@ -54,9 +54,9 @@ def build(n_queries: int, k: int, k_llm: int, hybrids: list[str], seed: int = 0)
     """Triplets over the first ``n_queries`` queries, ``k`` negatives each for bm25/dense/random."""
     import bm25s
 
-    from ecisem_core.encoders import TfidfLsaEncoder
+    from ecisem_core.embed.encoders import TfidfLsaEncoder
     from ecisem_core.hashing import short_id
-    from ecisem_core.hybrid import add_hybrids
+    from ecisem_core.downstream.hybrid import add_hybrids
 
     gold, pool, llm = _base()
     gold = gold.iloc[:n_queries]

@@ -33,8 +33,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from ecisem_core.config import ScoreConfig  # noqa: E402
-from ecisem_core.encoders import l2_normalise  # noqa: E402
-from ecisem_core.lexical import word_tokenize  # noqa: E402
+from ecisem_core.embed.encoders import l2_normalise  # noqa: E402
+from ecisem_core.metric.lexical import word_tokenize  # noqa: E402
 from ecisem_core.score import prepare, score_prepared  # noqa: E402
 
 DIM = 384
@@ -151,8 +151,8 @@ def bench_cached(size: int, naive_max: int, cache_dir: str) -> dict:
 def bench_real(n_queries: int) -> dict:
     from sentence_transformers import SentenceTransformer
 
-    from ecisem_core.encoders import default_encoder
-    from ecisem_core.load import read_triplets
+    from ecisem_core.embed.encoders import default_encoder
+    from ecisem_core.io.load import read_triplets
 
     d = ROOT.parent / "shared" / "data" / "external" / "llm-enhanced-dpr"
     table = read_triplets([d / "bm25_train.csv", d / "llm_generated_negatives.jsonl"]).triplets

@@ -43,9 +43,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from ecisem_core.downstream import mining  # noqa: E402
-from ecisem_core.encoders import default_encoder  # noqa: E402
-from ecisem_core.evaldata import EvalData, load_beir, load_pairs, normalise_query  # noqa: E402
-from ecisem_core.validate import TrainConfig, evaluate_model, fine_tune  # noqa: E402
+from ecisem_core.embed.encoders import default_encoder  # noqa: E402
+from ecisem_core.io.evaldata import EvalData, load_beir, load_pairs, normalise_query  # noqa: E402
+from ecisem_core.downstream.validate import TrainConfig, evaluate_model, fine_tune  # noqa: E402
 
 EXTERNAL = ROOT.parent / "shared" / "data" / "external"
 DPR = EXTERNAL / "llm-enhanced-dpr"
@@ -177,7 +177,7 @@ def evaluate_all(model: Any, evals: dict[str, EvalData]) -> dict[str, dict[str, 
 
 
 def train_all(sources: pd.DataFrame, evals: dict[str, EvalData], regimes: list[str], seeds: list[int]) -> None:
-    from ecisem_core.validate import select_triplets, source_hash
+    from ecisem_core.downstream.validate import select_triplets, source_hash
 
     eval_fp = hashlib.sha1("".join(evals[e].fingerprint() for e in EVALS).encode()).hexdigest()
     per_source = int(sources.groupby("source").size().min())

@@ -9,14 +9,14 @@ See docs/ARCHITECTURE.md for the modules and ../shared/docs/ECI_SPEC.md for the 
 """
 from __future__ import annotations
 
-from .config import ScoreConfig
-from .encoders import get_encoder
-from .errors import InputError
-from .hybrid import add_hybrids, make_hybrid
-from .load import LoadReport, load_triplets, read_triplets
-from .metric import classic_eci, eci_sem
-from .negatives import flag_triplets
-from .score import Prepared, ScoreResult, prepare, score_prepared, score_sources
+from ecisem_core.config import ScoreConfig
+from ecisem_core.embed.encoders import get_encoder
+from ecisem_core.errors import InputError
+from ecisem_core.downstream.hybrid import add_hybrids, make_hybrid
+from ecisem_core.io.load import LoadReport, load_triplets, read_triplets
+from ecisem_core.metric.eci import classic_eci, eci_sem
+from ecisem_core.curation.negatives import flag_triplets
+from ecisem_core.score import Prepared, ScoreResult, prepare, score_prepared, score_sources
 
 __all__ = [
     "ScoreConfig", "InputError", "get_encoder", "load_triplets", "read_triplets", "LoadReport", "score_sources",

@@ -9,7 +9,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-from .errors import InputError
+from ecisem_core.errors import InputError
 
 COMMANDS = ("score", "report", "flag", "mine", "validate")
 """Sub-commands, each a module ``ecisem_core.commands.<name>`` with ``add_parser`` and ``run``."""

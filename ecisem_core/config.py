@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import InputError
+from ecisem_core.errors import InputError
 
 TAU: float = 0.05
 """Temperature τ of target consistency c = σ(Δ/τ) and semantic locality h = exp(−max(0, Δ)/τ)."""

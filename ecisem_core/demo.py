@@ -18,7 +18,7 @@ passages written to answer no query.
 * ``bm25`` — top-K of the pool by BM25 (``bm25s``, Lucene variant, English stop words, no stemming);
 * ``dense`` — top-K of the pool by cosine similarity under the default encoder (all-MiniLM-L6-v2);
 * ``random`` — K passages of the pool drawn uniformly without replacement (seeded per query);
-* hybrids :data:`HYBRIDS` — 50/50 mixtures built by :func:`ecisem_core.hybrid.add_hybrids`; a negative that
+* hybrids :data:`HYBRIDS` — 50/50 mixtures built by :func:`ecisem_core.downstream.hybrid.add_hybrids`; a negative that
   both parts found for the same query is kept once.
 
 **Labels** (``fn_label``): 1 when the negative is one of the query's planted false negatives, else 0. A mined
@@ -32,7 +32,7 @@ and the output is sorted by (source, query_id, negative_id). Float noise of the 
 far below the rounding step, so the rebuilt file is byte-identical unless a similarity lands within that noise
 of a rounding boundary at a top-K cut (the build reports the smallest margin at the cut).
 
-**Shipped vectors** (``demo_embeddings.npz``, the precomputed format of :mod:`ecisem_core.precomputed`, +
+**Shipped vectors** (``demo_embeddings.npz``, the precomputed format of :mod:`ecisem_core.embed.precomputed`, +
 ``demo_embeddings.json`` naming the encoder's ``model_id``): the default encoder's vectors of every query and
 pool passage. :func:`seed_cache` copies them into the embedding cache under ``default_encoder().model_id``
 when that id matches, so the dashboard's first run on the demo encodes nothing.
@@ -49,9 +49,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .downstream import mining
-from .errors import InputError
-from .hashing import short_id, text_hashes
+from ecisem_core.downstream import mining
+from ecisem_core.errors import InputError
+from ecisem_core.hashing import short_id, text_hashes
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO_DIR = ROOT / "assets" / "demo"
@@ -217,7 +217,7 @@ def encode_texts(texts: list[str], encoder: Any = None) -> np.ndarray:
     """L2-normalised vectors of ``texts`` under ``encoder`` (default: the offline default encoder), encoded in
     the given order (fixed batches, so repeated runs see the same numerics)."""
     if encoder is None:
-        from .encoders import default_encoder
+        from ecisem_core.embed.encoders import default_encoder
 
         encoder = default_encoder()
     return np.asarray(encoder.encode(texts, "passage"), dtype=np.float32)
@@ -262,7 +262,7 @@ def build(text_dir: str | Path = TEXT_DIR, encoder: Any = None, *, vectors: np.n
         seed: seed of ``random`` and of the hybrids.
         hybrids: hybrid specs ``"a+b"``.
     """
-    from .hybrid import add_hybrids
+    from ecisem_core.downstream.hybrid import add_hybrids
 
     queries = read_text(text_dir)
     pool = build_pool(queries)
@@ -274,7 +274,7 @@ def build(text_dir: str | Path = TEXT_DIR, encoder: Any = None, *, vectors: np.n
     texts = qtexts + pool.texts
     if vectors is None:
         if encoder is None:
-            from .encoders import default_encoder
+            from ecisem_core.embed.encoders import default_encoder
 
             encoder = default_encoder()
         vectors = encode_texts(texts, encoder)
@@ -325,7 +325,7 @@ def to_jsonl(table: pd.DataFrame) -> str:
 
 def write(result: DemoBuild, out_dir: str | Path = DEMO_DIR) -> dict[str, Path]:
     """Write ``demo_triplets.jsonl``, ``demo_embeddings.npz`` and ``demo_embeddings.json`` to ``out_dir``."""
-    from .precomputed import write_embeddings
+    from ecisem_core.embed.precomputed import write_embeddings
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -343,7 +343,7 @@ def write(result: DemoBuild, out_dir: str | Path = DEMO_DIR) -> dict[str, Path]:
 
 def load_demo(path: str | Path = TRIPLETS_PATH) -> pd.DataFrame:
     """The shipped demo as a triplet table (through the project's loader)."""
-    from .load import read_triplets
+    from ecisem_core.io.load import read_triplets
 
     return read_triplets([path]).triplets
 
@@ -363,12 +363,12 @@ def seed_cache(cache_dir: str | Path | None = None, embeddings: str | Path = EMB
     vectors were made by another encoder version than the installed default (their ``demo_embeddings.json``
     names a different ``model_id``): then the first run encodes the demo itself.
     """
-    from .cache import EmbeddingCache, default_cache_root
-    from .precomputed import read_embeddings
+    from ecisem_core.embed.cache import EmbeddingCache, default_cache_root
+    from ecisem_core.embed.precomputed import read_embeddings
 
     emb = Path(embeddings)
     if model_id is None:
-        from .encoders import default_encoder
+        from ecisem_core.embed.encoders import default_encoder
 
         model_id = default_encoder().model_id
     meta_path = emb.with_suffix(".json")

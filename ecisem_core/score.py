@@ -14,17 +14,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .config import ScoreConfig
-from .corpus import read_corpus
-from .embed import Embedded, Progress, embed_triplets
-from .encoders import Encoder, get_encoder
-from .errors import InputError
-from .hybrid import content_key
-from .lexical import residuality_indexed, word_tokenize
-from .metric import PLAYERS, EciSem, classic_eci_from_sims, eci_sem, eci_sem_contributions
-from .negatives import flag_triplets
-from .terms import residual_directions, semantic_locality, similarities, target_consistency, weights
-from .uncertainty import (
+from ecisem_core.config import ScoreConfig
+from ecisem_core.io.corpus import read_corpus
+from ecisem_core.embed.texts import Embedded, Progress, embed_triplets
+from ecisem_core.embed.encoders import Encoder, get_encoder
+from ecisem_core.errors import InputError
+from ecisem_core.downstream.hybrid import content_key
+from ecisem_core.metric.lexical import residuality_indexed, word_tokenize
+from ecisem_core.metric.eci import PLAYERS, EciSem, classic_eci_from_sims, eci_sem, eci_sem_contributions
+from ecisem_core.curation.negatives import flag_triplets
+from ecisem_core.metric.terms import residual_directions, semantic_locality, similarities, target_consistency, weights
+from ecisem_core.metric.uncertainty import (
     SourceSample, bootstrap_scores, centre, intervals, map_sources, pairwise_prob, rank_stability, ranks_desc,
 )
 
@@ -123,7 +123,7 @@ def _check_table(triplets: pd.DataFrame) -> None:
 
 
 def _with_ids(triplets: pd.DataFrame) -> pd.DataFrame:
-    from .hashing import short_id
+    from ecisem_core.hashing import short_id
 
     t = triplets.reset_index(drop=True).copy()
     if "query_id" not in t.columns:

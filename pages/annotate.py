@@ -12,7 +12,7 @@ import math
 import pandas as pd
 import streamlit as st
 
-from ecisem_core.annotations import VERDICTS
+from ecisem_core.curation.annotations import VERDICTS
 from ecisem_core.errors import InputError
 from ecisem_core.ui import curate, layout, sidebar
 from ecisem_core.ui.state import K
@@ -193,7 +193,7 @@ def researcher(store, batch: int) -> None:
                          width="stretch")
     st.download_button("Verdicts (CSV)", curate.verdicts_csv(v), file_name=f"verdicts_batch_{batch}.csv",
                        mime="text/csv", icon=":material/download:", on_click="ignore",
-                       help="Reads back with the False negatives page's import (or ecisem_core.exports).")
+                       help="Reads back with the False negatives page's import (or ecisem_core.curation.exports).")
 
 
 def main() -> None:

@@ -8,8 +8,9 @@ import pandas as pd
 import streamlit as st
 
 from ecisem_core.errors import InputError
-from ecisem_core.fn_model import N_MIN, RESAMPLE_MODES
-from ecisem_core.ui import curate, data, figures, layout
+from ecisem_core.curation.fn_model import N_MIN, RESAMPLE_MODES
+from ecisem_core.report import figures
+from ecisem_core.ui import curate, data, layout
 from ecisem_core.ui.state import K
 
 SELF = "pages/false_negatives.py"

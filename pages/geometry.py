@@ -7,8 +7,9 @@ import html
 import numpy as np
 import streamlit as st
 
-from ecisem_core.projection import query_links, selected_rows
-from ecisem_core.ui import data, figures, layout
+from ecisem_core.embed.projection import query_links, selected_rows
+from ecisem_core.report import figures
+from ecisem_core.ui import data, layout
 from ecisem_core.ui.state import COLOUR_OPTIONS, RANGES, STEPS, K
 
 COLOUR_LABELS = {"role": "Role", "source": "Source", "c": "c consistency", "h": "h locality", "rho": "ρ residuality",

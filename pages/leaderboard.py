@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ecisem_core.ui import data, figures, layout, tables
+from ecisem_core.report import figures
+from ecisem_core.ui import data, layout, tables
 from ecisem_core.ui.tables import COLUMN_HELP
 
 POLL_SECONDS = 1.0  # how often pending background results are checked

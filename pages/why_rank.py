@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ecisem_core.explain import term_differences
-from ecisem_core.highlight import highlight_triplet
-from ecisem_core.ui import data, figures, layout
+from ecisem_core.metric.explain import term_differences
+from ecisem_core.curation.highlight import highlight_triplet
+from ecisem_core.report import figures
+from ecisem_core.ui import data, layout
 from ecisem_core.ui.state import K
 
 SHOW = 5  # triplets listed per group

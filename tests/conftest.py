@@ -31,7 +31,7 @@ def _cache_dir(tmp_path_factory, monkeypatch):
 
 @pytest.fixture(scope="session")
 def default_encoder():
-    from ecisem_core.encoders import default_encoder as make
+    from ecisem_core.embed.encoders import default_encoder as make
 
     return make()
 

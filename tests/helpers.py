@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ecisem_core.encoders import l2_normalise
+from ecisem_core.embed.encoders import l2_normalise
 
 
 class TableEncoder:

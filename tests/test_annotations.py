@@ -1,4 +1,4 @@
-"""Tests of ecisem_core.annotations: the store's API, agreement, flagger precision, and durability under
+"""Tests of ecisem_core.curation.annotations: the store's API, agreement, flagger precision, and durability under
 concurrent writers, restarts and a writer killed mid-transaction."""
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ecisem_core.annotations import (
+from ecisem_core.curation.annotations import (
     AnnotationStore,
     FlaggerPrecision,
     Progress,
@@ -231,7 +231,7 @@ def test_concurrent_annotators_lose_no_verdict(tmp_path):
 _WRITER = textwrap.dedent(
     """
     import sys, time
-    from ecisem_core.annotations import AnnotationStore
+    from ecisem_core.curation.annotations import AnnotationStore
     store = AnnotationStore(sys.argv[1])
     batch, item, mode = int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
     if mode == "open-transaction":

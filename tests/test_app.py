@@ -103,7 +103,7 @@ def order(at: AppTest) -> list[str]:
 
 def library_order(**config) -> list[str]:
     from ecisem_core.config import ScoreConfig
-    from ecisem_core.load import read_triplets
+    from ecisem_core.io.load import read_triplets
     from ecisem_core.score import prepare, score_prepared
 
     prep = prepare(read_triplets(DEMO_PATH).triplets)

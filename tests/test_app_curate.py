@@ -13,8 +13,8 @@ from streamlit.testing.v1 import AppTest, app_test
 from test_app import _NavigationPagesManager  # the dashboard tests' fix: every AppTest run goes through app.py
 
 from ecisem_core import demo
-from ecisem_core.annotations import AnnotationStore
-from ecisem_core.load import read_triplets
+from ecisem_core.curation.annotations import AnnotationStore
+from ecisem_core.io.load import read_triplets
 from ecisem_core.ui import curate
 from ecisem_core.ui.data import demo_path
 from ecisem_core.ui.state import K

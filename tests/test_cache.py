@@ -4,8 +4,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from ecisem_core.cache import EmbeddingCache
-from ecisem_core.embed import embed_triplets
+from ecisem_core.embed.cache import EmbeddingCache
+from ecisem_core.embed.texts import embed_triplets
 
 from helpers import TableEncoder
 
@@ -56,7 +56,7 @@ def test_model_id_separates_caches(tmp_path):
 
 @pytest.mark.slow
 def test_real_default_encoder_cache_hit_does_not_load_the_model(tmp_path, default_encoder):
-    from ecisem_core.encoders import default_encoder as make
+    from ecisem_core.embed.encoders import default_encoder as make
 
     table = pd.DataFrame({"query": ["how tall is mount everest"],
                           "positive": ["Mount Everest is 8,849 metres high."],

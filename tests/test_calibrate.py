@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ecisem_core.calibrate import (
+from ecisem_core.downstream.calibrate import (
     CalibrationGrid,
     best_setting,
     calibrate,
@@ -22,7 +22,7 @@ from ecisem_core.calibrate import (
     spearman_rows,
 )
 from ecisem_core.config import ScoreConfig
-from ecisem_core.validate import rank_correlations
+from ecisem_core.downstream.validate import rank_correlations
 
 N_SOURCES = 14
 TRUE = {"tau": 0.1, "alpha": 2.0, "beta": 0.0, "gamma": 0.5, "kappa": 8.0}
@@ -157,7 +157,7 @@ def test_helpers() -> None:
 def test_fast_score_function_matches_score_prepared(tmp_path: Path) -> None:
     from helpers import synthetic_triplets
 
-    from ecisem_core.calibrate import prepared_score_function
+    from ecisem_core.downstream.calibrate import prepared_score_function
     from ecisem_core.score import prepare, score_prepared
 
     prep = prepare(synthetic_triplets(n_queries=30), "tfidf", ScoreConfig(), cache_dir=tmp_path)

@@ -9,10 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ecisem_core.annotations import AnnotationStore
+from ecisem_core.curation.annotations import AnnotationStore
 from ecisem_core.errors import InputError
-from ecisem_core.fn_model import NotEnoughVerdicts
-from ecisem_core.negatives import flag_triplets
+from ecisem_core.curation.fn_model import NotEnoughVerdicts
+from ecisem_core.curation.negatives import flag_triplets
 from ecisem_core.ui import curate
 
 

@@ -10,7 +10,7 @@ import pytest
 from ecisem_core import demo
 from ecisem_core.errors import InputError
 from ecisem_core.hashing import text_hashes
-from ecisem_core.precomputed import read_embeddings
+from ecisem_core.embed.precomputed import read_embeddings
 
 BASE_SOURCES = ("llm", "bm25", "dense", "random")
 
@@ -184,8 +184,8 @@ def test_build_with_the_real_encoder_is_byte_identical(tmp_path, default_encoder
 
 
 def test_seed_cache_makes_the_first_run_encode_nothing(tmp_path, shipped):
-    from ecisem_core.embed import embed_triplets
-    from ecisem_core.encoders import default_encoder
+    from ecisem_core.embed.texts import embed_triplets
+    from ecisem_core.embed.encoders import default_encoder
 
     encoder = default_encoder()
 
@@ -213,7 +213,7 @@ def test_shipped_vectors_are_the_default_encoders(default_encoder):
 
 @pytest.fixture(scope="module")
 def demo_prepared(tmp_path_factory):
-    from ecisem_core.encoders import default_encoder
+    from ecisem_core.embed.encoders import default_encoder
     from ecisem_core.score import prepare
 
     cache = tmp_path_factory.mktemp("demo_cache")
@@ -222,7 +222,7 @@ def demo_prepared(tmp_path_factory):
 
 
 def test_planted_false_negatives_are_flagged_and_fn_score_beats_s_qn(demo_prepared):
-    from ecisem_core.negatives import fn_baselines
+    from ecisem_core.curation.negatives import fn_baselines
 
     p = demo_prepared
     assert p.embedded.n_encoded == 0

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from ecisem_core.errors import InputError
-from ecisem_core.evaldata import (
+from ecisem_core.io.evaldata import (
     EvalData,
     load_beir,
     load_eval,

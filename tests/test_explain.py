@@ -5,8 +5,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ecisem_core.explain import term_differences, triplet_contributions, weight_cuts
-from ecisem_core.metric import eci_sem, eci_sem_contributions
+from ecisem_core.metric.explain import term_differences, triplet_contributions, weight_cuts
+from ecisem_core.metric.eci import eci_sem, eci_sem_contributions
 
 
 def _unit_rows(rng, n, d):

@@ -1,4 +1,4 @@
-"""Tests of ecisem_core.exports: CSV/JSONL, Label Studio and Argilla shapes, verdict import, cleaned training file.
+"""Tests of ecisem_core.curation.exports: CSV/JSONL, Label Studio and Argilla shapes, verdict import, cleaned training file.
 
 Documented shapes the exports are validated against:
 
@@ -21,9 +21,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ecisem_core.annotations import AnnotationStore
+from ecisem_core.curation.annotations import AnnotationStore
 from ecisem_core.errors import InputError
-from ecisem_core.exports import (
+from ecisem_core.curation.exports import (
     argilla_records,
     argilla_settings,
     export_argilla,

@@ -1,13 +1,13 @@
-"""Tests of ecisem_core.fn_model: labels from verdicts, training gate, cross-validated AUC, predict, resample."""
+"""Tests of ecisem_core.curation.fn_model: labels from verdicts, training gate, cross-validated AUC, predict, resample."""
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from ecisem_core.annotations import AnnotationStore
+from ecisem_core.curation.annotations import AnnotationStore
 from ecisem_core.errors import InputError
-from ecisem_core.fn_model import (
+from ecisem_core.curation.fn_model import (
     MODEL_FEATURES,
     N_MIN,
     NotEnoughVerdicts,
@@ -17,7 +17,7 @@ from ecisem_core.fn_model import (
     resample,
     train_fn_model,
 )
-from ecisem_core.negatives import flag_triplets
+from ecisem_core.curation.negatives import flag_triplets
 
 
 def labelled(n: int = 120, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:

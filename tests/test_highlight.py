@@ -5,8 +5,8 @@ import re
 
 import numpy as np
 
-from ecisem_core.highlight import MIN_SHARE, highlight_shared, highlight_triplet, idf_table, shared_tokens
-from ecisem_core.lexical import smoothed_idf
+from ecisem_core.curation.highlight import MIN_SHARE, highlight_shared, highlight_triplet, idf_table, shared_tokens
+from ecisem_core.metric.lexical import smoothed_idf
 
 MARK = re.compile(r'<mark style="background: rgba\(255,196,0,([0-9.]+)\)[^"]*"(?: title="[^"]*")?>(.*?)</mark>')
 

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ecisem_core.lexical import residuality_from_texts, smoothed_idf, word_tokenize
+from ecisem_core.metric.lexical import residuality_from_texts, smoothed_idf, word_tokenize
 
 
 def test_word_tokenizer_lowercases_and_splits():

@@ -1,4 +1,4 @@
-"""Tests of ecisem_core.load: every format from tiny files, the real external files, and bad input."""
+"""Tests of ecisem_core.io.load: every format from tiny files, the real external files, and bad input."""
 from __future__ import annotations
 
 import gzip
@@ -15,7 +15,7 @@ import pytest
 
 from ecisem_core.errors import InputError
 from ecisem_core.hashing import short_id
-from ecisem_core.load import TRIPLET_COLUMNS, detect_format, load_triplets, read_triplets
+from ecisem_core.io.load import TRIPLET_COLUMNS, detect_format, load_triplets, read_triplets
 
 Q1, P1, N1 = "what is a cat", "A cat is a small domesticated feline.", "Dogs are loyal pets that bark."
 Q2, P2, N2 = "capital of france", "Paris is the capital of France.", "Lyon is a large city in France."
@@ -407,10 +407,10 @@ def test_malformed_csv_row_and_utf16_and_id_only_triples(tmp_path):
 def test_load_triplets_warns_once_when_rows_excluded(tmp_path, caplog):
     f = jsonl(tmp_path / "w.jsonl", [{"query": Q1, "positive": P1, "negative": N1},
                                      {"query": Q1, "positive": P1, "negative": ""}])
-    with caplog.at_level(logging.WARNING, logger="ecisem_core.load"):
+    with caplog.at_level(logging.WARNING, logger="ecisem_core.io.load"):
         t = load_triplets(f)
     assert isinstance(t, pd.DataFrame) and len(t) == 1
-    records = [r for r in caplog.records if r.name == "ecisem_core.load"]
+    records = [r for r in caplog.records if r.name == "ecisem_core.io.load"]
     assert len(records) == 1 and "1 excluded (empty negative 1)" in records[0].getMessage()
     assert "\n" not in records[0].getMessage()
 

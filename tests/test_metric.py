@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ecisem_core.metric import (
+from ecisem_core.metric.eci import (
     classic_eci, classic_eci_from_sims, eci_sem, eci_sem_contributions, logdet_i_plus, shapley_values, coalitions,
 )
 

@@ -151,7 +151,7 @@ def test_cli_mine_writes_a_file_score_reads(tmp_path, capsys):
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert {r["source"] for r in rows} == {"bm25", "random", "bm25+random"}
     assert all(r["negative"] != r["positive"] for r in rows)
-    from ecisem_core.load import read_triplets
+    from ecisem_core.io.load import read_triplets
 
     loaded = read_triplets([str(out)]).triplets
     assert sorted(loaded["source"].unique()) == ["bm25", "bm25+random", "random"]

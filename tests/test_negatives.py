@@ -1,4 +1,4 @@
-"""Tests of ecisem_core.negatives: one hand-made triplet per reason, with hand-set similarities and asserted values."""
+"""Tests of ecisem_core.curation.negatives: one hand-made triplet per reason, with hand-set similarities and asserted values."""
 from __future__ import annotations
 
 import math
@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from ecisem_core.errors import InputError
-from ecisem_core.negatives import (
+from ecisem_core.curation.negatives import (
     FEATURE_COLUMNS,
     FlagConfig,
     average_ranks,
@@ -255,7 +255,7 @@ def test_features_have_the_documented_columns():
 
 
 def test_term_matrix_matches_a_per_text_tokenizer():
-    from ecisem_core.lexical import word_tokenize
+    from ecisem_core.metric.lexical import word_tokenize
 
     texts = ["Don't PANIC: 42 towels!", "", "towels towels", "Ünïcode wörds ok", "a\x02b"]
     x, v = term_matrix(texts)
@@ -402,7 +402,7 @@ def test_cross_encoder_scores_with_a_local_model(tmp_path):
     path = _tiny_cross_encoder(tmp_path / "ce")
     if path is None:
         pytest.skip("no local model available to build a cross-encoder from")
-    from ecisem_core.negatives import cross_encoder_scores
+    from ecisem_core.curation.negatives import cross_encoder_scores
 
     t = table([{}, {}, {"negative": "question number 0 about topic0"}])
     t.loc[1, ["query", "positive"]] = t.loc[0, ["query", "positive"]].to_numpy()

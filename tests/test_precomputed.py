@@ -1,4 +1,4 @@
-"""Tests of ecisem_core.precomputed: formats, round trips, and refusal of pickles and malformed matrices."""
+"""Tests of ecisem_core.embed.precomputed: formats, round trips, and refusal of pickles and malformed matrices."""
 from __future__ import annotations
 
 import json
@@ -11,7 +11,7 @@ import pytest
 
 from ecisem_core.errors import InputError
 from ecisem_core.hashing import text_hash, text_hashes
-from ecisem_core.precomputed import PICKLE_PROBLEM, read_embeddings, write_embeddings
+from ecisem_core.embed.precomputed import PICKLE_PROBLEM, read_embeddings, write_embeddings
 
 TEXTS = ["what is a cat", "A cat is a small feline.", "Dogs bark.", "Paris is in France."]
 HASHES = text_hashes(TEXTS)

@@ -5,8 +5,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ecisem_core.embed import Embedded
-from ecisem_core.projection import (data_fingerprint, project, projection_key, query_links, sample_rows,
+from ecisem_core.embed.texts import Embedded
+from ecisem_core.embed.projection import (data_fingerprint, project, projection_key, query_links, sample_rows,
                                     selected_rows, umap_2d)
 
 

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from ecisem_core import demo
-from ecisem_core.report import esc, flagged_rows, pca_2d
+from ecisem_core.report.html import esc, flagged_rows, pca_2d
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -226,10 +226,10 @@ def test_escaped_report_runs_no_script_in_chromium(evil_report, tmp_path):
 
 @pytest.mark.slow
 def test_report_map_uses_the_umap_projection_when_installed(tmp_path):
-    from ecisem_core.report import projection_module
+    from ecisem_core.report.html import projection_module
 
     if projection_module() is None:
-        pytest.skip("ecisem_core.projection is not installed")
+        pytest.skip("ecisem_core.embed.projection is not installed")
     demo.seed_cache(tmp_path / "cache")
     out = tmp_path / "u.html"
     proc = run_cli("report", demo.TRIPLETS_PATH, "--out", out, "--cache-dir", tmp_path / "cache", "--bootstrap", 5,

@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 
 from ecisem_core.config import ScoreConfig
-from ecisem_core.encoders import TfidfLsaEncoder
-from ecisem_core.hybrid import make_hybrid
+from ecisem_core.embed.encoders import TfidfLsaEncoder
+from ecisem_core.downstream.hybrid import make_hybrid
 from ecisem_core.score import SOURCE_COLUMNS, TRIPLET_COLUMNS, prepare, score_prepared, score_sources
 
 from helpers import TableEncoder, synthetic_triplets

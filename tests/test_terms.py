@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ecisem_core.terms import residual_directions, semantic_locality, similarities, target_consistency, weights
+from ecisem_core.metric.terms import residual_directions, semantic_locality, similarities, target_consistency, weights
 
 
 def test_target_consistency_hand_values():

@@ -11,9 +11,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import ecisem_core.validate as v
+import ecisem_core.downstream.validate as v
 from ecisem_core.config import ScoreConfig
-from ecisem_core.evaldata import EvalData, normalise_query
+from ecisem_core.io.evaldata import EvalData, normalise_query
 
 SHARED = Path(__file__).parents[1].parent / "shared" / "data" / "external" / "llm-enhanced-dpr"
 

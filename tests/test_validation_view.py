@@ -11,8 +11,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from ecisem_core import validate as v
-from ecisem_core.calibrate import CalibrationResult, settings_of
+from ecisem_core.downstream import validate as v
+from ecisem_core.downstream.calibrate import CalibrationResult, settings_of
 from ecisem_core.config import ScoreConfig
 from ecisem_core.errors import InputError
 from ecisem_core.ui import validation_view as vv
@@ -26,7 +26,7 @@ CALIBRATED = ScoreConfig(tau=0.1, alpha=2.0, beta=0.5, gamma=0.0, kappa=8.0 * 38
 
 def make_results(folder: Path, *, calibrated: bool = True, seeds: tuple[int, ...] = (0, 1)) -> Path:
     """A results folder as `ecisem validate --out` writes it, from made-up runs (real summarise/agreement/write
-    functions of ecisem_core.validate and calibrate; nothing trained)."""
+    functions of ecisem_core.downstream.validate and calibrate; nothing trained)."""
     runs = []
     for seed in seeds:
         runs.append(v.RunResult(v.BASE_SOURCE, 0, {"ndcg10": 0.35, "mrr10": 0.30, "recall100": 0.80}, 0, 50, 1.0,

@@ -8,12 +8,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..errors import InputError
-from ..exports import export_argilla, export_candidates, export_label_studio
-from ..load import read_triplets
-from ..negatives import cross_encoder_scores, flag_triplets
-from ..score import prepare
-from .options import add_encoder_options, encoder_from_args
+from ecisem_core.errors import InputError
+from ecisem_core.curation.exports import export_argilla, export_candidates, export_label_studio
+from ecisem_core.io.load import read_triplets
+from ecisem_core.curation.negatives import cross_encoder_scores, flag_triplets
+from ecisem_core.score import prepare
+from ecisem_core.commands.options import add_encoder_options, encoder_from_args
 
 FORMATS = ("auto", "jsonl", "csv", "label-studio", "argilla")
 """Output formats; ``auto`` follows the suffix of --out (.csv → CSV, anything else → JSONL)."""

@@ -7,12 +7,12 @@ import os
 import sys
 from pathlib import Path
 
-from ..corpus import read_corpus
-from ..downstream import mining
-from ..errors import InputError
-from ..evaldata import load_eval
-from ..load import read_triplets
-from .options import add_encoder_options, encoder_from_args
+from ecisem_core.io.corpus import read_corpus
+from ecisem_core.downstream import mining
+from ecisem_core.errors import InputError
+from ecisem_core.io.evaldata import load_eval
+from ecisem_core.io.load import read_triplets
+from ecisem_core.commands.options import add_encoder_options, encoder_from_args
 
 DESCRIPTION = f"""Mine negative sources for the (query, positive) pairs of PAIRS from a passage pool.
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .. import config as C
-from ..config import ScoreConfig
-from ..encoders import DEFAULT_ENCODER, Encoder, get_encoder
-from ..hybrid import add_hybrids
-from ..load import LoadResult, read_triplets
-from ..score import Prepared, prepare
+from ecisem_core import config as C
+from ecisem_core.config import ScoreConfig
+from ecisem_core.embed.encoders import DEFAULT_ENCODER, Encoder, get_encoder
+from ecisem_core.downstream.hybrid import add_hybrids
+from ecisem_core.io.load import LoadResult, read_triplets
+from ecisem_core.score import Prepared, prepare
 
 
 def add_data_options(p: argparse.ArgumentParser) -> None:

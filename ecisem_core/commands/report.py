@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..errors import InputError
-from ..report import POINTS_PER_SOURCE, TOP_FLAGGED, report_html, write_report
-from ..score import score_prepared
-from .options import add_data_options, add_encoder_options, add_metric_options, config_from_args, load_and_prepare
+from ecisem_core.errors import InputError
+from ecisem_core.report.html import POINTS_PER_SOURCE, TOP_FLAGGED, report_html, write_report
+from ecisem_core.score import score_prepared
+from ecisem_core.commands.options import add_data_options, add_encoder_options, add_metric_options, config_from_args, load_and_prepare
 
 DESCRIPTION = """Score every negative source in DATA and write one self-contained HTML report: the settings used,
 the leaderboard with 95% intervals, the Shapley contributions of each term, the P(A > B) heat map, a 2-D map of

@@ -6,8 +6,8 @@ import json
 import sys
 from pathlib import Path
 
-from ..score import score_prepared
-from .options import add_data_options, add_encoder_options, add_metric_options, config_from_args, load_and_prepare
+from ecisem_core.score import score_prepared
+from ecisem_core.commands.options import add_data_options, add_encoder_options, add_metric_options, config_from_args, load_and_prepare
 
 DESCRIPTION = """Score every negative source in DATA.
 

@@ -1,16 +1,16 @@
 """`ecisem validate`: fine-tune briefly on each source, evaluate retrieval, measure how well ECI_sem (and classic ECI,
 and each term) predicted the downstream ranking, and calibrate the settings. The work is in
-:mod:`ecisem_core.validate`, :mod:`ecisem_core.evaldata` and :mod:`ecisem_core.calibrate`."""
+:mod:`ecisem_core.downstream.validate`, :mod:`ecisem_core.io.evaldata` and :mod:`ecisem_core.downstream.calibrate`."""
 from __future__ import annotations
 
 import argparse
 import sys
 from pathlib import Path
 
-from .. import evaldata
-from .. import validate as v
-from ..config import ScoreConfig
-from ..errors import InputError
+from ecisem_core.io import evaldata
+from ecisem_core.downstream import validate as v
+from ecisem_core.config import ScoreConfig
+from ecisem_core.errors import InputError
 
 EVAL_QUERIES: int = 500
 """Default number of evaluation queries kept (seeded sample; 0 keeps all)."""
@@ -107,7 +107,7 @@ def load_eval_arg(spec: str, split: str | None, triplets, max_queries: int, max_
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..load import read_triplets
+    from ecisem_core.io.load import read_triplets
 
     for name in ("per_source", "epochs", "batch_size"):
         if getattr(args, name) < 1:

@@ -32,11 +32,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from ..errors import InputError
-from ..hashing import short_id
+from ecisem_core.errors import InputError
+from ecisem_core.hashing import short_id
 
 if TYPE_CHECKING:
-    from ..evaldata import EvalData
+    from ecisem_core.io.evaldata import EvalData
 
 SCORE_DECIMALS: int = 4
 """Scores are rounded to this many decimals before ranking; ties go to the lower pool index."""
@@ -355,8 +355,8 @@ def dense_scorer(encoder: Any, pool: Sequence[str], *, cache_dir: str | None = N
                  progress: bool = False) -> DenseScorer:
     """Cosine scorer over ``pool`` under ``encoder`` (vectors through the embedding cache; TF-IDF/LSA is fitted on
     the pool first)."""
-    from ..embed import embed_texts
-    from ..encoders import TfidfLsaEncoder
+    from ecisem_core.embed.texts import embed_texts
+    from ecisem_core.embed.encoders import TfidfLsaEncoder
 
     if isinstance(encoder, TfidfLsaEncoder):
         encoder.fit(list(pool))

@@ -6,8 +6,8 @@
     batch = store.create_batch(name, batch_items(view.head(50)))
     url = batch_link("http://host:8501/false-negatives", "false-negatives", batch)   # …/annotate?batch=<id>
 
-Everything here calls the core (:mod:`ecisem_core.negatives`, :mod:`~ecisem_core.annotations`,
-:mod:`~ecisem_core.exports`, :mod:`~ecisem_core.fn_model`); it only selects, joins and formats, so the pages stay
+Everything here calls the core (:mod:`ecisem_core.curation.negatives`, :mod:`~ecisem_core.curation.annotations`,
+:mod:`~ecisem_core.curation.exports`, :mod:`~ecisem_core.curation.fn_model`); it only selects, joins and formats, so the pages stay
 UI and this module is unit-tested on its own.
 """
 from __future__ import annotations
@@ -28,9 +28,9 @@ from urllib.parse import urlencode
 import numpy as np
 import pandas as pd
 
-from ..annotations import VERDICTS, AnnotationStore, item_consensus
-from ..errors import InputError
-from ..exports import (
+from ecisem_core.curation.annotations import VERDICTS, AnnotationStore, item_consensus
+from ecisem_core.errors import InputError
+from ecisem_core.curation.exports import (
     argilla_records,
     argilla_settings,
     candidate_frame,
@@ -40,10 +40,10 @@ from ..exports import (
     write_jsonl,
     write_training_file,
 )
-from ..fn_model import FnModel, labels_from_verdicts, resample, train_fn_model
-from ..highlight import IdfTable, idf_table
-from ..negatives import JUNK_PREFIX, SEP, fn_baselines
-from .paths import PROJECT_ROOT
+from ecisem_core.curation.fn_model import FnModel, labels_from_verdicts, resample, train_fn_model
+from ecisem_core.curation.highlight import IdfTable, idf_table
+from ecisem_core.curation.negatives import JUNK_PREFIX, SEP, fn_baselines
+from ecisem_core.ui.paths import PROJECT_ROOT
 
 # ---------------------------------------------------------------------------------------------------- the store
 
@@ -173,7 +173,7 @@ def per_source_summary(table: pd.DataFrame, sources: Sequence[str] | None = None
 
 
 def baselines(table: pd.DataFrame, sources: Sequence[str] | None = None) -> pd.DataFrame | None:
-    """fn_score against the s_qn ranking and the margin rules (:func:`ecisem_core.negatives.fn_baselines`) on the
+    """fn_score against the s_qn ranking and the margin rules (:func:`ecisem_core.curation.negatives.fn_baselines`) on the
     rows with a ground-truth ``fn_label``; ``None`` when there is none (or only one class)."""
     if "fn_label" not in table.columns:
         return None
@@ -346,7 +346,7 @@ def export_download(rows: pd.DataFrame, kind: str, stem: str = "fn_candidates") 
 
 def training_download(table: pd.DataFrame, probs: np.ndarray, mode: str, threshold: float, fmt: str = "jsonl",
                       stem: str = "cleaned_training") -> tuple[Download, int]:
-    """A cleaned training file (:func:`ecisem_core.fn_model.resample`: junk dropped; likely false negatives
+    """A cleaned training file (:func:`ecisem_core.curation.fn_model.resample`: junk dropped; likely false negatives
     dropped or down-weighted) as CSV or JSONL (written on download), and how many rows it has."""
     if fmt not in ("csv", "jsonl"):
         raise InputError(f"unknown training-file format {fmt!r} (use csv or jsonl)")
@@ -374,7 +374,7 @@ class Imported:
 
 
 def read_uploaded_verdicts(data: bytes, file_name: str, default_annotator: str | None = None) -> pd.DataFrame:
-    """:func:`ecisem_core.exports.read_verdicts_csv` on uploaded bytes; errors name the file as uploaded."""
+    """:func:`ecisem_core.curation.exports.read_verdicts_csv` on uploaded bytes; errors name the file as uploaded."""
     safe = re.sub(r"[^\w.\-+]+", "_", Path(file_name).name).lstrip(".") or "verdicts.csv"
     with tempfile.TemporaryDirectory(prefix="ecisem-verdicts-") as tmp:
         path = Path(tmp) / safe
@@ -446,7 +446,7 @@ def all_verdicts(store: AnnotationStore) -> pd.DataFrame:
 
 
 def verdicts_csv(verdicts: pd.DataFrame) -> bytes:
-    """Verdicts in the CSV shape :func:`ecisem_core.exports.read_verdicts_csv` reads back (plus context)."""
+    """Verdicts in the CSV shape :func:`ecisem_core.curation.exports.read_verdicts_csv` reads back (plus context)."""
     cols = ["item_id", "query_id", "negative_id", "verdict", "annotator", "comment", "source", "fn_score", "time"]
     return verdicts[[c for c in cols if c in verdicts.columns]].to_csv(index=False).encode("utf-8")
 
@@ -467,7 +467,7 @@ def verdicts_fingerprint(verdicts: pd.DataFrame) -> str:
 
 def train_from_verdicts(table: pd.DataFrame, verdicts: pd.DataFrame, seed: int = 0) -> FnModel:
     """The learned scorer on the dataset's rows judged by the annotators (raises
-    :class:`ecisem_core.fn_model.NotEnoughVerdicts` with how many exist and are needed)."""
+    :class:`ecisem_core.curation.fn_model.NotEnoughVerdicts` with how many exist and are needed)."""
     return train_fn_model(table, labels_from_verdicts(table, verdicts), seed=seed)
 
 
@@ -554,7 +554,7 @@ def display_frame(rows: pd.DataFrame) -> pd.DataFrame:
 
 def page_path(file: str) -> str:
     """The URL path of a registered page file (``"pages/annotate.py"`` → ``"annotate"``)."""
-    from .registry import PAGES
+    from ecisem_core.ui.registry import PAGES
 
     for spec in PAGES:
         if spec.file == file:
@@ -564,11 +564,11 @@ def page_path(file: str) -> str:
 
 def triplet_card(query: str, positive: str, negative: str, idf: dict[str, float] | None = None,
                  pills: Sequence[tuple[str, bool]] = (), colour: str | None = None) -> str:
-    """HTML card of a triplet with IDF-highlighted overlaps (:func:`ecisem_core.highlight.highlight_triplet`);
+    """HTML card of a triplet with IDF-highlighted overlaps (:func:`ecisem_core.curation.highlight.highlight_triplet`);
     ``pills`` are (text, warn) badges. Every text is escaped."""
     import html
 
-    from ..highlight import highlight_triplet
+    from ecisem_core.curation.highlight import highlight_triplet
 
     h = highlight_triplet(query, positive, negative, idf)
     badges = "".join(f'<span class="eci-pill{" warn" if warn else ""}">{html.escape(str(text))}</span>'

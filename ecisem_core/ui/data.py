@@ -4,7 +4,7 @@ projections. Pages call these; nothing here computes a metric itself (it calls `
 Caching (one set of caches per server process, shared by sessions; values are read-only):
 
 * dataset → keyed by where it came from (file path + size + mtime, or the uploaded bytes' hash); its id for every
-  later cache is a content fingerprint of the table (:func:`ecisem_core.projection.data_fingerprint`);
+  later cache is a content fingerprint of the table (:func:`ecisem_core.embed.projection.data_fingerprint`);
 * :func:`prepared` (embeddings, s_*, ρ, flags: the slow part) → keyed by (fingerprint, encoder id);
 * :func:`scores` (a slider move: ``score_prepared(..., uncertainty=False)``) → keyed by the metric settings;
 * :func:`uncertainty` (bootstrap CI, P(A > B), rank stability) → a background job keyed by the same settings;
@@ -27,22 +27,22 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from ..encoders import Encoder, SentenceTransformerEncoder, TfidfLsaEncoder, get_encoder
-from ..errors import InputError
-from ..explain import triplet_contributions, weight_cuts
-from ..highlight import idf_table
-from ..load import LoadReport, read_triplets
-from ..projection import Projection, data_fingerprint, project, warm_up
-from ..score import Prepared, ScoreResult, prepare, score_prepared
-from .paths import PROJECT_ROOT, data_root, resolve_under_root
-from .state import ENCODER_DEFAULT, ENCODER_TFIDF, PATH_PREFIX, Settings
-from .store import Jobs, Store, lower_priority
+from ecisem_core.embed.encoders import Encoder, SentenceTransformerEncoder, TfidfLsaEncoder, get_encoder
+from ecisem_core.errors import InputError
+from ecisem_core.metric.explain import triplet_contributions, weight_cuts
+from ecisem_core.curation.highlight import idf_table
+from ecisem_core.io.load import LoadReport, read_triplets
+from ecisem_core.embed.projection import Projection, data_fingerprint, project, warm_up
+from ecisem_core.score import Prepared, ScoreResult, prepare, score_prepared
+from ecisem_core.ui.paths import PROJECT_ROOT, data_root, resolve_under_root
+from ecisem_core.ui.state import ENCODER_DEFAULT, ENCODER_TFIDF, PATH_PREFIX, Settings
+from ecisem_core.ui.store import Jobs, Store, lower_priority
 
 DEMO_PATH = PROJECT_ROOT / "assets" / "demo" / "demo_triplets.jsonl"
 """The bundled demo dataset (built by the first-run helper). ``ECISEM_DEMO_PATH`` overrides it (tests, benchmarks)."""
 DEMO_ENV = "ECISEM_DEMO_PATH"
 UPLOAD_TYPES = ("jsonl", "ndjson", "json", "csv", "tsv", "parquet", "gz")
-"""File types the uploader accepts (parsed by :func:`ecisem_core.load.read_triplets`, never executed)."""
+"""File types the uploader accepts (parsed by :func:`ecisem_core.io.load.read_triplets`, never executed)."""
 
 
 def demo_path() -> Path:
@@ -124,7 +124,7 @@ def upload_id(files: list[tuple[str, bytes]]) -> str:
 def load_upload(files: list[tuple[str, bytes]]) -> Dataset:
     """Uploaded files (name, bytes) → dataset. Written to a private temporary folder under their (sanitised)
     names — the file stem is the source name when there is no ``source`` column — and parsed by
-    :func:`ecisem_core.load.read_triplets`; never executed or unpickled."""
+    :func:`ecisem_core.io.load.read_triplets`; never executed or unpickled."""
     if not files:
         raise InputError("no file uploaded")
     uid = upload_id(files)
@@ -317,7 +317,7 @@ def idf(ds: Dataset) -> dict[str, float]:
 
 
 def projection(ds: Dataset, spec: str, prep: Prepared, cap: int, seed: int) -> Projection:
-    """UMAP layout (memory cache, then the on-disk cache of :mod:`ecisem_core.projection`)."""
+    """UMAP layout (memory cache, then the on-disk cache of :mod:`ecisem_core.embed.projection`)."""
     enc = encoder_id(spec)
     return caches()["projection"].get_or_compute(
         (ds.key, enc, int(cap), int(seed)),

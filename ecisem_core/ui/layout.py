@@ -5,10 +5,10 @@ from dataclasses import dataclass
 
 import streamlit as st
 
-from ..errors import InputError
-from ..score import Prepared, ScoreResult
-from . import data
-from .sidebar import Context, context
+from ecisem_core.errors import InputError
+from ecisem_core.score import Prepared, ScoreResult
+from ecisem_core.ui import data
+from ecisem_core.ui.sidebar import Context, context
 
 CSS = """
 <style>

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ..errors import InputError
+from ecisem_core.errors import InputError
 
 DATA_ROOT_ENV = "ECISEM_DATA_ROOT"
 """Environment variable naming the data root."""

@@ -15,7 +15,7 @@ import math
 from collections.abc import Mapping, Sequence
 from urllib.parse import urlencode, urlsplit
 
-from .state import (COLOUR_OPTIONS, DATASET_DEMO, ENCODER_DEFAULT, ENCODER_TFIDF, KAPPA_D_OPTIONS, PATH_PREFIX,
+from ecisem_core.ui.state import (COLOUR_OPTIONS, DATASET_DEMO, ENCODER_DEFAULT, ENCODER_TFIDF, KAPPA_D_OPTIONS, PATH_PREFIX,
                     RANGES, UPLOAD_PREFIX, Settings)
 
 PARAMS: dict[str, str] = {

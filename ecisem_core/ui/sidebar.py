@@ -10,11 +10,11 @@ from dataclasses import dataclass
 
 import streamlit as st
 
-from ..config import SAMPLE_SIZE
-from ..errors import InputError
-from . import data, share
-from .paths import data_root
-from .state import (DATASET_DEMO, KAPPA_D_DEFAULT, KAPPA_D_OPTIONS, PATH_PREFIX, RANGES, STEPS, UPLOAD_PREFIX, K,
+from ecisem_core.config import SAMPLE_SIZE
+from ecisem_core.errors import InputError
+from ecisem_core.ui import data, share
+from ecisem_core.ui.paths import data_root
+from ecisem_core.ui.state import (DATASET_DEMO, KAPPA_D_DEFAULT, KAPPA_D_OPTIONS, PATH_PREFIX, RANGES, STEPS, UPLOAD_PREFIX, K,
                     Settings, settings_from_state, settings_to_state)
 
 CONTEXT = "_ecisem_context"

@@ -12,8 +12,8 @@ from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..config import ALPHA, BETA, EPS2, GAMMA, SAMPLE_SIZE, SEED, TAU, ScoreConfig
-from ..projection import CAP_PER_SOURCE
+from ecisem_core.config import ALPHA, BETA, EPS2, GAMMA, SAMPLE_SIZE, SEED, TAU, ScoreConfig
+from ecisem_core.embed.projection import CAP_PER_SOURCE
 
 
 class K:

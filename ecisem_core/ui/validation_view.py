@@ -27,13 +27,13 @@ from typing import Any
 
 import pandas as pd
 
-from ..config import ScoreConfig
-from ..errors import InputError
-from .paths import PROJECT_ROOT, data_root, resolve_under_root
-from .state import KAPPA_D_OPTIONS, RANGES, K
+from ecisem_core.config import ScoreConfig
+from ecisem_core.errors import InputError
+from ecisem_core.ui.paths import PROJECT_ROOT, data_root, resolve_under_root
+from ecisem_core.ui.state import KAPPA_D_OPTIONS, RANGES, K
 
 BASE_SOURCE = "(base)"
-"""Name of the untrained-base row in ``validation.csv`` (``ecisem_core.validate.BASE_SOURCE``)."""
+"""Name of the untrained-base row in ``validation.csv`` (``ecisem_core.downstream.validate.BASE_SOURCE``)."""
 REQUIRED: dict[str, tuple[str, ...]] = {
     "validation.csv": ("source", "n_triplets", "n_seeds", "ndcg10_mean", "ndcg10_sd", "mrr10_mean", "mrr10_sd",
                        "recall100_mean", "recall100_sd"),
@@ -275,9 +275,9 @@ def agreement_table(agreement: pd.DataFrame) -> pd.DataFrame:
 
 
 def figure(results: Results) -> Any:
-    """The agreement plot (plotly): ``ecisem_core.validate.agreement_figure`` with plain score names, sized by
+    """The agreement plot (plotly): ``ecisem_core.downstream.validate.agreement_figure`` with plain score names, sized by
     the page."""
-    from ..validate import agreement_figure
+    from ecisem_core.downstream.validate import agreement_figure
 
     agr = results.agreement.copy()
     agr["score"] = [SCORE_LABELS.get(str(s), str(s)).split(" (")[0] for s in agr["score"]]

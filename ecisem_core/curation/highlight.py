@@ -7,7 +7,7 @@ query or the positive are marked, more strongly the rarer they are. Every piece 
     idf = idf_table(passages)                     # token → smoothed BM25 idf over the passages
     html = highlight_shared(negative, [query, positive], idf)
 
-A token t of ``text`` (word tokenizer: ``\\w+``, compared lower-cased, as :func:`ecisem_core.lexical.word_tokenize`)
+A token t of ``text`` (word tokenizer: ``\\w+``, compared lower-cased, as :func:`ecisem_core.metric.lexical.word_tokenize`)
 is marked when it occurs in any of ``others`` and its share ``idf(t) / top`` (``top`` = the table's largest idf)
 is at least ``MIN_SHARE``; the mark's opacity is that share (tokens without an idf count as the rarest), so
 function words shared by everything stay unmarked and rare shared words stand out.
@@ -20,10 +20,10 @@ from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 
-from .lexical import binary_term_matrix, idf_vector, word_tokenize
+from ecisem_core.metric.lexical import binary_term_matrix, idf_vector, word_tokenize
 
 TOKEN = re.compile(r"\w+", re.UNICODE)
-"""Same token pattern as :func:`ecisem_core.lexical.word_tokenize` (which lower-cases first)."""
+"""Same token pattern as :func:`ecisem_core.metric.lexical.word_tokenize` (which lower-cases first)."""
 MIN_SHARE = 0.35
 """Shared tokens with idf below this share of the largest idf are not marked: on a corpus of a thousand passages
 that leaves out words found in more than about a tenth of them ("the", "for", "its"), which carry no evidence."""

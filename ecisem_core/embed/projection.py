@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .cache import default_cache_root
+from ecisem_core.embed.cache import default_cache_root
 
 CAP_PER_SOURCE = 400
 """Default number of triplets drawn per source for the map (the dashboard lets the user raise it)."""
@@ -164,7 +164,7 @@ def project(embedded, triplets: pd.DataFrame, *, data_key: str, encoder_id: str,
             layout: Callable[[np.ndarray, int], np.ndarray] = umap_2d) -> Projection:
     """UMAP layout of the sampled triplets' texts (see the module docstring); cached on disk.
 
-    ``embedded`` is the :class:`~ecisem_core.embed.Embedded` of ``triplets`` (``Prepared.embedded``): its
+    ``embedded`` is the :class:`~ecisem_core.embed.texts.Embedded` of ``triplets`` (``Prepared.embedded``): its
     ``matrix`` rows are unique texts and ``qi``/``pi``/``ni`` index them per triplet.
     """
     t0 = time.perf_counter()

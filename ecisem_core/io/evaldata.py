@@ -29,8 +29,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .errors import InputError
-from .hashing import short_id
+from ecisem_core.errors import InputError
+from ecisem_core.hashing import short_id
 
 QUERY_COLUMNS: tuple[str, ...] = ("query_text", "query", "anchor", "question")
 """Accepted names of the query column of a pairs file, in order of preference."""

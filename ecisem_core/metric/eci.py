@@ -159,7 +159,7 @@ def eci_sem_contributions(
     off v(∅) = log tr M(w = 1) = log(share of triplets with r̂ ≠ 0), which is 0 unless some residuals vanish;
     Σ φ = log ECI_sem − v(∅). All 8 Gram matrices are computed in one matrix product.
     """
-    from .terms import weights
+    from ecisem_core.metric.terms import weights
 
     r = np.asarray(residuals, dtype=np.float64)
     n, d = r.shape

@@ -5,10 +5,10 @@ negative is a false negative), but deliberately small: a logistic regression
 
     P(false negative | triplet) = σ(β₀ + Σ_j β_j · standardised feature_j)
 
-over the evidence :func:`ecisem_core.negatives.triplet_features` computes from the frozen embeddings'
+over the evidence :func:`ecisem_core.curation.negatives.triplet_features` computes from the frozen embeddings'
 similarities and the tokens (s_qp, s_qn, s_pn, Δ, c, relative gap, token Jaccard, key-term coverage, lengths,
 boilerplate/preamble indicators). Labels are the annotators' consensus per item
-(:func:`ecisem_core.annotations.item_consensus`). Quality is reported as stratified cross-validated ROC AUC
+(:func:`ecisem_core.curation.annotations.item_consensus`). Quality is reported as stratified cross-validated ROC AUC
 (folds grouped by query when possible, so triplets of one query never sit on both sides), next to the hand-set
 ``fn_score``'s AUC on the same items.
 """
@@ -20,9 +20,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .annotations import item_consensus
-from .errors import InputError
-from .negatives import FlagConfig, flag_triplets, roc_auc, triplet_features
+from ecisem_core.curation.annotations import item_consensus
+from ecisem_core.errors import InputError
+from ecisem_core.curation.negatives import FlagConfig, flag_triplets, roc_auc, triplet_features
 
 N_MIN: int = 10
 """Verdicts of *each* class (false negative, true negative) needed before a model is trained."""
@@ -44,7 +44,7 @@ class NotEnoughVerdicts(InputError):
 
 
 def model_features(table: pd.DataFrame, config: FlagConfig = FlagConfig()) -> pd.DataFrame:
-    """:data:`MODEL_FEATURES` for every row (from :func:`~ecisem_core.negatives.triplet_features`)."""
+    """:data:`MODEL_FEATURES` for every row (from :func:`~ecisem_core.curation.negatives.triplet_features`)."""
     f = triplet_features(table, config)
     out = pd.DataFrame(index=table.index)
     for name in MODEL_FEATURES:
@@ -59,7 +59,7 @@ def labels_from_verdicts(table: pd.DataFrame, verdicts: pd.DataFrame) -> np.ndar
     """Per row of ``table``: 1.0 (consensus false negative), 0.0 (true negative) or NaN (not judged / undecided).
 
     Rows and items are matched on (query_id, negative_id); ``verdicts`` are current verdicts as returned by
-    :meth:`ecisem_core.annotations.AnnotationStore.verdicts` (several batches may be concatenated: an item judged
+    :meth:`ecisem_core.curation.annotations.AnnotationStore.verdicts` (several batches may be concatenated: an item judged
     in two batches counts each answer).
     """
     for frame, name in ((table, "table"), (verdicts, "verdicts")):

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from .errors import InputError
+from ecisem_core.errors import InputError
 
 HYBRID_SEP = "+"
 """Separator of part names in a hybrid's default name."""

@@ -11,7 +11,7 @@ passages, reasons, file names) is ``html.escape``d, in tables and in the figures
 a subset of HTML; escaped text is shown literally), and the figures' JSON escapes ``<``, ``>`` and ``/``, so a
 negative such as ``</script><script>…`` is shown, never run.
 
-The 2-D map uses :mod:`ecisem_core.projection` (UMAP, the dashboard's layout and cache) when that module is
+The 2-D map uses :mod:`ecisem_core.embed.projection` (UMAP, the dashboard's layout and cache) when that module is
 installed, otherwise PCA of a sample of the same kind, and the figure's title says which.
 """
 from __future__ import annotations
@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .score import Prepared, ScoreResult
+from ecisem_core.score import Prepared, ScoreResult
 
 TOP_FLAGGED: int = 50
 """Flagged triplets listed (highest fn_score first)."""
@@ -138,11 +138,10 @@ def pca_2d(x: np.ndarray) -> np.ndarray:
 
 
 def projection_module() -> Any | None:
-    """:mod:`ecisem_core.projection` (UMAP, shared with the dashboard's Geometry page) when installed, else None."""
-    if importlib.util.find_spec("ecisem_core.projection") is None:
+    """:mod:`ecisem_core.embed.projection` (UMAP, shared with the dashboard's Geometry page) when installed, else None."""
+    if importlib.util.find_spec("ecisem_core.embed.projection") is None:
         return None
-    from . import projection
-
+    from ecisem_core.embed import projection
     return projection if hasattr(projection, "project") else None
 
 
@@ -165,7 +164,7 @@ def map_points(prep: Prepared, per_source: int = POINTS_PER_SOURCE, seed: int = 
                cache_dir: str | os.PathLike[str] | None = None, use_umap: bool = True) -> MapPoints:
     """Queries, positives and negatives of up to ``per_source`` triplets per source, laid out in 2-D.
 
-    With :mod:`ecisem_core.projection` installed (and ``use_umap``): its :func:`project` (UMAP, cosine; same
+    With :mod:`ecisem_core.embed.projection` installed (and ``use_umap``): its :func:`project` (UMAP, cosine; same
     sample and same on-disk cache as the dashboard). Otherwise PCA (:func:`pca_2d`) of the same kind of sample
     (a seeded content-hash sample per source, each unique query and positive once), and the method says so.
     """
@@ -179,7 +178,7 @@ def map_points(prep: Prepared, per_source: int = POINTS_PER_SOURCE, seed: int = 
         source = np.where(role == "negative", pts["source"].to_numpy(str), "")
         return MapPoints(pts[["x", "y"]].to_numpy(np.float64), role, source,
                          _hover(e.texts, pts["text_index"].to_numpy()), "UMAP (cosine, umap-learn)")
-    from .hybrid import content_key
+    from ecisem_core.downstream.hybrid import content_key
 
     t = prep.triplets
     keys = content_key(t, seed)
@@ -322,7 +321,7 @@ def report_html(prep: Prepared, result: ScoreResult, *, data: Sequence[str] = ()
     from importlib.metadata import PackageNotFoundError, version
     from plotly.offline import get_plotlyjs
 
-    from . import __version__
+    from ecisem_core import __version__
 
     config = result.config
     s = result.sources

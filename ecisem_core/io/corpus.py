@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .errors import InputError
+from ecisem_core.errors import InputError
 
 
 def read_corpus(path: str | Path) -> list[str]:

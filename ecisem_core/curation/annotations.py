@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .errors import InputError
+from ecisem_core.errors import InputError
 
 VERDICTS: tuple[str, ...] = ("false_negative", "true_negative", "unsure")
 """Allowed verdicts, in the order the annotate page shows them."""
@@ -357,7 +357,7 @@ class AnnotationStore:
 
         ``verdicts`` has ``verdict``, ``annotator``, optional ``comment`` and either ``item_id`` or
         (``query_id``, ``negative_id``) identifying an item of this batch; optional ``file``/``line`` columns
-        (from :func:`ecisem_core.exports.read_verdicts_csv`) locate a bad row in error messages.
+        (from :func:`ecisem_core.curation.exports.read_verdicts_csv`) locate a bad row in error messages.
         """
         with self.transaction() as conn:
             self._require_batch(conn, batch_id)

@@ -29,8 +29,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from .errors import InputError
-from .hashing import text_hashes
+from ecisem_core.errors import InputError
+from ecisem_core.hashing import text_hashes
 
 PICKLE_PROBLEM = "contains Python objects (pickle); refusing to load"
 _NPY_MAGIC = b"\x93NUMPY"

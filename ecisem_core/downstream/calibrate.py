@@ -27,8 +27,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .config import ScoreConfig
-from .errors import InputError
+from ecisem_core.config import ScoreConfig
+from ecisem_core.errors import InputError
 
 TAUS: tuple[float, ...] = (0.02, 0.05, 0.1)
 """Grid of τ (temperature of c and h)."""
@@ -92,7 +92,7 @@ def score_matrix(score_fn: ScoreFunction, configs: Sequence[ScoreConfig], progre
 
 
 def _rank_corr(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
-    from .validate import rank_correlations
+    from ecisem_core.downstream.validate import rank_correlations
 
     return rank_correlations(x, y)
 
@@ -236,7 +236,7 @@ def calibrate(score_fn: ScoreFunction, downstream: pd.Series, *, base_config: Sc
 def prepared_score_function(prepared: Any) -> ScoreFunction:
     """ECI_sem per source from a ``score.Prepared``: the core's own ``score_prepared`` with only the point score
     (no contributions, no uncertainty: one log-det per source), so calibration re-weights without re-encoding."""
-    from .score import score_prepared
+    from ecisem_core.score import score_prepared
 
     def score_fn(config: ScoreConfig) -> pd.Series:
         sources = score_prepared(prepared, config, uncertainty=False, contributions=False).sources

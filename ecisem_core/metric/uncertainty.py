@@ -24,8 +24,8 @@ import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
-from .metric import logdet_i_plus_gram
-from .terms import semantic_locality, target_consistency, weights
+from ecisem_core.metric.eci import logdet_i_plus_gram
+from ecisem_core.metric.terms import semantic_locality, target_consistency, weights
 
 JITTER_LOW, JITTER_HIGH = 0.5, 1.5
 """Range of the multiplicative jitter of τ and the exponents for rank stability."""

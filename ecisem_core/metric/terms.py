@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import expit
 
-from .config import RESIDUAL_EPS
+from ecisem_core.config import RESIDUAL_EPS
 
 
 def rowwise_dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -26,8 +26,8 @@ from xml.sax.saxutils import quoteattr
 import numpy as np
 import pandas as pd
 
-from .annotations import VERDICTS, normalise_verdict
-from .errors import InputError
+from ecisem_core.curation.annotations import VERDICTS, normalise_verdict
+from ecisem_core.errors import InputError
 
 EXPORT_COLUMNS: tuple[str, ...] = (
     "query_id", "negative_id", "source", "query", "positive", "negative", "fn_score", "fn_flag", "junk_flag",
@@ -92,7 +92,7 @@ def write_jsonl(records: Iterable[Mapping[str, Any]], path: str | Path) -> int:
 
 
 def export_candidates(frame: pd.DataFrame, path: str | Path, fmt: str | None = None) -> int:
-    """Write flagged triplets (a triplet table joined with :func:`~ecisem_core.negatives.flag_triplets`) as
+    """Write flagged triplets (a triplet table joined with :func:`~ecisem_core.curation.negatives.flag_triplets`) as
     ``csv`` or ``jsonl`` (``fmt`` defaults to the file suffix); returns rows written."""
     fmt = (fmt or Path(path).suffix.lstrip(".")).lower()
     out = candidate_frame(frame)
@@ -376,12 +376,12 @@ def export_cleaned_training(
     mode: str = "drop",
     threshold: float = 0.5,
 ) -> pd.DataFrame:
-    """Resample a triplet table (:func:`ecisem_core.fn_model.resample`) and write it; returns what was written.
+    """Resample a triplet table (:func:`ecisem_core.curation.fn_model.resample`) and write it; returns what was written.
 
     ``probs``: per-row FN probabilities (the learned scorer's); default the table's ``fn_score``. Junk rows
     (``junk_flag``) are always dropped.
     """
-    from .fn_model import resample
+    from ecisem_core.curation.fn_model import resample
 
     if probs is None:
         if "fn_score" not in table.columns:

@@ -15,7 +15,7 @@ Pipeline (:func:`run_validation`):
 4. per-source mean ± sd over seeds (:func:`summarise_runs`) → ``validation.csv``;
 5. agreement — Kendall τ and Spearman ρ between the downstream ranking (mean nDCG@10) and each score, with a
    bootstrap CI over sources (:func:`agreement_table`) → ``agreement.csv``, ``agreement.html``;
-6. optional calibration of τ, α, β, γ, κ (:mod:`ecisem_core.calibrate`) → ``calibrated_config.json``;
+6. optional calibration of τ, α, β, γ, κ (:mod:`ecisem_core.downstream.calibrate`) → ``calibrated_config.json``;
    ``summary.json`` records the settings, sizes, leaks removed and headline numbers.
 
 Training uses a small explicit PyTorch loop around sentence-transformers' own loss (the Trainer needs the
@@ -40,9 +40,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .config import ScoreConfig
-from .errors import InputError
-from .evaldata import EvalData, LeakReport, normalise_query, remove_eval_leaks
+from ecisem_core.config import ScoreConfig
+from ecisem_core.errors import InputError
+from ecisem_core.io.evaldata import EvalData, LeakReport, normalise_query, remove_eval_leaks
 
 # ---------------------------------------------------------------------------------------------------------------
 # Defaults
@@ -87,7 +87,7 @@ CI_LEVEL: float = 0.95
 BASE_SOURCE: str = "(base)"
 """Name of the untrained-base row in ``validation.csv``."""
 DEFAULT_BASE_MODEL: str = "default"
-"""The offline default all-MiniLM-L6-v2 (see :func:`ecisem_core.encoders.get_encoder`)."""
+"""The offline default all-MiniLM-L6-v2 (see :func:`ecisem_core.embed.encoders.get_encoder`)."""
 SCORE_NAMES: tuple[str, ...] = ("eci_sem", "eci_v1", "c", "h", "rho", "w")
 """Scores compared with the downstream ranking: ECI_sem, classic ECI and per-source means of each term."""
 CACHE_VERSION: int = 1
@@ -328,7 +328,7 @@ def load_base(spec: str | None = DEFAULT_BASE_MODEL) -> tuple[Any, Any]:
     """(encoder, SentenceTransformer) for a base-model spec: ``"default"`` (offline all-MiniLM-L6-v2), a
     sentence-transformers model name or a local path. The encoder (the untrained base) is also the target encoder
     used to score the sources."""
-    from .encoders import get_encoder
+    from ecisem_core.embed.encoders import get_encoder
 
     encoder = get_encoder(None if spec in (None, "", DEFAULT_BASE_MODEL) else spec)
     model = getattr(encoder, "model", None)
@@ -667,7 +667,7 @@ ScoreFn = Callable[[pd.DataFrame, Any, ScoreConfig], tuple[dict[str, pd.Series],
 def default_scorer(selected: pd.DataFrame, encoder: Any, config: ScoreConfig) -> tuple[dict[str, pd.Series], Any]:
     """Score the trained-on triplets with the frozen base as target encoder (``score.prepare`` +
     ``score.score_prepared``); returns (per-source score Series, the prepared object for calibration)."""
-    from . import score
+    from ecisem_core import score
 
     prepared = score.prepare(selected, encoder, config)
     result = score.score_prepared(prepared, config)
@@ -702,7 +702,7 @@ def run_validation(triplets: pd.DataFrame, data: EvalData, *, base_model: str | 
     agreement = agreement_table(downstream, scores, n_boot=n_boot)
     calibration = None
     if calibrate:
-        from .calibrate import calibrate_from_prepared
+        from ecisem_core.downstream.calibrate import calibrate_from_prepared
 
         calibration = calibrate_from_prepared(prepared, downstream, base_config=score_config,
                                               n_seeds=len(seeds), dim=_embedding_dim(base), progress=progress)
@@ -794,7 +794,7 @@ def write_outputs(result: ValidationResult, out_dir: str | Path) -> dict[str, Pa
     fig = agreement_figure(result.table, result.agreement, result.scores)
     fig.write_html(paths["agreement.html"], include_plotlyjs=True, full_html=True)
     if result.calibration is not None and result.calibration.ok:
-        from .calibrate import save_calibration
+        from ecisem_core.downstream.calibrate import save_calibration
 
         paths[CALIBRATION_FILE] = out / CALIBRATION_FILE
         save_calibration(result.calibration, paths[CALIBRATION_FILE])

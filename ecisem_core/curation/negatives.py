@@ -27,14 +27,14 @@ false negative answers the same need, so it is close to the labeled positive (s_
 answer-bearing words, while a hard negative only shares the topic. On the bundled demo's planted false negatives
 (MiniLM embeddings) ROC AUC is 0.95 for fn_score against 0.92 for s_qn and 0.89 for −Δ, and 0.89 against 0.80
 for s_qn among the hardest 40% of negatives. ``pn_ref`` (the s_pn that is neutral evidence) is on the scale of
-the encoder's cosines (0.65 suits MiniLM-class encoders); the learned scorer (:mod:`ecisem_core.fn_model`)
+the encoder's cosines (0.65 suits MiniLM-class encoders); the learned scorer (:mod:`ecisem_core.curation.fn_model`)
 re-fits all weights from verdicts. The key-term and cross-encoder terms are one-sided (their absence is no
 evidence against relevance).
 
 ``cov`` (key-term coverage): the positive's *key terms* are its tokens that are not in the query, the top
 ``key_terms`` by IDF (the answer-bearing words: the query's own words are in every hard negative by construction);
 ``cov = Σ_{t ∈ K ∩ T(n)} idf(t) / Σ_{t ∈ K} idf(t)``. IDF: smoothed BM25 idf over the unique passages
-(positives ∪ negatives) of the table, word tokenizer (:mod:`ecisem_core.lexical`).
+(positives ∪ negatives) of the table, word tokenizer (:mod:`ecisem_core.metric.lexical`).
 
 It depends only on :class:`FlagConfig`, never on the ECI_sem sliders, so re-weighting never re-flags.
 """
@@ -49,9 +49,9 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from .errors import InputError
-from .lexical import idf_vector
-from .lexical import word_term_matrix as term_matrix
+from ecisem_core.errors import InputError
+from ecisem_core.metric.lexical import idf_vector
+from ecisem_core.metric.lexical import word_term_matrix as term_matrix
 
 # ---------------------------------------------------------------------------------------------------------------
 # Named defaults (each overridable through FlagConfig)

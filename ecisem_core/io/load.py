@@ -46,7 +46,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from .errors import InputError
+from ecisem_core.errors import InputError
 
 log = logging.getLogger(__name__)
 

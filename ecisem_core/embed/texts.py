@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .cache import EmbeddingCache, default_cache_root
-from .encoders import Encoder, TfidfLsaEncoder
-from .hashing import text_hashes
+from ecisem_core.embed.cache import EmbeddingCache, default_cache_root
+from ecisem_core.embed.encoders import Encoder, TfidfLsaEncoder
+from ecisem_core.hashing import text_hashes
 
 Progress = Callable[[int, int], None]
 """progress(done, total) — texts encoded so far out of the texts that need encoding."""

@@ -1,0 +1,1 @@
+"""Reading input: triplet files in every accepted format, IDF corpora, evaluation sets."""
