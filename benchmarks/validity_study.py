@@ -43,9 +43,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from ecisem_core.downstream import mining  # noqa: E402
+from ecisem_core.downstream.runs import select_triplets, source_hash  # noqa: E402
 from ecisem_core.embed.encoders import default_encoder  # noqa: E402
 from ecisem_core.io.evaldata import EvalData, load_beir, load_pairs, normalise_query  # noqa: E402
-from ecisem_core.downstream.validate import TrainConfig, evaluate_model, fine_tune  # noqa: E402
+from ecisem_core.downstream.retrieval import evaluate_model  # noqa: E402
+from ecisem_core.downstream.training import TrainConfig, fine_tune  # noqa: E402
 
 EXTERNAL = ROOT.parent / "shared" / "data" / "external"
 DPR = EXTERNAL / "llm-enhanced-dpr"
@@ -62,6 +64,10 @@ REGIMES: dict[str, dict[str, Any]] = {
     "weak": {"layers": 1, "lr": 1e-4},
 }
 EVALS = ("msmarco_id", "med", "cisi")
+REGIME_EVALS: dict[str, tuple[str, ...]] = {"adapt": ("med", "cisi"), "weak": EVALS}
+"""Evaluation sets per regime. The adapted all-MiniLM-L6-v2 already reaches nDCG@10 0.955 on the in-domain set
+(measured; it was trained on MS MARCO), a ceiling that leaves no room to rank sources, so that regime is evaluated
+out of domain only (and the 2,700 in-domain texts are not encoded 25 times)."""
 STUDY_VERSION = 1
 
 
@@ -177,14 +183,13 @@ def evaluate_all(model: Any, evals: dict[str, EvalData]) -> dict[str, dict[str, 
 
 
 def train_all(sources: pd.DataFrame, evals: dict[str, EvalData], regimes: list[str], seeds: list[int]) -> None:
-    from ecisem_core.downstream.validate import select_triplets, source_hash
-
-    eval_fp = hashlib.sha1("".join(evals[e].fingerprint() for e in EVALS).encode()).hexdigest()
     per_source = int(sources.groupby("source").size().min())
     chosen = select_triplets(sources, per_source).triplets
     for regime in regimes:
         _, base = start_model(regime)
         train = TrainConfig(per_source=per_source, lr=REGIMES[regime]["lr"], max_seq_length=128)
+        used = {e: evals[e] for e in REGIME_EVALS[regime]}
+        eval_fp = hashlib.sha1("".join(used[e].fingerprint() for e in used).encode()).hexdigest()
         jobs = [("(base)", None, 0)] + [(s, part, seed) for seed in seeds
                                         for s, part in chosen.groupby("source", sort=True)]
         for i, (source, part, seed) in enumerate(jobs, 1):
@@ -199,7 +204,7 @@ def train_all(sources: pd.DataFrame, evals: dict[str, EvalData], regimes: list[s
                 model.max_seq_length = 128
             else:
                 model = fine_tune(base, part, train, seed, progress=False)
-            metrics = evaluate_all(model, evals)
+            metrics = evaluate_all(model, used)
             secs = time.perf_counter() - t0
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_suffix(".tmp")

@@ -22,7 +22,7 @@ from ecisem_core.downstream.calibrate import (
     spearman_rows,
 )
 from ecisem_core.config import ScoreConfig
-from ecisem_core.downstream.validate import rank_correlations
+from ecisem_core.downstream.agreement import rank_correlations
 
 N_SOURCES = 14
 TRUE = {"tau": 0.1, "alpha": 2.0, "beta": 0.0, "gamma": 0.5, "kappa": 8.0}

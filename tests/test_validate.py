@@ -11,6 +11,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from ecisem_core.downstream import agreement
+from ecisem_core.downstream import retrieval
+from ecisem_core.downstream import runs
+from ecisem_core.downstream import training
 import ecisem_core.downstream.validate as v
 from ecisem_core.config import ScoreConfig
 from ecisem_core.io.evaldata import EvalData, normalise_query
@@ -29,37 +33,37 @@ GAINS = np.array([[0, 1, 0, 2, 0], [0, 0, 0, 0, 1]], dtype=float)
 
 
 def test_metrics_hand_checked() -> None:
-    m = v.retrieval_metrics(SCORES, GAINS)
+    m = retrieval.retrieval_metrics(SCORES, GAINS)
     assert m["ndcg10"] == pytest.approx((0.567207 + 1) / 2, abs=1e-6)
     assert m["mrr10"] == pytest.approx(0.75)
     assert m["recall100"] == pytest.approx(1.0)
-    ranked = v.top_k(SCORES, 5)
+    ranked = retrieval.top_k(SCORES, 5)
     assert ranked.tolist() == [[0, 1, 2, 3, 4], [4, 3, 2, 1, 0]]
     rel = np.take_along_axis(GAINS, ranked, axis=1) > 0
-    assert v.recall_at_k(rel, np.array([2, 1]), 2).tolist() == [0.5, 1.0]
-    assert v.mrr_at_k(rel, 1).tolist() == [0.0, 1.0]  # query A's first hit is at rank 2 > k
-    ndcg = v.ndcg_at_k(np.take_along_axis(GAINS, ranked, axis=1), GAINS, 10)
+    assert retrieval.recall_at_k(rel, np.array([2, 1]), 2).tolist() == [0.5, 1.0]
+    assert retrieval.mrr_at_k(rel, 1).tolist() == [0.0, 1.0]  # query A's first hit is at rank 2 > k
+    ndcg = retrieval.ndcg_at_k(np.take_along_axis(GAINS, ranked, axis=1), GAINS, 10)
     assert ndcg[0] == pytest.approx(0.5672074, abs=1e-7)
 
 
 def test_metrics_ties_and_empty_queries() -> None:
     scores = np.array([[0.5, 0.5, 0.5]])
-    assert v.top_k(scores, 2).tolist() == [[0, 1]]  # ties: lower index first
-    m = v.retrieval_metrics(scores, np.array([[0.0, 0.0, 1.0]]))
+    assert retrieval.top_k(scores, 2).tolist() == [[0, 1]]  # ties: lower index first
+    m = retrieval.retrieval_metrics(scores, np.array([[0.0, 0.0, 1.0]]))
     assert m["mrr10"] == pytest.approx(1 / 3)
     assert m["ndcg10"] == pytest.approx(1 / math.log2(4))
-    assert v.ndcg_at_k(np.zeros((1, 3)), np.zeros((1, 3)), 3).tolist() == [0.0]
+    assert retrieval.ndcg_at_k(np.zeros((1, 3)), np.zeros((1, 3)), 3).tolist() == [0.0]
 
 
 def test_gain_matrix() -> None:
     data = EvalData(queries={"b": "qb", "a": "qa"}, corpus={"y": "Y", "x": "X"}, qrels={"a": {"y": 2}, "b": {"x": 1}})
-    qids, dids, gains = v.gain_matrix(data)
+    qids, dids, gains = retrieval.gain_matrix(data)
     assert qids == ["a", "b"] and dids == ["x", "y"]
     assert gains.tolist() == [[0, 2], [1, 0]]
 
 
 def test_linear_schedule() -> None:
-    factors = [v.linear_schedule(s, total=10, warmup=2) for s in range(10)]
+    factors = [training.linear_schedule(s, total=10, warmup=2) for s in range(10)]
     assert factors[:3] == [0.5, 1.0, 1.0]
     assert factors[-1] == pytest.approx(1 / 8)
     assert all(a >= b for a, b in zip(factors[1:], factors[2:]))
@@ -83,21 +87,21 @@ def test_selection_same_size_shared_queries_first() -> None:
     t = _table({"a": [(q, 1) for q in range(10)],
                 "b": [(q, 2) for q in range(6)] + [(q, 1) for q in range(11, 15)],
                 "c": [(q, 1) for q in range(8)] + [(q, 1) for q in range(20, 31)]})
-    sel = v.select_triplets(t, per_source=6, seed=0)
+    sel = runs.select_triplets(t, per_source=6, seed=0)
     assert sel.per_source == 6 and sel.shared_queries == 6
     for src, part in sel.triplets.groupby("source"):
         assert sorted(part["query_id"]) == sorted(f"q{q}" for q in range(6)), src  # exactly the shared queries
-    big = v.select_triplets(t, per_source=100, seed=0)
+    big = runs.select_triplets(t, per_source=100, seed=0)
     assert big.per_source == 10 and big.requested == 100  # capped by the smallest source (a: 10)
     assert big.triplets.groupby("source").size().tolist() == [10, 10, 10]
     b = big.triplets[big.triplets["source"] == "b"]
     assert b["query_id"].nunique() == 10  # one triplet per query before second triplets
-    assert v.select_triplets(t, 6, seed=0).triplets.equals(sel.triplets)
+    assert runs.select_triplets(t, 6, seed=0).triplets.equals(sel.triplets)
 
 
 def test_batches_have_no_repeated_query_or_positive() -> None:
     keys = [frozenset({f"q:{i % 5}", f"p:{i % 7}"}) for i in range(40)]
-    batches = v.make_batches(keys, batch_size=4, rng=np.random.default_rng(0))
+    batches = training.make_batches(keys, batch_size=4, rng=np.random.default_rng(0))
     assert sorted(i for b in batches for i in b) == list(range(40))
     for b in batches:
         assert len(b) <= 4
@@ -107,9 +111,9 @@ def test_batches_have_no_repeated_query_or_positive() -> None:
 
 def test_source_hash_depends_on_content_and_order() -> None:
     t = _table({"a": [(1, 1), (2, 1)]})
-    assert v.source_hash(t) == v.source_hash(t.copy())
-    assert v.source_hash(t) != v.source_hash(t.iloc[::-1])
-    assert v.source_hash(t) != v.source_hash(t.assign(negative="other"))
+    assert runs.source_hash(t) == runs.source_hash(t.copy())
+    assert runs.source_hash(t) != runs.source_hash(t.iloc[::-1])
+    assert runs.source_hash(t) != runs.source_hash(t.assign(negative="other"))
 
 
 # ------------------------------------------------------------------------------------------------------ agreement
@@ -122,7 +126,7 @@ def test_agreement_table() -> None:
               "one_swap": pd.Series({"a": 1.0, "b": 3.0, "c": 2.0, "d": 4.0}),
               "constant": pd.Series({"a": 1.0, "b": 1.0, "c": 1.0, "d": 1.0}),
               "partial": pd.Series({"a": 1.0, "b": 2.0, "z": 9.0})}
-    agr = v.agreement_table(down, scores, n_boot=200, seed=0).set_index("score")
+    agr = agreement.agreement_table(down, scores, n_boot=200, seed=0).set_index("score")
     assert agr.loc["same", "kendall_tau"] == pytest.approx(1) and agr.loc["same", "spearman"] == pytest.approx(1)
     assert agr.loc["reversed", "kendall_tau"] == pytest.approx(-1)
     assert agr.loc["one_swap", "kendall_tau"] == pytest.approx(4 / 6)  # 5 concordant − 1 discordant of 6 pairs
@@ -139,8 +143,8 @@ def test_scores_from_result_means_terms() -> None:
     sources = pd.DataFrame({"source": ["a", "b"], "eci_sem": [0.2, 0.1], "eci_v1": [1.0, 2.0]})
     trip = pd.DataFrame({"source": ["a", "a", "b"], "c": [0.2, 0.4, 1.0], "h": [1.0, 0.0, 0.5],
                          "rho": [0.1, 0.3, 0.5], "w": [0.0, 0.2, 0.4]})
-    s = v.scores_from_result(sources, trip)
-    assert list(s) == list(v.SCORE_NAMES)
+    s = agreement.scores_from_result(sources, trip)
+    assert list(s) == list(agreement.SCORE_NAMES)
     assert s["c"].to_dict() == pytest.approx({"a": 0.3, "b": 1.0})
     assert s["eci_sem"].to_dict() == {"a": 0.2, "b": 0.1}
 
@@ -185,9 +189,9 @@ EVAL = EvalData(queries={"e1": "Query 2", "e2": "query 5?"}, corpus={"d1": "pos 
 
 
 def _run(monkeypatch, stub: _Stub, t: pd.DataFrame, cache: Path, seeds=(0, 1)) -> v.ValidationResult:
-    monkeypatch.setattr(v, "fine_tune", stub.fine_tune)
-    monkeypatch.setattr(v, "evaluate_model", stub.evaluate_model)
-    train = v.TrainConfig(per_source=6, batch_size=4, max_seq_length=None)  # the stub base cannot be truncated
+    monkeypatch.setattr(runs, "fine_tune", stub.fine_tune)
+    monkeypatch.setattr(runs, "evaluate_model", stub.evaluate_model)
+    train = training.TrainConfig(per_source=6, batch_size=4, max_seq_length=None)  # the stub base cannot be truncated
     return v.run_validation(t, EVAL, train=train, seeds=seeds, cache_dir=cache,
                             calibrate=False, progress=False, n_boot=50, scorer=_stub_scorer,
                             loaded=(_Enc(), "base"))
@@ -217,7 +221,7 @@ def test_interrupted_run_resumes_and_new_source_trains_alone(monkeypatch, tmp_pa
     table = result.table.set_index("source")
     assert table.loc["c", "ndcg10_mean"] == pytest.approx(0.505)
     assert table.loc["c", "ndcg10_sd"] == pytest.approx(np.std([0.5, 0.51], ddof=1))
-    assert table.loc["c", "downstream_rank"] == 1 and np.isnan(table.loc[v.BASE_SOURCE, "downstream_rank"])
+    assert table.loc["c", "downstream_rank"] == 1 and np.isnan(table.loc[runs.BASE_SOURCE, "downstream_rank"])
     assert table.loc["a", "delta_ndcg10"] == pytest.approx(0.105)
     # a fourth source over the same queries: only it is trained
     t4 = pd.concat([t, _table({"d": [(q, 1) for q in range(10, 20)]})], ignore_index=True)
@@ -230,15 +234,15 @@ def test_interrupted_run_resumes_and_new_source_trains_alone(monkeypatch, tmp_pa
 
 
 def test_cache_roundtrip_and_corruption(tmp_path: Path) -> None:
-    key = v.RunKey("abc", "model", {"epochs": 1}, "fp", 0)
-    run = v.RunResult("a", 0, {"ndcg10": 0.5, "mrr10": 0.4, "recall100": 0.9}, 10, 10, 1.5, key.digest())
-    path = v.write_cached(tmp_path, key, run)
-    back = v.read_cached(tmp_path, key, "a")
+    key = runs.RunKey("abc", "model", {"epochs": 1}, "fp", 0)
+    run = runs.RunResult("a", 0, {"ndcg10": 0.5, "mrr10": 0.4, "recall100": 0.9}, 10, 10, 1.5, key.digest())
+    path = runs.write_cached(tmp_path, key, run)
+    back = runs.read_cached(tmp_path, key, "a")
     assert back is not None and back.cached and back.metrics == run.metrics
-    assert v.read_cached(tmp_path, v.RunKey("abc", "model", {"epochs": 1}, "fp", 1), "a") is None
-    assert v.read_cached(tmp_path, v.RunKey("abc", "model", {"epochs": 2}, "fp", 0), "a") is None
+    assert runs.read_cached(tmp_path, runs.RunKey("abc", "model", {"epochs": 1}, "fp", 1), "a") is None
+    assert runs.read_cached(tmp_path, runs.RunKey("abc", "model", {"epochs": 2}, "fp", 0), "a") is None
     path.write_text("{ truncated", encoding="utf-8")
-    assert v.read_cached(tmp_path, key, "a") is None
+    assert runs.read_cached(tmp_path, key, "a") is None
     assert not list(tmp_path.rglob("*.tmp*"))
 
 
@@ -246,9 +250,9 @@ def test_train_config_validation() -> None:
     from ecisem_core.errors import InputError
 
     with pytest.raises(InputError, match="batch_size"):
-        v.TrainConfig(batch_size=1)
+        training.TrainConfig(batch_size=1)
     with pytest.raises(InputError, match="lr"):
-        v.TrainConfig(lr=0)
+        training.TrainConfig(lr=0)
 
 
 def test_help_documents_every_option() -> None:
@@ -304,11 +308,11 @@ def test_validate_command_end_to_end(tmp_path: Path, monkeypatch, capsys) -> Non
 
     # validation.csv: the base + 4 sources, same budget each, metrics in range
     table = pd.read_csv(out / "validation.csv")
-    assert table["source"].tolist()[0] == v.BASE_SOURCE
-    assert set(table["source"]) == {v.BASE_SOURCE, "bm25", "llm", "random", "boilerplate"}
+    assert table["source"].tolist()[0] == runs.BASE_SOURCE
+    assert set(table["source"]) == {runs.BASE_SOURCE, "bm25", "llm", "random", "boilerplate"}
     trained = table[table["trained"]]
     assert (trained["n_triplets"] == 24).all() and (trained["n_seeds"] == 2).all()
-    for m in v.METRICS:
+    for m in retrieval.METRICS:
         assert table[f"{m}_mean"].between(0, 1).all(), m
         assert (trained[f"{m}_sd"] >= 0).all()
     assert table.loc[0, "ndcg10_mean"] > 0.3  # MiniLM is already a good retriever on MS MARCO
@@ -318,7 +322,7 @@ def test_validate_command_end_to_end(tmp_path: Path, monkeypatch, capsys) -> Non
 
     # agreement.csv: every score, coefficients and CIs in [-1, 1]
     agr = pd.read_csv(out / "agreement.csv")
-    assert agr["score"].tolist() == list(v.SCORE_NAMES)
+    assert agr["score"].tolist() == list(agreement.SCORE_NAMES)
     assert (agr["n_sources"] == 4).all()
     for col in ("kendall_tau", "kendall_ci_low", "kendall_ci_high", "spearman", "spearman_ci_low",
                 "spearman_ci_high"):

@@ -11,6 +11,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from ecisem_core.downstream import agreement
+from ecisem_core.downstream import runs
 from ecisem_core.downstream import validate as v
 from ecisem_core.downstream.calibrate import CalibrationResult, settings_of
 from ecisem_core.config import ScoreConfig
@@ -27,28 +29,28 @@ CALIBRATED = ScoreConfig(tau=0.1, alpha=2.0, beta=0.5, gamma=0.0, kappa=8.0 * 38
 def make_results(folder: Path, *, calibrated: bool = True, seeds: tuple[int, ...] = (0, 1)) -> Path:
     """A results folder as `ecisem validate --out` writes it, from made-up runs (real summarise/agreement/write
     functions of ecisem_core.downstream.validate and calibrate; nothing trained)."""
-    runs = []
+    done = []
     for seed in seeds:
-        runs.append(v.RunResult(v.BASE_SOURCE, 0, {"ndcg10": 0.35, "mrr10": 0.30, "recall100": 0.80}, 0, 50, 1.0,
+        done.append(runs.RunResult(runs.BASE_SOURCE, 0, {"ndcg10": 0.35, "mrr10": 0.30, "recall100": 0.80}, 0, 50, 1.0,
                                 "k"))
         for s, nd in SOURCES.items():
             jitter = 0.01 * (seed - 0.5)
-            runs.append(v.RunResult(s, seed, {"ndcg10": nd + jitter, "mrr10": nd - 0.05 + jitter,
+            done.append(runs.RunResult(s, seed, {"ndcg10": nd + jitter, "mrr10": nd - 0.05 + jitter,
                                               "recall100": 0.85 + jitter}, 64, 60, 1.0, "k"))
-    runs = [r for i, r in enumerate(runs) if not (r.source == v.BASE_SOURCE and i > 0)]
-    table = v.summarise_runs(runs)
+    done = [r for i, r in enumerate(done) if not (r.source == runs.BASE_SOURCE and i > 0)]
+    table = runs.summarise_runs(done)
     scores = {"eci_sem": pd.Series(ECI), "eci_v1": pd.Series({"bm25": 1.0, "dense": 2.0, "llm": 3.0, "hybrid": 4.0}),
               "c": pd.Series({"bm25": .9, "dense": .8, "llm": .95, "hybrid": .85}),
               "h": pd.Series(ECI) / 10, "rho": pd.Series({"bm25": .5, "dense": .6, "llm": .7, "hybrid": .4}),
               "w": pd.Series(ECI) / 20}
     scores = {k: s.rename(k) for k, s in scores.items()}
-    agreement = v.agreement_table(v.downstream_series(table), scores, n_boot=50)
+    agreed = agreement.agreement_table(runs.downstream_series(table), scores, n_boot=50)
     cal = None
     if calibrated:
         cal = CalibrationResult(config=CALIBRATED, n_sources=4, n_seeds=len(seeds), grid_size=576,
                                 loo_kendall=0.667, loo_spearman=0.8, in_sample_kendall=1.0, in_sample_spearman=1.0,
                                 default_kendall=0.333, default_spearman=0.4, settings=settings_of(CALIBRATED, 384))
-    result = v.ValidationResult(table=table, agreement=agreement, scores=scores, runs=runs, selection=None,
+    result = v.ValidationResult(table=table, agreement=agreed, scores=scores, runs=done, selection=None,
                                 leaks=None, calibration=cal)
     result.summary = {"sources": list(SOURCES), "n_sources": 4, "seeds": list(seeds), "n_seeds": len(seeds),
                       "base_model": "all-MiniLM-L6-v2@gt-0.1", "budget": {"per_source": 64, "per_source_used": 64,
@@ -70,7 +72,7 @@ def test_reads_a_results_folder(results_dir):
     res = vv.read_results(results_dir)
     assert res.n_sources == 4 and res.n_seeds == 2
     assert res.notes == []
-    assert set(res.scores.columns) == set(v.SCORE_NAMES)
+    assert set(res.scores.columns) == set(agreement.SCORE_NAMES)
     cal = res.calibration
     assert cal.config == ScoreConfig.load(results_dir / "calibrated_config.json")
     assert cal.settings == {"tau": 0.1, "alpha": 2.0, "beta": 0.5, "gamma": 0.0, "kappa": 3072.0}

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from ecisem_core.io import evaldata
+from ecisem_core.downstream import agreement, runs, training
 from ecisem_core.downstream import validate as v
 from ecisem_core.config import ScoreConfig
 from ecisem_core.errors import InputError
@@ -59,22 +60,22 @@ def add_parser(sub: "argparse._SubParsersAction") -> argparse.ArgumentParser:
     p.add_argument("--eval-passages", type=int, default=EVAL_PASSAGES, metavar="N",
                    help="evaluation corpus size: relevant passages of the kept queries plus random distractors; "
                         f"0 = all (default {EVAL_PASSAGES})")
-    p.add_argument("--base-model", default=v.DEFAULT_BASE_MODEL, metavar="NAME|PATH",
+    p.add_argument("--base-model", default=training.DEFAULT_BASE_MODEL, metavar="NAME|PATH",
                    help="model to fine-tune and target encoder for the scores: 'default' (offline "
                         "all-MiniLM-L6-v2), a sentence-transformers name in the local cache, or a local path "
                         "(default: default)")
-    p.add_argument("--per-source", type=int, default=v.PER_SOURCE, metavar="N",
+    p.add_argument("--per-source", type=int, default=training.PER_SOURCE, metavar="N",
                    help=f"triplets per source; every source gets the same number, the smallest source's size if "
-                        f"less (default {v.PER_SOURCE})")
-    p.add_argument("--epochs", type=int, default=v.EPOCHS, help=f"epochs (default {v.EPOCHS})")
-    p.add_argument("--lr", type=float, default=v.LEARNING_RATE, help=f"peak learning rate (default {v.LEARNING_RATE})")
-    p.add_argument("--batch-size", type=int, default=v.BATCH_SIZE,
-                   help=f"triplets per batch (default {v.BATCH_SIZE})")
-    p.add_argument("--max-seq-length", type=int, default=v.MAX_SEQ_LENGTH, metavar="N",
+                        f"less (default {training.PER_SOURCE})")
+    p.add_argument("--epochs", type=int, default=training.EPOCHS, help=f"epochs (default {training.EPOCHS})")
+    p.add_argument("--lr", type=float, default=training.LEARNING_RATE, help=f"peak learning rate (default {training.LEARNING_RATE})")
+    p.add_argument("--batch-size", type=int, default=training.BATCH_SIZE,
+                   help=f"triplets per batch (default {training.BATCH_SIZE})")
+    p.add_argument("--max-seq-length", type=int, default=training.MAX_SEQ_LENGTH, metavar="N",
                    help="truncate texts to N tokens when training and evaluating; 0 = the model's own (256 for "
                         f"MiniLM). Time and memory grow with it: about 4 GB peak at 128 with batch 32, 7.4 GB at 256 "
-                        f"(default {v.MAX_SEQ_LENGTH})")
-    p.add_argument("--seeds", type=int, nargs="+", default=list(v.SEEDS), metavar="SEED",
+                        f"(default {training.MAX_SEQ_LENGTH})")
+    p.add_argument("--seeds", type=int, nargs="+", default=list(runs.SEEDS), metavar="SEED",
                    help="training seeds; results are mean ± sd over them (default: 0)")
     p.add_argument("--out", default=DEFAULT_OUT, metavar="DIR", help=f"output folder (default {DEFAULT_OUT})")
     p.add_argument("--cache-dir", default=None, metavar="DIR", help="run cache (default: DIR/cache under --out)")
@@ -84,8 +85,8 @@ def add_parser(sub: "argparse._SubParsersAction") -> argparse.ArgumentParser:
     p.add_argument("--config", default=None, metavar="FILE",
                    help="ECI_sem settings (JSON from ScoreConfig.save or a calibrated_config.json) for the scores "
                         "being checked (default: the built-in defaults)")
-    p.add_argument("--bootstrap", type=int, default=v.BOOTSTRAP, metavar="B",
-                   help=f"bootstrap resamples over sources for the agreement CIs (default {v.BOOTSTRAP})")
+    p.add_argument("--bootstrap", type=int, default=agreement.BOOTSTRAP, metavar="B",
+                   help=f"bootstrap resamples over sources for the agreement CIs (default {agreement.BOOTSTRAP})")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     return p
 
@@ -114,7 +115,7 @@ def run(args: argparse.Namespace) -> int:
             raise InputError(f"--{name.replace('_', '-')} must be >= 1")
     if args.eval_queries < 0 or args.eval_passages < 0:
         raise InputError("--eval-queries and --eval-passages must be >= 0")
-    train = v.TrainConfig(per_source=args.per_source, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
+    train = training.TrainConfig(per_source=args.per_source, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
                           max_seq_length=args.max_seq_length or None)
     score_config = ScoreConfig.load(args.config) if args.config else ScoreConfig()
     triplets = read_triplets(args.data).triplets

@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from ecisem_core.config import ScoreConfig
+from ecisem_core.downstream.agreement import kendall_rows, rank_correlations, spearman_rows
 from ecisem_core.errors import InputError
 
 TAUS: tuple[float, ...] = (0.02, 0.05, 0.1)
@@ -89,37 +90,6 @@ def score_matrix(score_fn: ScoreFunction, configs: Sequence[ScoreConfig], progre
     rows = [pd.Series(score_fn(cfg), dtype=float) for cfg in tqdm(configs, desc="calibrate", unit="setting",
                                                                  leave=False, disable=not progress)]
     return pd.DataFrame(rows).reset_index(drop=True)
-
-
-def _rank_corr(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
-    from ecisem_core.downstream.validate import rank_correlations
-
-    return rank_correlations(x, y)
-
-
-def kendall_rows(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Kendall τ-b of each row of ``x`` (m, n) with ``y`` (n), vectorised over rows.
-
-    τ_b = Σ_{i<j} sgn(x_i − x_j)·sgn(y_i − y_j) / sqrt(n_x · n_y), n_x / n_y = pairs not tied in x / y
-    (equals ``scipy.stats.kendalltau``); NaN when either side is constant.
-    """
-    x, y = np.atleast_2d(np.asarray(x, float)), np.asarray(y, float)
-    i, j = np.triu_indices(len(y), 1)
-    dx, dy = np.sign(x[:, i] - x[:, j]), np.sign(y[i] - y[j])
-    denom = np.sqrt((dx != 0).sum(axis=1) * float((dy != 0).sum()))
-    return np.divide(dx @ dy, denom, out=np.full(len(x), np.nan), where=denom > 0)
-
-
-def spearman_rows(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Spearman ρ of each row of ``x`` with ``y``: Pearson correlation of average ranks; NaN when constant."""
-    from scipy.stats import rankdata
-
-    rx = rankdata(np.atleast_2d(np.asarray(x, float)), axis=1)
-    ry = rankdata(np.asarray(y, float))
-    rx = rx - rx.mean(axis=1, keepdims=True)
-    ry = ry - ry.mean()
-    denom = np.sqrt((rx ** 2).sum(axis=1) * (ry ** 2).sum())
-    return np.divide(rx @ ry, denom, out=np.full(len(rx), np.nan), where=denom > 1e-12)
 
 
 def best_setting(scores: pd.DataFrame, downstream: pd.Series, sources: Sequence[str],
@@ -208,7 +178,7 @@ def calibrate(score_fn: ScoreFunction, downstream: pd.Series, *, base_config: Sc
         result.reason = f"leave-one-source-out needs at least {MIN_SOURCES} sources (got {len(sources)})"
         return result
     y = downstream.loc[sources].astype(float)
-    result.default_kendall, result.default_spearman = _rank_corr(first.loc[sources].to_numpy(float), y.to_numpy())
+    result.default_kendall, result.default_spearman = rank_correlations(first.loc[sources].to_numpy(float), y.to_numpy())
     scores = score_matrix(score_fn, configs, progress)
     missing = [s for s in sources if s not in scores.columns]
     if missing:
@@ -228,7 +198,7 @@ def calibrate(score_fn: ScoreFunction, downstream: pd.Series, *, base_config: Sc
                       "predicted_position": held_out_position(scores.iloc[idx], s),
                       "downstream_position": float(y.rank(ascending=False, method="average")[s])})
     result.folds = pd.DataFrame(folds)
-    result.loo_kendall, result.loo_spearman = _rank_corr(-result.folds["predicted_position"].to_numpy(float),
+    result.loo_kendall, result.loo_spearman = rank_correlations(-result.folds["predicted_position"].to_numpy(float),
                                                          y.loc[result.folds["held_out"]].to_numpy(float))
     return result
 

@@ -1,5 +1,9 @@
-"""Plotly figures of the dashboard (pure: tables in, ``go.Figure`` out; no Streamlit import, no metric maths)."""
+"""Plotly figures of the dashboard, the report and `ecisem validate` (pure: tables in, ``go.Figure`` out; no Streamlit
+import, no metric maths)."""
 from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -217,3 +221,36 @@ def to_html(fig: go.Figure, title: str) -> str:
     """A self-contained HTML file of a figure (plotly.js inlined: opens offline)."""
     return fig.to_html(include_plotlyjs=True, full_html=True, default_width="100%", default_height="100%",
                        config={"displaylogo": False}).replace("<head>", f"<head><title>{title}</title>", 1)
+
+
+def agreement_figure(table: pd.DataFrame, agreement: pd.DataFrame, scores: Mapping[str, pd.Series]) -> Any:
+    """Plotly figure: left, Kendall τ and Spearman ρ per score with bootstrap CIs; right, ECI_sem against mean
+    nDCG@10 per source (error bars: sd over seeds; dashed line: the untrained base)."""
+    fig = make_subplots(rows=1, cols=2, column_widths=[0.45, 0.55],
+                        subplot_titles=("Agreement with the downstream ranking (95% bootstrap CI over sources)",
+                                        "ECI_sem vs downstream nDCG@10"))
+    for col, label, colour in (("kendall", "Kendall τ", "#1f77b4"), ("spearman", "Spearman ρ", "#ff7f0e")):
+        value = agreement["kendall_tau" if col == "kendall" else "spearman"]
+        fig.add_trace(go.Bar(x=agreement["score"], y=value, name=label, marker_color=colour,
+                             error_y=dict(type="data", symmetric=False,
+                                          array=(agreement[f"{col}_ci_high"] - value).clip(lower=0),
+                                          arrayminus=(value - agreement[f"{col}_ci_low"]).clip(lower=0))),
+                      row=1, col=1)
+    fig.update_yaxes(range=[-1.05, 1.05], title_text="rank correlation", row=1, col=1)
+    trained = table[table["trained"]].set_index("source")
+    eci = scores.get("eci_sem")
+    if eci is not None:
+        common = [s for s in trained.index if s in eci.index]
+        fig.add_trace(go.Scatter(
+            x=eci.loc[common], y=trained.loc[common, "ndcg10_mean"], mode="markers+text", text=common,
+            textposition="top center", name="sources", marker=dict(size=11, color="#2ca02c"),
+            error_y=dict(type="data", array=trained.loc[common, "ndcg10_sd"].fillna(0))), row=1, col=2)
+        fig.update_xaxes(title_text="ECI_sem (frozen base encoder)", row=1, col=2)
+    base = table.loc[~table["trained"], "ndcg10_mean"]
+    if len(base):
+        fig.add_hline(y=float(base.iloc[0]), line_dash="dash", line_color="grey", row=1, col=2,
+                      annotation_text="untrained base", annotation_position="bottom right")
+    fig.update_yaxes(title_text="nDCG@10 (mean over seeds)", row=1, col=2)
+    fig.update_layout(template="plotly_white", height=480, width=1150, barmode="group",
+                      legend=dict(orientation="h", y=-0.2))
+    return fig

@@ -277,7 +277,7 @@ def agreement_table(agreement: pd.DataFrame) -> pd.DataFrame:
 def figure(results: Results) -> Any:
     """The agreement plot (plotly): ``ecisem_core.downstream.validate.agreement_figure`` with plain score names, sized by
     the page."""
-    from ecisem_core.downstream.validate import agreement_figure
+    from ecisem_core.report.figures import agreement_figure
 
     agr = results.agreement.copy()
     agr["score"] = [SCORE_LABELS.get(str(s), str(s)).split(" (")[0] for s in agr["score"]]
