@@ -14,7 +14,8 @@ from ecisem_core.embed.encoders import get_encoder
 from ecisem_core.errors import InputError
 from ecisem_core.downstream.hybrid import add_hybrids, make_hybrid
 from ecisem_core.io.load import LoadReport, load_triplets, read_triplets
-from ecisem_core.metric.eci import classic_eci, eci_sem
+from ecisem_core.metric.classic import classic_eci
+from ecisem_core.metric.eci_sem import eci_sem
 from ecisem_core.curation.negatives import flag_triplets
 from ecisem_core.score import Prepared, ScoreResult, prepare, score_prepared, score_sources
 

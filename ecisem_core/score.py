@@ -21,7 +21,9 @@ from ecisem_core.embed.encoders import Encoder, get_encoder
 from ecisem_core.errors import InputError
 from ecisem_core.downstream.hybrid import content_key
 from ecisem_core.metric.lexical import residuality_indexed, word_tokenize
-from ecisem_core.metric.eci import PLAYERS, EciSem, classic_eci_from_sims, eci_sem, eci_sem_contributions
+from ecisem_core.metric.classic import classic_eci_from_sims
+from ecisem_core.metric.eci_sem import EciSem, eci_sem
+from ecisem_core.metric.shapley import PLAYERS, eci_sem_contributions
 from ecisem_core.curation.negatives import flag_triplets
 from ecisem_core.metric.terms import residual_directions, semantic_locality, similarities, target_consistency, weights
 from ecisem_core.metric.uncertainty import (

@@ -6,7 +6,8 @@ import pandas as pd
 import pytest
 
 from ecisem_core.metric.explain import term_differences, triplet_contributions, weight_cuts
-from ecisem_core.metric.eci import eci_sem, eci_sem_contributions
+from ecisem_core.metric.eci_sem import eci_sem
+from ecisem_core.metric.shapley import eci_sem_contributions
 
 
 def _unit_rows(rng, n, d):

@@ -8,9 +8,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ecisem_core.metric.eci import (
-    classic_eci, classic_eci_from_sims, eci_sem, eci_sem_contributions, logdet_i_plus, shapley_values, coalitions,
-)
+from ecisem_core.metric.classic import classic_eci, classic_eci_from_sims
+from ecisem_core.metric.eci_sem import eci_sem
+from ecisem_core.metric.logdet import logdet_i_plus
+from ecisem_core.metric.shapley import coalitions, eci_sem_contributions, shapley_values
 
 # Paper v1 Table 1: (source, K, S_n, Δ_max, ECI as printed)
 TABLE1 = [

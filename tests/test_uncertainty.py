@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ecisem_core.metric.eci import eci_sem
+from ecisem_core.metric.eci_sem import eci_sem
 from ecisem_core.metric.uncertainty import (
     SourceSample, _score_weighted, centre, bootstrap_scores, intervals, pairwise_prob, rank_stability, ranks_desc,
 )

@@ -19,6 +19,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ecisem_core.metric.logdet import scaled_rows, weighted_gram
+
 TERM_LABELS = {
     "phi_c": "target consistency c",
     "phi_h": "semantic locality h",
@@ -72,13 +74,13 @@ def triplet_contributions(residuals: np.ndarray, w: np.ndarray, kappa: float) ->
     n, d = r.shape
     if n == 0:
         return np.zeros(0)
-    b = r * np.sqrt(np.asarray(w, dtype=np.float64) / n)[:, None]
+    b = scaled_rows(r, w)
+    g = weighted_gram(r, w)  # B Bᵀ (N ≤ d) or BᵀB (N > d)
     if n <= d:
-        g = b @ b.T
         m = np.eye(n) + kappa * g
         q = kappa * np.einsum("ij,ji->i", g, np.linalg.solve(m, np.eye(n)))
     else:
-        m = np.eye(d) + kappa * (b.T @ b)
+        m = np.eye(d) + kappa * g
         sol = np.linalg.solve(m, b.T)  # d × n
         q = kappa * np.einsum("ij,ji->i", b, sol)
     q = np.clip(q, 0.0, 1.0 - 1e-12)

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
-from ecisem_core.metric.eci import logdet_i_plus_gram
+from ecisem_core.metric.logdet import coding_rate, weighted_gram
 from ecisem_core.metric.terms import semantic_locality, target_consistency, weights
 
 JITTER_LOW, JITTER_HIGH = 0.5, 1.5
@@ -43,21 +43,15 @@ class SourceSample:
 
 
 def _score_weighted(r32: np.ndarray, w: np.ndarray, mult: np.ndarray | None, kappa: float) -> float:
-    """ECI_sem of rows r̂ with weights w, each row counted ``mult`` times: M = Σ m_i w_i r̂_i r̂_iᵀ / Σ m_i."""
+    """ECI_sem of rows r̂ with weights w, each row counted ``mult`` times: M = Σ m_i w_i r̂_i r̂_iᵀ / Σ m_i
+    (float32 Gram matrix, float64 log-det)."""
     if mult is None:
         mult = np.ones_like(w)
     keep = mult > 0
     total = mult.sum()
     if total <= 0:
         return float("nan")
-    r = r32[keep]
-    scale = (mult[keep] * w[keep] / total).astype(np.float32)
-    if r.shape[0] >= r.shape[1]:
-        gram = r.T @ (r * scale[:, None])
-    else:
-        a = r * np.sqrt(scale)[:, None]
-        gram = a @ a.T
-    return logdet_i_plus_gram(gram.astype(np.float64), kappa) / kappa
+    return coding_rate(weighted_gram(r32[keep], mult[keep] * w[keep], total), kappa)
 
 
 def bootstrap_scores(samples: list[SourceSample], w: list[np.ndarray], kappa: float, n_boot: int,
