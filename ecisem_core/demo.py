@@ -52,6 +52,7 @@ import pandas as pd
 from ecisem_core.downstream import mining
 from ecisem_core.errors import InputError
 from ecisem_core.hashing import short_id, text_hashes
+from ecisem_core.io.jsonl import iter_jsonl
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO_DIR = ROOT / "assets" / "demo"
@@ -119,13 +120,7 @@ def read_text(folder: str | Path = TEXT_DIR) -> list[DemoQuery]:
     out: dict[str, DemoQuery] = {}
     seen: dict[str, tuple[Path, int]] = {}
     for path in files:
-        for line, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-            if not raw.strip():
-                continue
-            try:
-                rec = json.loads(raw)
-            except json.JSONDecodeError as exc:
-                raise InputError(f"not valid JSON ({exc.msg})", path, line) from None
+        for line, rec in iter_jsonl(path):
             if not isinstance(rec, dict) or set(rec) != set(RECORD_KEYS):
                 got = sorted(rec) if isinstance(rec, dict) else type(rec).__name__
                 raise InputError(f"expected an object with keys {list(RECORD_KEYS)}, got {got}", path, line)

@@ -1,10 +1,10 @@
 """Read a user IDF corpus: a text file with one passage per line, or JSONL with a ``text`` field per line."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from ecisem_core.errors import InputError
+from ecisem_core.io.jsonl import iter_jsonl
 
 
 def read_corpus(path: str | Path) -> list[str]:
@@ -22,13 +22,7 @@ def read_corpus(path: str | Path) -> list[str]:
     lines = text.splitlines()
     if path.suffix.lower() == ".jsonl":
         out = []
-        for i, line in enumerate(lines, 1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise InputError(f"malformed JSON ({exc.msg})", path, i) from None
+        for i, obj in iter_jsonl(path, lines):
             if not isinstance(obj, dict) or not isinstance(obj.get("text"), str):
                 raise InputError('each line needs a string field "text"', path, i)
             out.append(obj["text"])

@@ -31,6 +31,7 @@ import pandas as pd
 
 from ecisem_core.errors import InputError
 from ecisem_core.hashing import short_id
+from ecisem_core.io.jsonl import iter_jsonl
 
 QUERY_COLUMNS: tuple[str, ...] = ("query_text", "query", "anchor", "question")
 """Accepted names of the query column of a pairs file, in order of preference."""
@@ -109,19 +110,11 @@ def _finish(queries: dict[str, str], corpus: dict[str, str], qrels: dict[str, di
 
 
 def _read_jsonl(path: Path, id_key: str = "_id") -> Iterable[tuple[int, dict]]:
-    if not path.is_file():
-        raise InputError("file not found", path)
-    with path.open(encoding="utf-8-sig") as fh:
-        for line_no, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise InputError(f"not valid JSON ({exc.msg})", path, line_no) from None
-            if not isinstance(row, dict) or id_key not in row:
-                raise InputError(f"expected a JSON object with an {id_key!r} field", path, line_no)
-            yield line_no, row
+    """(line, record) of a BEIR JSONL file; every record must be an object with an ``id_key`` field."""
+    for line_no, row in iter_jsonl(path):
+        if not isinstance(row, dict) or id_key not in row:
+            raise InputError(f"expected a JSON object with an {id_key!r} field", path, line_no)
+        yield line_no, row
 
 
 def load_beir(folder: str | Path, split: str | None = None) -> EvalData:

@@ -1,0 +1,64 @@
+"""The one JSON Lines reader: (line number, parsed value) for every non-blank line of a file, with
+:class:`~ecisem_core.errors.InputError` naming the file, the line and the problem."""
+from __future__ import annotations
+
+import codecs
+import json
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from ecisem_core.errors import InputError
+
+
+def iter_jsonl(path: str | Path, lines: Iterable[str] | None = None) -> Iterator[tuple[int, Any]]:
+    """(1-based line number, parsed JSON value) of every non-blank line of a JSON Lines file, in order.
+
+    The file is read one line at a time as UTF-8 (a leading BOM is dropped; a line ends at ``"\\n"``,
+    ``"\\r\\n"`` or ``"\\r"``), so a large file is never held in memory whole. A caller that has already read
+    and decoded the file (with its own messages) passes its ``lines``; ``path`` then only names them in errors.
+    The values are not checked: each caller says what a record must hold.
+
+    Raises:
+        InputError: the file is missing or unreadable, a line is not UTF-8 text, a line is not valid JSON.
+
+    Example:
+        >>> for line_no, obj in iter_jsonl("queries.jsonl"):   # doctest: +SKIP
+        ...     print(line_no, obj["_id"])
+    """
+    path = Path(path)
+    if lines is None:
+        if not path.is_file():
+            raise InputError("file not found", path)
+        lines = _utf8_lines(path)
+    for line_no, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            value = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise InputError(f"not valid JSON ({exc.msg})", path, line_no) from None
+        yield line_no, value
+
+
+def _utf8_lines(path: Path) -> Iterator[str]:
+    """The lines of a UTF-8 file (leading BOM dropped; universal newlines), read lazily; a line that is not
+    UTF-8 names itself."""
+    try:
+        fh = path.open("rb")
+    except OSError as exc:
+        raise InputError(f"cannot read file ({exc.strerror or exc})", path) from None
+    line_no = 0
+    with fh:
+        for chunk in fh:  # ends at b"\n"; bytes.splitlines splits only at b"\r\n", b"\r" and b"\n"
+            for raw in chunk.splitlines() if b"\r" in chunk else (chunk,):
+                line_no += 1
+                if line_no == 1 and raw.startswith(codecs.BOM_UTF8):
+                    raw = raw[len(codecs.BOM_UTF8):]
+                try:
+                    line = raw.decode("utf-8")
+                except UnicodeDecodeError as exc:
+                    bad = raw[exc.start:exc.start + 1].hex()
+                    raise InputError(f"not valid UTF-8 text (byte 0x{bad} at column {exc.start + 1})",
+                                     path, line_no) from None
+                yield line
