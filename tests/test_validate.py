@@ -188,13 +188,14 @@ EVAL = EvalData(queries={"e1": "Query 2", "e2": "query 5?"}, corpus={"d1": "pos 
                 qrels={"e1": {"d1": 1}, "e2": {"d2": 1}})
 
 
-def _run(monkeypatch, stub: _Stub, t: pd.DataFrame, cache: Path, seeds=(0, 1)) -> v.ValidationResult:
+def _run(monkeypatch, stub: _Stub, t: pd.DataFrame, cache: Path, seeds=(0, 1), data: EvalData = None,
+         allow_weak_eval: bool = True) -> v.ValidationResult:
     monkeypatch.setattr(runs, "fine_tune", stub.fine_tune)
     monkeypatch.setattr(runs, "evaluate_model", stub.evaluate_model)
     train = training.TrainConfig(per_source=6, batch_size=4, max_seq_length=None)  # the stub base cannot be truncated
-    return v.run_validation(t, EVAL, train=train, seeds=seeds, cache_dir=cache,
+    return v.run_validation(t, data or EVAL, train=train, seeds=seeds, cache_dir=cache,
                             calibrate=False, progress=False, n_boot=50, scorer=_stub_scorer,
-                            loaded=(_Enc(), "base"))
+                            loaded=(_Enc(), "base"), allow_weak_eval=allow_weak_eval)
 
 
 def test_no_evaluation_query_reaches_training(monkeypatch, tmp_path: Path) -> None:
@@ -231,6 +232,44 @@ def test_interrupted_run_resumes_and_new_source_trains_alone(monkeypatch, tmp_pa
     agr = result4.agreement.set_index("score")
     assert agr.loc["eci_sem", "kendall_tau"] == pytest.approx(4 / 6)  # scores a<b<d<c vs downstream a<b<c<d
     assert agr.loc["rho", "kendall_tau"] == pytest.approx(-4 / 6)
+
+
+def test_guard_refuses_a_saturated_or_tiny_eval_set_before_training(monkeypatch, tmp_path: Path) -> None:
+    from ecisem_core.errors import InputError
+
+    t = _table({"a": [(q, 1) for q in range(10, 20)], "b": [(q, 1) for q in range(10, 20)]})
+    stub = _Stub()
+    with pytest.raises(InputError, match="has 2 queries"):  # EVAL has 2 queries
+        _run(monkeypatch, stub, t, tmp_path / "c1", allow_weak_eval=False)
+    assert stub.trained == []
+    big = EvalData(queries={f"e{i}": f"eval question {i}" for i in range(25)},
+                   corpus={f"d{i}": f"passage {i}" for i in range(25)},
+                   qrels={f"e{i}": {f"d{i}": 1} for i in range(25)})
+    saturated = _Stub()
+    monkeypatch.setattr(saturated, "evaluate_model", lambda model, data, progress=False:
+                        {"ndcg10": 0.95, "mrr10": 0.95, "recall100": 1.0} if model == "base"
+                        else _Stub.evaluate_model(model, data))
+    with pytest.raises(InputError, match=r"already reaches nDCG@10 0\.950"):
+        _run(monkeypatch, saturated, t, tmp_path / "c2", data=big, allow_weak_eval=False)
+    assert saturated.trained == []
+    # with headroom it trains, reports the seed-to-seed agreement and no noise warning (sd 0.007 vs spread 0.1)
+    ok = _run(monkeypatch, _Stub(), t, tmp_path / "c3", data=big, allow_weak_eval=False)
+    assert ok.summary["seed_kendall_tau"] == pytest.approx(1.0) and ok.summary["warnings"] == []
+    weak = _run(monkeypatch, _Stub(), t, tmp_path / "c4")  # insisted: runs, and says why it should not have
+    assert any("2 queries" in w for w in weak.summary["warnings"])
+
+
+def test_noise_warning_and_seed_agreement() -> None:
+    from ecisem_core.downstream import guards
+
+    table = pd.DataFrame({"ndcg10_mean": [0.50, 0.51], "ndcg10_sd": [0.02, 0.03], "n_seeds": [3, 3]})
+    assert "seed noise" in guards.noise_warning(table)
+    assert "one seed" in guards.noise_warning(table.assign(n_seeds=1))
+    assert guards.noise_warning(table.assign(ndcg10_mean=[0.4, 0.6])) is None
+    runs_ = pd.DataFrame({"source": list("abcabc"), "seed": [0, 0, 0, 1, 1, 1],
+                          "ndcg10": [0.1, 0.2, 0.3, 0.1, 0.3, 0.2]})
+    assert guards.seed_kendall(runs_) == pytest.approx(1 / 3)
+    assert guards.seed_kendall(runs_[runs_.seed == 0]) is None
 
 
 def test_cache_roundtrip_and_corruption(tmp_path: Path) -> None:

@@ -39,6 +39,7 @@ import pandas as pd
 
 from ecisem_core.config import ScoreConfig
 from ecisem_core.downstream import calibrate as calibration_mod
+from ecisem_core.downstream import guards
 from ecisem_core.downstream.agreement import BOOTSTRAP, agreement_table, scores_from_result
 from ecisem_core.downstream.retrieval import METRICS
 from ecisem_core.downstream.runs import (
@@ -80,10 +81,13 @@ def run_validation(triplets: pd.DataFrame, data: EvalData, *, base_model: str | 
                    train: TrainConfig = TrainConfig(), seeds: Sequence[int] = SEEDS,
                    cache_dir: str | Path = "validation-cache", score_config: ScoreConfig = ScoreConfig(),
                    calibrate: bool = True, progress: bool = True, n_boot: int = BOOTSTRAP,
-                   scorer: ScoreFn | None = None, loaded: tuple[Any, Any] | None = None) -> ValidationResult:
+                   scorer: ScoreFn | None = None, loaded: tuple[Any, Any] | None = None,
+                   allow_weak_eval: bool = False) -> ValidationResult:
     """The whole downstream check (module docstring, steps 1–6) without writing outputs (see :func:`write_outputs`).
 
     ``loaded`` = (encoder, model) reuses an already-loaded base; ``scorer`` replaces :func:`default_scorer`.
+    The untrained base is evaluated first: an evaluation set that cannot rank sources (:mod:`guards`) is refused
+    with an :class:`InputError` before any training, unless ``allow_weak_eval``.
     """
     started = time.perf_counter()
     seeds = tuple(dict.fromkeys(int(s) for s in seeds))
@@ -96,7 +100,12 @@ def run_validation(triplets: pd.DataFrame, data: EvalData, *, base_model: str | 
     encoder, base = loaded if loaded is not None else load_base(base_model)
     base_id = str(getattr(encoder, "model_id", base_model))
     jobs = plan_jobs(selection.triplets, base_id, train, data, seeds)
-    runs = run_jobs(jobs, base, data, train, cache_dir, progress)
+    runs = run_jobs(jobs[:1], base, data, train, cache_dir, progress)  # the untrained base first
+    problems = guards.headroom_problems(runs[0].metrics.get("ndcg10"), data.n_queries)
+    if problems and not allow_weak_eval:
+        raise InputError("refusing to train: " + "; ".join(problems)
+                         + " (--allow-weak-eval runs anyway, and the outputs say so)")
+    runs += run_jobs(jobs[1:], base, data, train, cache_dir, progress)
     train_seconds = time.perf_counter() - started
     table = summarise_runs(runs)
     scores, prepared = (scorer or default_scorer)(selection.triplets, encoder, score_config)
@@ -111,6 +120,11 @@ def run_validation(triplets: pd.DataFrame, data: EvalData, *, base_model: str | 
     result.summary = build_summary(result, data=data, base_id=base_id, train=train, seeds=seeds,
                                    score_config=score_config, seconds=time.perf_counter() - started,
                                    train_seconds=train_seconds)
+    trained_runs = pd.DataFrame([{"source": r.source, "seed": r.seed, **r.metrics} for r in runs
+                                 if r.source != BASE_SOURCE])
+    result.summary["seed_kendall_tau"] = guards.seed_kendall(trained_runs) if len(trained_runs) else None
+    warnings = problems + [w for w in [guards.noise_warning(table[table["trained"]])] if w]
+    result.summary["warnings"] = warnings
     return result
 
 

@@ -1,0 +1,245 @@
+"""Analysis phase of ``benchmarks/validity_study.py``: downstream tables, seed-to-seed agreement, agreement of every
+score and variant with the downstream ranking, calibration with leave-one-source-out and leave-one-regime-out
+agreement, and the presets fitted on the study.
+
+Scores are computed with each regime's own frozen start model as the target encoder, on exactly the triplets each
+source was trained on. The downstream ranking of a regime is by the mean over seeds of the out-of-domain nDCG@10
+(mean of MED and CISI); in-domain figures are reported beside it for the weak regime.
+"""
+from __future__ import annotations
+
+import itertools
+import json
+import math
+import os
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+
+from ecisem_core.config import ScoreConfig
+from ecisem_core.downstream.agreement import agreement_table, kendall_rows, rank_correlations
+from ecisem_core.downstream.runs import select_triplets
+from ecisem_core.metric.classic import classic_eci_from_sims
+from ecisem_core.metric.eci_sem import eci_sem
+from ecisem_core.metric.terms import semantic_locality, target_consistency, weights
+from ecisem_core.score import prepare
+
+PRIMARY = "ood_ndcg10"
+OOD = ("med", "cisi")
+GRID = {
+    "tau": (0.02, 0.05, 0.1),
+    "alpha": (-1.0, 0.0, 1.0),
+    "beta": (-1.0, 0.0, 1.0),
+    "gamma": (-1.0, 0.0, 1.0),
+    "kappa_d": (0.5, 2.0, 8.0),
+    "fn_penalty": (0.0, 1.0, 4.0),
+}
+"""Calibration grid of the study: exponents may be negative (a term may count against a source), and the
+false-negative penalty φ down-weights each triplet by (1 − fn_score)^φ."""
+
+
+def log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+# ----------------------------------------------------------------------------------------------- downstream
+
+
+def read_runs(out: Path) -> pd.DataFrame:
+    rows = []
+    for path in sorted((out / "runs").glob("*/*.json")):
+        r = json.loads(path.read_text())
+        row = {"regime": r["regime"], "source": r["source"], "seed": r["seed"], "seconds": r["seconds"]}
+        for ev, m in r["metrics"].items():
+            for k, v in m.items():
+                row[f"{ev}_{k}"] = v
+        row[PRIMARY] = float(np.mean([r["metrics"][e]["ndcg10"] for e in OOD]))
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def downstream_table(runs: pd.DataFrame, regime: str) -> pd.DataFrame:
+    part = runs[runs.regime == regime]
+    metrics = [c for c in part.columns if c.endswith(("ndcg10", "mrr10", "recall100")) and part[c].notna().any()]
+    g = part.groupby("source")
+    table = g[metrics].mean().add_suffix("_mean").join(g[metrics].std().add_suffix("_sd")).join(
+        g.size().rename("n_seeds"))
+    return table.sort_values(f"{PRIMARY}_mean", ascending=False)
+
+
+def seed_agreement(runs: pd.DataFrame, regime: str, metric: str = PRIMARY) -> float | None:
+    """Mean Kendall τ between the source rankings of every pair of seeds (base excluded)."""
+    part = runs[(runs.regime == regime) & (runs.source != "(base)")]
+    piv = part.pivot(index="source", columns="seed", values=metric).dropna()
+    taus = [rank_correlations(piv[a].to_numpy(), piv[b].to_numpy())[0]
+            for a, b in itertools.combinations(piv.columns, 2)]
+    return float(np.mean(taus)) if taus else None
+
+
+# ----------------------------------------------------------------------------------------------- scores
+
+
+class SourceFeatures:
+    """Per-source arrays of one regime's prepared triplets, for fast re-weighting."""
+
+    def __init__(self, prep: Any):
+        self.prep = prep
+        cfg = ScoreConfig()
+        self.samples = prep.sample(cfg)
+        self.rho = prep.rho(cfg)
+        self.delta = prep.delta
+        self.fn = prep.flags["fn_score"].to_numpy(float)
+        self.flag = prep.flags["fn_flag"].to_numpy(bool)
+        self.names = list(self.samples)
+        self.dim = prep.dim
+
+    def eci(self, tau: float, alpha: float, beta: float, gamma: float, kappa_d: float, fn_penalty: float = 0.0,
+            drop_flagged: bool = False) -> pd.Series:
+        out = {}
+        for name in self.names:
+            idx, r = self.samples[name]
+            c = target_consistency(self.delta[idx], tau)
+            h = semantic_locality(self.delta[idx], tau)
+            w = weights(c, h, self.rho[idx], alpha, beta, gamma)
+            if fn_penalty:
+                w = w * np.power(np.clip(1.0 - self.fn[idx], 1e-6, 1.0), fn_penalty)
+            if drop_flagged:
+                keep = ~self.flag[idx]
+                r, w = r[keep], w[keep]
+            out[name] = eci_sem(r, w, kappa_d * self.dim).score if len(w) else float("nan")
+        return pd.Series(out)
+
+    def simple(self) -> dict[str, pd.Series]:
+        """Per-source means and the classic ECI."""
+        p = self.prep
+        codes = p.source_codes
+        feats: dict[str, dict[str, float]] = {}
+        c = target_consistency(self.delta, 0.05)
+        h = semantic_locality(self.delta, 0.05)
+        for j, name in enumerate(p.source_names):
+            m = codes == j
+            feats[name] = {
+                "eci_v1": classic_eci_from_sims(p.s_qp[m], p.s_qn[m], p.query_codes[m]).eci,
+                "c": c[m].mean(), "h": h[m].mean(), "rho": self.rho[m].mean(),
+                "w": (c * h * self.rho)[m].mean(), "s_qn": p.s_qn[m].mean(), "margin": self.delta[m].mean(),
+                "s_pn": p.s_pn[m].mean(), "fn_rate": self.flag[m].mean(), "mean_fn_score": self.fn[m].mean(),
+                "clean_rate": 1.0 - self.flag[m].mean(),
+            }
+        df = pd.DataFrame(feats).T
+        return {k: df[k].astype(float) for k in df.columns}
+
+
+def variants(f: SourceFeatures) -> dict[str, pd.Series]:
+    """Every score compared with the downstream ranking."""
+    paper = f.eci(0.05, 1, 1, 1, 2.0)
+    out = {"eci_sem (paper)": paper}
+    out.update(f.simple())
+    out["eci_sem, flagged FNs excluded"] = f.eci(0.05, 1, 1, 1, 2.0, drop_flagged=True)
+    out["eci_sem, FN-weighted φ=1"] = f.eci(0.05, 1, 1, 1, 2.0, fn_penalty=1.0)
+    out["eci_sem, FN-weighted φ=4"] = f.eci(0.05, 1, 1, 1, 2.0, fn_penalty=4.0)
+    out["fn_share of eci_sem"] = 1.0 - out["eci_sem, flagged FNs excluded"] / paper
+    return out
+
+
+# ----------------------------------------------------------------------------------------------- calibration
+
+
+def grid_configs() -> list[dict[str, float]]:
+    keys = list(GRID)
+    grid = {k: (v[:1] + v[-1:] if os.environ.get("STUDY_QUICK") else v) for k, v in GRID.items()}
+    return [dict(zip(keys, vals)) for vals in itertools.product(*(grid[k] for k in keys))]
+
+
+def score_matrix(f: SourceFeatures, configs: list[dict[str, float]]) -> pd.DataFrame:
+    return pd.DataFrame([f.eci(**c) for c in configs])
+
+
+def best_rows(scores: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Kendall τ of every grid row against the downstream values (NaN → −inf)."""
+    t = kendall_rows(scores, y)
+    return np.where(np.isfinite(t), t, -np.inf)
+
+
+def distance(c: dict[str, float]) -> float:
+    """Tie-break: closeness to the published construction (τ 0.05, α = β = γ = 1, κ/d = 2, φ = 0)."""
+    return (abs(math.log(c["tau"] / 0.05)) + abs(c["alpha"] - 1) + abs(c["beta"] - 1) + abs(c["gamma"] - 1)
+            + abs(math.log(c["kappa_d"] / 2.0)) + c["fn_penalty"] / 4)
+
+
+def fit(scores: pd.DataFrame, y: pd.Series, sources: list[str], configs: list[dict[str, float]]) -> int:
+    tau = best_rows(scores[sources].to_numpy(float), y.loc[sources].to_numpy(float))
+    dist = np.array([distance(c) for c in configs])
+    order = np.lexsort((np.arange(len(tau)), dist, -tau))
+    return int(order[0])
+
+
+def loso(scores: pd.DataFrame, y: pd.Series, configs: list[dict[str, float]]) -> tuple[float, list[dict]]:
+    """Leave-one-source-out: each source's rank position under a setting fitted without it; τ of those positions
+    (negated) with the downstream values."""
+    sources = list(y.index)
+    folds = []
+    for s in sources:
+        others = [o for o in sources if o != s]
+        i = fit(scores, y, others, configs)
+        row = scores.iloc[i][sources]
+        position = float((row > row[s]).sum() + 1 + 0.5 * ((row == row[s]).sum() - 1))
+        folds.append({"held_out": s, "config": configs[i], "predicted_position": position})
+    pos = np.array([f["predicted_position"] for f in folds])
+    return rank_correlations(-pos, y.loc[sources].to_numpy(float))[0], folds
+
+
+# ----------------------------------------------------------------------------------------------- main
+
+
+def analyse(sources: pd.DataFrame, evals: dict, out: Path, start_model: Callable[[str], tuple[Any, Any]]) -> dict:
+    runs = read_runs(out)
+    regimes = sorted(set(runs.regime))
+    per_source = int(sources.groupby("source").size().min())
+    chosen = select_triplets(sources, per_source).triplets
+    configs = grid_configs()
+    report: dict[str, Any] = {"grid": GRID, "n_configs": len(configs), "regimes": {}}
+    mats, ys = {}, {}
+    for regime in regimes:
+        table = downstream_table(runs, regime)
+        table.to_csv(out / f"downstream_{regime}.csv")
+        trained = table.drop(index="(base)", errors="ignore")
+        complete = trained[trained["n_seeds"] >= trained["n_seeds"].max()]
+        y = complete[f"{PRIMARY}_mean"]
+        if len(y) < 3:
+            log(f"{regime}: only {len(y)} sources have every seed; skipped")
+            continue
+        log(f"{regime}: {len(y)} sources with all seeds; scoring with the regime's start model")
+        enc, _ = start_model(regime)
+        prep = prepare(chosen[chosen.source.isin(y.index)], enc, ScoreConfig(), show_progress=False)
+        f = SourceFeatures(prep)
+        scores = variants(f)
+        agree = agreement_table(y, scores, n_boot=1000)
+        agree.to_csv(out / f"agreement_{regime}.csv", index=False)
+        pd.DataFrame(scores).to_csv(out / f"scores_{regime}.csv")
+        t0 = time.time()
+        mat = score_matrix(f, configs)
+        log(f"{regime}: {len(configs)} settings scored in {time.time() - t0:.0f}s")
+        mats[regime], ys[regime] = mat, y
+        best = fit(mat, y, list(y.index), configs)
+        loso_tau, folds = loso(mat, y, configs)
+        report["regimes"][regime] = {
+            "sources": list(y.index), "seed_tau": seed_agreement(runs, regime),
+            "base": table.loc["(base)"].to_dict() if "(base)" in table.index else None,
+            "paper_tau": float(agree.set_index("score").loc["eci_sem (paper)", "kendall_tau"]),
+            "fitted": configs[best], "in_sample_tau": float(kendall_rows(mat.iloc[[best]][list(y.index)].to_numpy(float),
+                                                                           y.to_numpy(float))[0]),
+            "loso_tau": loso_tau, "loso_folds": folds,
+        }
+    for a, b in itertools.permutations(list(ys), 2):  # leave one regime out: fit on a, test on b
+        common = [s for s in ys[a].index if s in ys[b].index]
+        i = fit(mats[a], ys[a], common, configs)
+        tau = rank_correlations(mats[b].iloc[i][common].to_numpy(float), ys[b].loc[common].to_numpy(float))[0]
+        report["regimes"][b][f"fitted_on_{a}_tau"] = tau
+        report["regimes"][b][f"fitted_on_{a}_config"] = configs[i]
+    (out / "analysis.json").write_text(json.dumps(report, indent=1, default=float) + "\n")
+    log(json.dumps({r: {k: v for k, v in d.items() if k not in ("loso_folds", "base", "sources")}
+                    for r, d in report["regimes"].items()}, default=float))
+    return report
