@@ -12,7 +12,7 @@ import math
 import pandas as pd
 import streamlit as st
 
-from ecisem_core.curation.annotations import VERDICTS
+from ecisem_core.curation.verdicts import VERDICTS
 from ecisem_core.errors import InputError
 from ecisem_core.ui import curate, layout, sidebar
 from ecisem_core.ui.state import K
@@ -23,7 +23,6 @@ BUTTONS = {  # verdict → (label, shortcut, icon, type)
     "true_negative": ("True negative — it does not", "T", ":material/cancel:", "secondary"),
     "unsure": ("Unsure", "U", ":material/help:", "secondary"),
 }
-VERDICT_TEXT = {"false_negative": "false negative", "true_negative": "true negative", "unsure": "unsure"}
 
 
 @st.cache_resource(max_entries=8, show_spinner=False)
@@ -70,7 +69,8 @@ def record(batch: int, item_id: int, name: str, verdict: str, comment_key: str) 
     except InputError as exc:
         st.session_state[K.ANN_SAVED] = ("error", str(exc))
         return
-    st.session_state[K.ANN_SAVED] = ("ok", f"Saved: {VERDICT_TEXT[verdict]}" + (" (with comment)" if comment else ""))
+    st.session_state[K.ANN_SAVED] = ("ok", f"Saved: {curate.VERDICT_WORDS[verdict]}"
+                                     + (" (with comment)" if comment else ""))
     st.session_state[K.ANN_REVISIT] = None
 
 
@@ -114,7 +114,8 @@ def annotate(store, batch: int, name: str, n_items: int) -> None:
     revising = "current_verdict" in item
     pills = [(f"item {int(item['position']) + 1} of {prog.total}", False)]
     if revising:
-        pills.append((f"you answered: {VERDICT_TEXT[item['current_verdict']]} — answer again to change it", True))
+        pills.append((f"you answered: {curate.VERDICT_WORDS[item['current_verdict']]} — answer again to change it",
+                      True))
     if st.session_state.get(K.ANN_SHOW_REASONS):
         if item.get("source"):
             pills.append((f"source {item['source']}", False))

@@ -39,7 +39,8 @@ def column_config() -> dict:
     return {
         "fn_score": st.column_config.ProgressColumn("FN score", format="%.2f", min_value=0.0, max_value=1.0,
                                                     help="How likely the negative is relevant (rules + encoder; "
-                                                         "formula in negatives.py). Fixed: sliders don't change it."),
+                                                         "formula in curation/fn_score.py). Fixed: sliders don't "
+                                                         "change it."),
         "fn_model": st.column_config.ProgressColumn("learned P(FN)", format="%.2f", min_value=0.0, max_value=1.0,
                                                     help="The learned scorer's probability (trained from verdicts)."),
         "source": text("source"),
@@ -110,7 +111,7 @@ def cards(rows: pd.DataFrame, idf: dict, colours: dict[str, str]) -> None:
             pills.append((f"learned {r['fn_model']:.2f}", r["fn_model"] >= 0.5))
         if "fn_label" in r and pd.notna(r["fn_label"]):
             pills.append((f"label: {curate.LABEL_TEXT[float(r['fn_label'])]}", False))
-        pills += [(k, k.startswith("junk")) for k in r["reasons"]]
+        pills += curate.reason_pills(r["fn_reason_codes"])
         html.append(curate.triplet_card(r["query"], r["positive"], r["negative"], idf, pills,
                                         colours.get(str(r["source"]))))
     st.html("".join(html))

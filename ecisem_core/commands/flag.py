@@ -11,7 +11,7 @@ import pandas as pd
 from ecisem_core.errors import InputError
 from ecisem_core.curation.exports import export_argilla, export_candidates, export_label_studio
 from ecisem_core.io.load import read_triplets
-from ecisem_core.curation.negatives import cross_encoder_scores, flag_triplets
+from ecisem_core.curation.fn_score import cross_encoder_scores, flag_triplets
 from ecisem_core.score import prepare
 from ecisem_core.commands.options import add_encoder_options, encoder_from_args
 

@@ -1,4 +1,5 @@
-"""SQLite store of annotation batches, items and verdicts; inter-annotator agreement and flagger precision.
+"""SQLite store of annotation batches, items and verdicts (what the verdicts say — consensus, agreement, flagger
+precision — is computed by :mod:`ecisem_core.curation.verdicts`; the store's methods hand it their verdicts).
 
 Durability design (verdicts are never lost):
 
@@ -16,6 +17,9 @@ Durability design (verdicts are never lost):
 Tables: ``batches(id, name, created, settings)`` (settings: JSON), ``items(id, batch_id, position, query_id,
 negative_id, query, positive, negative, source, fn_score, fn_flag, fn_reasons)``, ``verdicts(id, item_id,
 annotator, verdict, comment, created)``. Times are UTC ISO-8601.
+
+The store stays one class in one module: its schema, transactions and queries share the connection handling above,
+and split apart they would each need it.
 """
 from __future__ import annotations
 
@@ -26,27 +30,32 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from itertools import combinations
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from ecisem_core.curation.verdicts import (
+    VERDICT_ALIASES,
+    VERDICTS,
+    FlaggerPrecision,
+    agreement_table,
+    cell_text,
+    check_annotator,
+    cohen_kappa,
+    flagger_precision_of,
+    item_consensus,
+    line_number,
+    normalise_verdict,
+)
 from ecisem_core.errors import InputError
 
-VERDICTS: tuple[str, ...] = ("false_negative", "true_negative", "unsure")
-"""Allowed verdicts, in the order the annotate page shows them."""
-VERDICT_ALIASES: dict[str, str] = {
-    "fn": "false_negative",
-    "false negative": "false_negative",
-    "false-negative": "false_negative",
-    "tn": "true_negative",
-    "true negative": "true_negative",
-    "true-negative": "true_negative",
-    "?": "unsure",
-}
-"""Spellings accepted on input (case-insensitive) and their canonical verdict."""
+__all__ = [  # the store, and (re-exported) what verdicts say, from ecisem_core.curation.verdicts
+    "BUSY_TIMEOUT_S", "ITEM_COLUMNS", "REQUIRED_ITEM_COLUMNS", "VERDICTS", "VERDICT_ALIASES", "AnnotationStore",
+    "FlaggerPrecision", "Progress", "cohen_kappa", "item_consensus", "normalise_verdict",
+]
+
 BUSY_TIMEOUT_S: float = 30.0
 """How long a writer waits for another writer's transaction before giving up (sqlite busy timeout)."""
 ITEM_COLUMNS: tuple[str, ...] = (
@@ -100,19 +109,6 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="microseconds")
 
 
-def normalise_verdict(value: Any) -> str:
-    """Canonical verdict of an input spelling, or ``InputError``.
-
-    >>> normalise_verdict(" FN "), normalise_verdict("True negative"), normalise_verdict("unsure")
-    ('false_negative', 'true_negative', 'unsure')
-    """
-    text = str(value).strip().lower() if value is not None else ""
-    text = VERDICT_ALIASES.get(text, text.replace(" ", "_").replace("-", "_"))
-    if text not in VERDICTS:
-        raise InputError(f"unknown verdict {value!r}; use one of {list(VERDICTS)} (or fn / tn)")
-    return text
-
-
 @dataclass(frozen=True)
 class Progress:
     """An annotator's progress on a batch: ``done`` items answered (any verdict) of ``total``."""
@@ -123,69 +119,6 @@ class Progress:
     @property
     def fraction(self) -> float:
         return self.done / self.total if self.total else 0.0
-
-
-@dataclass(frozen=True)
-class FlaggerPrecision:
-    """Share of *flagged* items judged false negative among flagged items with a decided consensus.
-
-    An item's consensus: majority of its annotators' current non-"unsure" verdicts (a tie is undecided).
-    ``precision`` is NaN when no flagged item is decided.
-    """
-
-    precision: float
-    n_judged: int
-    n_false_negative: int
-    n_undecided: int
-
-
-def cohen_kappa(a: np.ndarray, b: np.ndarray, categories: tuple[str, ...] = VERDICTS) -> float:
-    """Cohen's κ = (p_o − p_e)/(1 − p_e), p_o observed agreement, p_e = Σ_k p_a(k)·p_b(k).
-
-    NaN with no items, or when p_e = 1 (both raters used one and the same category throughout: κ undefined).
-
-    >>> cohen_kappa(np.array(["x", "x", "y", "y"]), np.array(["x", "y", "y", "y"]), ("x", "y"))
-    0.5
-    """
-    a = np.asarray(a)
-    b = np.asarray(b)
-    if a.size == 0:
-        return float("nan")
-    idx = {c: i for i, c in enumerate(categories)}
-    ia = np.array([idx[x] for x in a])
-    ib = np.array([idx[x] for x in b])
-    p_o = float(np.mean(ia == ib))
-    k = len(categories)
-    pa = np.bincount(ia, minlength=k) / a.size
-    pb = np.bincount(ib, minlength=k) / b.size
-    p_e = float(pa @ pb)
-    if p_e >= 1.0 - 1e-12:
-        return float("nan")
-    return (p_o - p_e) / (1.0 - p_e)
-
-
-def item_consensus(verdicts: pd.DataFrame) -> pd.DataFrame:
-    """Per item: counts of current verdicts and the consensus label.
-
-    ``label`` = 1.0 when false-negative verdicts outnumber true-negative ones, 0.0 when fewer, NaN on a tie or
-    when only "unsure" answers exist. Input: rows of :meth:`AnnotationStore.verdicts` (current verdicts).
-    """
-    cols = ["item_id", "n_false_negative", "n_true_negative", "n_unsure", "label"]
-    if verdicts.empty:
-        return pd.DataFrame(columns=cols)
-    counts = pd.crosstab(verdicts["item_id"], verdicts["verdict"]).reindex(columns=list(VERDICTS), fill_value=0)
-    fn = counts["false_negative"].to_numpy()
-    tn = counts["true_negative"].to_numpy()
-    label = np.where(fn > tn, 1.0, np.where(tn > fn, 0.0, np.nan))
-    return pd.DataFrame(
-        {
-            "item_id": counts.index.to_numpy(),
-            "n_false_negative": fn,
-            "n_true_negative": tn,
-            "n_unsure": counts["unsure"].to_numpy(),
-            "label": label,
-        }
-    )
 
 
 class AnnotationStore:
@@ -341,7 +274,7 @@ class AnnotationStore:
     def record_verdict(self, item_id: int, annotator: str, verdict: str, comment: str = "") -> int:
         """Append a verdict (committed and synced on return); returns its id. It becomes the annotator's current
         verdict on the item; earlier ones stay as history."""
-        annotator = _check_annotator(annotator)
+        annotator = check_annotator(annotator)
         verdict = normalise_verdict(verdict)
         with self.transaction() as conn:
             if conn.execute("SELECT 1 FROM items WHERE id = ?", (int(item_id),)).fetchone() is None:
@@ -374,10 +307,10 @@ class AnnotationStore:
                 where = (rec.get("file"), rec.get("line"))
                 try:
                     item = _resolve_item(rec, by_id, by_key)
-                    rows.append((item, _check_annotator(rec.get("annotator")), normalise_verdict(rec.get("verdict")),
-                                 _text(rec.get("comment")), now))
+                    rows.append((item, check_annotator(rec.get("annotator")), normalise_verdict(rec.get("verdict")),
+                                 cell_text(rec.get("comment")), now))
                 except InputError as exc:
-                    raise InputError(exc.problem, where[0], _int_or_none(where[1])) from None
+                    raise InputError(exc.problem, where[0], line_number(where[1])) from None
             conn.executemany(
                 "INSERT INTO verdicts (item_id, annotator, verdict, comment, created) VALUES (?, ?, ?, ?, ?)", rows
             )
@@ -417,40 +350,14 @@ class AnnotationStore:
 
     def agreement(self, batch_id: int) -> pd.DataFrame:
         """Cohen's κ for every pair of annotators over the items both answered (current verdicts; the three
-        verdicts are the categories). Columns: annotator_a, annotator_b, n_items, observed, kappa."""
-        cur = self.verdicts(batch_id)
-        cols = ["annotator_a", "annotator_b", "n_items", "observed", "kappa"]
-        if cur.empty:
-            return pd.DataFrame(columns=cols)
-        wide = cur.pivot(index="item_id", columns="annotator", values="verdict")
-        rows = []
-        for a, b in combinations(sorted(wide.columns), 2):
-            both = wide[[a, b]].dropna()
-            va, vb = both[a].to_numpy(), both[b].to_numpy()
-            rows.append(
-                {
-                    "annotator_a": a,
-                    "annotator_b": b,
-                    "n_items": int(len(both)),
-                    "observed": float(np.mean(va == vb)) if len(both) else float("nan"),
-                    "kappa": cohen_kappa(va, vb),
-                }
-            )
-        return pd.DataFrame(rows, columns=cols)
+        verdicts are the categories). Columns: annotator_a, annotator_b, n_items, observed, kappa
+        (:func:`~ecisem_core.curation.verdicts.agreement_table`)."""
+        return agreement_table(self.verdicts(batch_id))
 
     def flagger_precision(self, batch_id: int) -> FlaggerPrecision:
         """Precision of the flagger on judged items (see :class:`FlaggerPrecision`); items stored without
         ``fn_flag`` count as flagged (a batch is normally built from the flagged list)."""
-        cur = self.verdicts(batch_id)
-        if cur.empty:
-            return FlaggerPrecision(float("nan"), 0, 0, 0)
-        flagged_items = cur.loc[cur["fn_flag"].map(lambda v: v is None or bool(v)), "item_id"].unique()
-        cons = item_consensus(cur[cur["item_id"].isin(flagged_items)])
-        decided = cons["label"].notna()
-        n_judged = int(decided.sum())
-        n_fn = int((cons["label"] == 1.0).sum())
-        precision = n_fn / n_judged if n_judged else float("nan")
-        return FlaggerPrecision(precision, n_judged, n_fn, int((~decided).sum()))
+        return flagger_precision_of(self.verdicts(batch_id))
 
     # -- helpers ------------------------------------------------------------------------------------------------
 
@@ -460,29 +367,9 @@ class AnnotationStore:
             raise InputError(f"no batch with id {batch_id}")
 
 
-def _text(value: Any) -> str:
-    if value is None or (isinstance(value, float) and np.isnan(value)):
-        return ""
-    return str(value)
-
-
-def _int_or_none(value: Any) -> int | None:
-    try:
-        return None if value is None or pd.isna(value) else int(value)
-    except (TypeError, ValueError):
-        return None
-
-
-def _check_annotator(annotator: Any) -> str:
-    name = _text(annotator).strip()
-    if not name:
-        raise InputError("annotator name is empty")
-    return name
-
-
 def _resolve_item(rec: Mapping[str, Any], by_id: dict[int, int], by_key: dict[tuple[str, str], int]) -> int:
     item = rec.get("item_id")
-    if item is not None and not (isinstance(item, float) and np.isnan(item)) and _text(item) != "":
+    if item is not None and not (isinstance(item, float) and np.isnan(item)) and cell_text(item) != "":
         try:
             key = int(float(item))
         except (TypeError, ValueError):
@@ -490,7 +377,7 @@ def _resolve_item(rec: Mapping[str, Any], by_id: dict[int, int], by_key: dict[tu
         if key not in by_id:
             raise InputError(f"item {key} is not in this batch")
         return by_id[key]
-    q, n = _text(rec.get("query_id")), _text(rec.get("negative_id"))
+    q, n = cell_text(rec.get("query_id")), cell_text(rec.get("negative_id"))
     if not q or not n:
         raise InputError("row names no item: give item_id, or query_id and negative_id")
     if (q, n) not in by_key:

@@ -26,7 +26,7 @@ from xml.sax.saxutils import quoteattr
 import numpy as np
 import pandas as pd
 
-from ecisem_core.curation.annotations import VERDICTS, normalise_verdict
+from ecisem_core.curation.verdicts import VERDICTS, normalise_verdict
 from ecisem_core.errors import InputError
 
 EXPORT_COLUMNS: tuple[str, ...] = (
@@ -92,7 +92,7 @@ def write_jsonl(records: Iterable[Mapping[str, Any]], path: str | Path) -> int:
 
 
 def export_candidates(frame: pd.DataFrame, path: str | Path, fmt: str | None = None) -> int:
-    """Write flagged triplets (a triplet table joined with :func:`~ecisem_core.curation.negatives.flag_triplets`) as
+    """Write flagged triplets (a triplet table joined with :func:`~ecisem_core.curation.fn_score.flag_triplets`) as
     ``csv`` or ``jsonl`` (``fmt`` defaults to the file suffix); returns rows written."""
     fmt = (fmt or Path(path).suffix.lstrip(".")).lower()
     out = candidate_frame(frame)

@@ -5,10 +5,10 @@ negative is a false negative), but deliberately small: a logistic regression
 
     P(false negative | triplet) = σ(β₀ + Σ_j β_j · standardised feature_j)
 
-over the evidence :func:`ecisem_core.curation.negatives.triplet_features` computes from the frozen embeddings'
+over the evidence :func:`ecisem_core.curation.features.triplet_features` computes from the frozen embeddings'
 similarities and the tokens (s_qp, s_qn, s_pn, Δ, c, relative gap, token Jaccard, key-term coverage, lengths,
 boilerplate/preamble indicators). Labels are the annotators' consensus per item
-(:func:`ecisem_core.curation.annotations.item_consensus`). Quality is reported as stratified cross-validated ROC AUC
+(:func:`ecisem_core.curation.verdicts.item_consensus`). Quality is reported as stratified cross-validated ROC AUC
 (folds grouped by query when possible, so triplets of one query never sit on both sides), next to the hand-set
 ``fn_score``'s AUC on the same items.
 """
@@ -20,9 +20,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ecisem_core.curation.annotations import item_consensus
+from ecisem_core.curation.baselines import roc_auc
+from ecisem_core.curation.features import triplet_features
+from ecisem_core.curation.fn_score import flag_triplets
+from ecisem_core.curation.rules import FlagConfig
+from ecisem_core.curation.verdicts import item_consensus
 from ecisem_core.errors import InputError
-from ecisem_core.curation.negatives import FlagConfig, flag_triplets, roc_auc, triplet_features
 
 N_MIN: int = 10
 """Verdicts of *each* class (false negative, true negative) needed before a model is trained."""
@@ -44,7 +47,7 @@ class NotEnoughVerdicts(InputError):
 
 
 def model_features(table: pd.DataFrame, config: FlagConfig = FlagConfig()) -> pd.DataFrame:
-    """:data:`MODEL_FEATURES` for every row (from :func:`~ecisem_core.curation.negatives.triplet_features`)."""
+    """:data:`MODEL_FEATURES` for every row (from :func:`~ecisem_core.curation.features.triplet_features`)."""
     f = triplet_features(table, config)
     out = pd.DataFrame(index=table.index)
     for name in MODEL_FEATURES:

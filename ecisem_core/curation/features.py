@@ -1,0 +1,148 @@
+"""Evidence per triplet: the lexical features (token Jaccard, key-term coverage, lengths) and every feature the
+flagger and the learned scorer read (:data:`FEATURE_COLUMNS`), vectorised over rows.
+
+``cov`` (key-term coverage): the positive's *key terms* are its tokens that are not in the query, the top
+``key_terms`` by IDF (the answer-bearing words: the query's own words are in every hard negative by construction);
+``cov = Σ_{t ∈ K ∩ T(n)} idf(t) / Σ_{t ∈ K} idf(t)``. IDF: smoothed BM25 idf over the unique passages
+(positives ∪ negatives) of the table, word tokenizer (:mod:`ecisem_core.metric.lexical`).
+
+Token Jaccard: ``|T(p) ∩ T(n)| / |T(p) ∪ T(n)|`` (0 when both are empty). Target consistency
+``c = σ((s_qp − s_qn)/τ)``; the relative gap ``(s_qn − s_qp)/max(|s_qp|, 1e-9)`` (the relative-margin rule is
+rel_gap > −m, :mod:`ecisem_core.curation.rules`).
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from ecisem_core.curation.junk import junk_pattern_mask, normalise_text
+from ecisem_core.curation.rules import FlagConfig, sigmoid
+from ecisem_core.errors import InputError
+from ecisem_core.metric.lexical import idf_vector
+from ecisem_core.metric.lexical import word_term_matrix as term_matrix
+
+REQUIRED_COLUMNS: tuple[str, ...] = ("query", "positive", "negative", "source", "query_id", "s_qp", "s_qn", "s_pn")
+"""Columns :func:`triplet_features` (hence :func:`~ecisem_core.curation.fn_score.flag_triplets`) needs."""
+
+FEATURE_COLUMNS: tuple[str, ...] = (
+    "s_qp", "s_qn", "s_pn", "delta", "c", "rel_gap", "jaccard", "key_coverage", "n_key_terms",
+    "n_tokens", "len_ratio", "boilerplate_count", "boilerplate_share", "pattern_hit", "identical",
+)
+"""Columns of :func:`triplet_features` (also the learned scorer's candidate inputs)."""
+
+
+def check_columns(table: pd.DataFrame, needed: tuple[str, ...]) -> None:
+    """Raise :class:`~ecisem_core.errors.InputError` naming the columns of ``needed`` that ``table`` lacks."""
+    missing = [c for c in needed if c not in table.columns]
+    if missing:
+        raise InputError(f"triplet table lacks column(s) {missing}; it needs {list(needed)}")
+
+
+def _row_top_k(m: sp.csr_matrix, k: int) -> sp.csr_matrix:
+    """Keep the k largest stored values of each row of a CSR matrix of non-negative values."""
+    m = m.tocsr()
+    counts = np.diff(m.indptr)
+    rows = np.repeat(np.arange(m.shape[0], dtype=np.int64), counts)
+    span = float(m.data.max()) + 1.0 if m.data.size else 1.0
+    order = np.argsort(rows * span - m.data, kind="stable")  # by row, then value descending
+    rank = np.arange(order.size) - m.indptr[rows[order]]
+    keep = order[rank < k]
+    indptr = np.r_[0, np.cumsum(np.minimum(counts, k))].astype(np.int64)
+    out = sp.csr_matrix((m.data[keep], m.indices[keep], indptr), shape=m.shape)
+    out.sort_indices()
+    return out
+
+
+def lexical_features(table: pd.DataFrame, config: FlagConfig = FlagConfig()) -> pd.DataFrame:
+    """Token features per triplet, vectorised on sparse unique-text matrices.
+
+    Returns (same index): ``jaccard`` = |T(p) ∩ T(n)| / |T(p) ∪ T(n)| (0 when both empty), ``key_coverage`` = cov
+    (module docstring), ``n_key_terms`` = |K| (≤ ``key_terms``), ``n_tokens`` = |T(n)|, ``len_ratio`` =
+    |T(n)| / max(1, |T(p)|).
+    """
+    n = len(table)
+    all_texts = pd.concat([table["query"], table["positive"], table["negative"]], ignore_index=True).astype(str)
+    codes, uniques = pd.factorize(all_texts)
+    qi, pi, ni = codes[:n], codes[n : 2 * n], codes[2 * n :]
+    x, vocab = term_matrix(list(uniques))
+    doc_rows = np.unique(np.concatenate([pi, ni]))
+    idf = idf_vector(x[doc_rows], vocab) if n else np.zeros(vocab)
+    sizes = np.diff(x.indptr).astype(np.float64)
+
+    xp, xn = x[pi], x[ni]
+    inter = np.asarray(xp.multiply(xn).sum(axis=1)).ravel()
+    union = sizes[pi] + sizes[ni] - inter
+    jaccard = np.divide(inter, union, out=np.zeros(n), where=union > 0)
+
+    # key terms per unique (query, positive) pair: positive tokens not in the query, top-k by idf
+    pair_codes, pair_uniques = pd.factorize(pd.Series(qi.astype(np.int64) * (len(uniques) + 1) + pi))
+    pair_q = pair_uniques.to_numpy() // (len(uniques) + 1)
+    pair_p = pair_uniques.to_numpy() % (len(uniques) + 1)
+    kp = x[pair_p]
+    key = (kp - kp.multiply(x[pair_q])).tocsr()
+    key.eliminate_zeros()
+    key.data = idf[key.indices]
+    key = _row_top_k(key, config.key_terms)
+    key_mass = np.asarray(key.sum(axis=1)).ravel()
+    n_key = np.diff(key.indptr)
+    covered = np.asarray(key[pair_codes].multiply(xn).sum(axis=1)).ravel()
+    total = key_mass[pair_codes]
+    coverage = np.divide(covered, total, out=np.zeros(n), where=total > 0)
+
+    return pd.DataFrame(
+        {
+            "jaccard": jaccard,
+            "key_coverage": np.clip(coverage, 0.0, 1.0),
+            "n_key_terms": n_key[pair_codes].astype(np.int64),
+            "n_tokens": sizes[ni].astype(np.int64),
+            "len_ratio": sizes[ni] / np.maximum(1.0, sizes[pi]),
+        },
+        index=table.index,
+    )
+
+
+def triplet_features(table: pd.DataFrame, config: FlagConfig = FlagConfig()) -> pd.DataFrame:
+    """Every piece of evidence per triplet (columns :data:`FEATURE_COLUMNS`, same index).
+
+    ``delta`` = s_qp − s_qn, ``c`` = σ(Δ/τ), ``rel_gap`` = (s_qn − s_qp)/max(|s_qp|, 1e-9) (the relative-margin
+    rule is rel_gap > −m), ``boilerplate_count`` = distinct queries of the same source sharing this negative
+    text, ``boilerplate_share`` = that count over the source's distinct queries, ``pattern_hit`` = preamble/refusal
+    regex match (:mod:`ecisem_core.curation.junk`), ``identical`` = normalised n == normalised p, plus
+    :func:`lexical_features`.
+    """
+    check_columns(table, REQUIRED_COLUMNS)
+    s_qp = table["s_qp"].to_numpy(dtype=np.float64)
+    s_qn = table["s_qn"].to_numpy(dtype=np.float64)
+    s_pn = table["s_pn"].to_numpy(dtype=np.float64)
+    bad = ~(np.isfinite(s_qp) & np.isfinite(s_qn) & np.isfinite(s_pn))
+    if bad.any():
+        raise InputError(f"{int(bad.sum())} row(s) have non-finite similarities (first index {table.index[bad][0]!r})")
+    delta = s_qp - s_qn
+    norm_n = normalise_text(table["negative"])
+    norm_p = normalise_text(table["positive"])
+    keyed = pd.DataFrame(
+        {"s": table["source"].astype(str).to_numpy(), "n": norm_n, "q": table["query_id"].astype(str).to_numpy()}
+    )
+    boiler = keyed.groupby(["s", "n"])["q"].transform("nunique").to_numpy(dtype=np.int64)
+    source_queries = keyed.groupby("s")["q"].transform("nunique").to_numpy(dtype=np.float64)
+    feats = pd.DataFrame(
+        {
+            "s_qp": s_qp,
+            "s_qn": s_qn,
+            "s_pn": s_pn,
+            "delta": delta,
+            "c": sigmoid(delta / config.tau),
+            "rel_gap": -delta / np.maximum(np.abs(s_qp), 1e-9),
+            "boilerplate_count": boiler,
+            "boilerplate_share": boiler / np.maximum(source_queries, 1.0),
+            "pattern_hit": junk_pattern_mask(norm_n, config.junk_patterns),
+            "identical": norm_n == norm_p,
+        },
+        index=table.index,
+    )
+    lex = lexical_features(table, config)
+    feats = pd.concat([feats, lex], axis=1)
+    return feats[list(FEATURE_COLUMNS)]
+
+
