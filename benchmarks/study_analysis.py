@@ -21,9 +21,12 @@ import pandas as pd
 
 from ecisem_core.config import ScoreConfig
 from ecisem_core.downstream.agreement import agreement_table, kendall_rows, rank_correlations
-from ecisem_core.downstream.runs import select_triplets
+from ecisem_core.downstream.runs import BASE_SOURCE, RunResult, downstream_series, select_triplets, summarise_runs
+from ecisem_core.downstream.validate import ValidationResult
+from ecisem_core.report.validation import write_outputs
 from ecisem_core.metric.classic import classic_eci_from_sims
 from ecisem_core.metric.eci_sem import eci_sem
+from ecisem_core.metric.logdet import coding_rate, weighted_grams
 from ecisem_core.metric.terms import semantic_locality, target_consistency, weights
 from ecisem_core.score import prepare
 
@@ -153,8 +156,29 @@ def grid_configs() -> list[dict[str, float]]:
     return [dict(zip(keys, vals)) for vals in itertools.product(*(grid[k] for k in keys))]
 
 
-def score_matrix(f: SourceFeatures, configs: list[dict[str, float]]) -> pd.DataFrame:
-    return pd.DataFrame([f.eci(**c) for c in configs])
+def score_matrix(f: SourceFeatures, configs: list[dict[str, float]], chunk: int = 24) -> pd.DataFrame:
+    """ECI_sem of every source under every config: per source, the weight vectors of all configs that share a
+    Gram matrix (every κ shares one) are built at once and their Gram matrices formed in batched products
+    (:func:`~ecisem_core.metric.logdet.weighted_grams`), then one log-det per κ."""
+    keys = sorted({(c["tau"], c["alpha"], c["beta"], c["gamma"], c["fn_penalty"]) for c in configs})
+    where = {k: i for i, k in enumerate(keys)}
+    out = np.full((len(configs), len(f.names)), np.nan)
+    for j, name in enumerate(f.names):
+        idx, r = f.samples[name]
+        cols = []
+        for tau, a, b, g, phi in keys:
+            c = target_consistency(f.delta[idx], tau)
+            h = semantic_locality(f.delta[idx], tau)
+            w = weights(c, h, f.rho[idx], a, b, g)
+            if phi:
+                w = w * np.power(np.clip(1.0 - f.fn[idx], 1e-6, 1.0), phi)
+            cols.append(w)
+        W = np.stack(cols, axis=1)
+        grams = np.concatenate([weighted_grams(r, W[:, s:s + chunk]) for s in range(0, W.shape[1], chunk)])
+        for i, c in enumerate(configs):
+            out[i, j] = coding_rate(grams[where[(c["tau"], c["alpha"], c["beta"], c["gamma"], c["fn_penalty"])]],
+                                    c["kappa_d"] * f.dim)
+    return pd.DataFrame(out, columns=f.names)
 
 
 def best_rows(scores: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -191,6 +215,78 @@ def loso(scores: pd.DataFrame, y: pd.Series, configs: list[dict[str, float]]) ->
     return rank_correlations(-pos, y.loc[sources].to_numpy(float))[0], folds
 
 
+# ----------------------------------------------------------------------------------------------- example
+
+
+EXAMPLE_DIR = Path(__file__).resolve().parents[1] / "assets" / "validation_example"
+"""The results folder the Validate page shows before any run: the weak-start regime of this study."""
+
+
+def write_example(runs: pd.DataFrame, regime: str, scores: dict[str, pd.Series], folder: Path) -> None:
+    """The regime's runs as an ``ecisem validate`` results folder (metrics: the out-of-domain mean over MED and
+    CISI of nDCG@10, MRR@10 and Recall@100)."""
+    part = runs[runs.regime == regime]
+    done = []
+    for r in part.itertuples():
+        metrics = {m: float(np.mean([getattr(r, f"{e}_{m}") for e in OOD])) for m in ("ndcg10", "mrr10", "recall100")}
+        done.append(RunResult(r.source, int(r.seed), metrics, 0 if r.source == BASE_SOURCE else 998, 0,
+                              float(r.seconds), "study"))
+    table = summarise_runs(done)
+    keep = {k: scores[k].rename(k) for k in ("eci_v1", "c", "h", "rho", "w") if k in scores}
+    named = {"eci_sem": scores["eci_sem (paper)"].rename("eci_sem"), **keep}
+    agree = agreement_table(downstream_series(table), named, n_boot=1000)
+    seeds = sorted(part["seed"].unique().tolist())
+    summary = {"sources": [s for s in table["source"] if s != BASE_SOURCE], "n_seeds": len(seeds), "seeds": seeds,
+               "base_model": f"all-MiniLM-L6-v2, {regime} regime (benchmarks/validity_study.py)",
+               "embedding_dim": 384, "budget": {"per_source_used": 998, "epochs": 1, "batch_size": 32},
+               "eval": {"name": "MED + CISI (mean), full collections", "n_queries": 106, "n_passages": 2493},
+               "seconds": {"total": float(part["seconds"].sum())},
+               "seed_kendall_tau": seed_agreement(runs, regime), "warnings": []}
+    result = ValidationResult(table=table, agreement=agree, scores=named, runs=done, selection=None, leaks=None,
+                              summary=summary)
+    write_outputs(result, folder)
+
+
+# ----------------------------------------------------------------------------------------------- report
+
+
+def _fmt(x: Any, spec: str = "+.2f") -> str:
+    return "—" if x is None or (isinstance(x, float) and not math.isfinite(x)) else format(x, spec)
+
+
+def markdown(out: Path, report: dict[str, Any]) -> str:
+    """The README's tables: per regime the downstream table, the seed-to-seed τ, and the agreement of every score."""
+    lines = []
+    for regime, r in report["regimes"].items():
+        table = pd.read_csv(out / f"downstream_{regime}.csv", index_col=0)
+        cols = [c for c in ("med_ndcg10", "cisi_ndcg10", "msmarco_id_ndcg10", "msmarco_id_mrr10")
+                if f"{c}_mean" in table.columns]
+        head = ["source", "OOD nDCG@10 (MED+CISI)/2"] + [c.replace("_", " ") for c in cols]
+        lines += [f"**Regime `{regime}`** — seed-to-seed Kendall τ of the downstream ranking: "
+                  f"{_fmt(r['seed_tau'])} ({len(r['sources'])} sources)", "",
+                  "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        for src, row in table.iterrows():
+            cells = [f"{row[f'{PRIMARY}_mean']:.4f} ± {row.get(f'{PRIMARY}_sd', float('nan')):.4f}"]
+            cells += [f"{row[f'{c}_mean']:.4f}" for c in cols]
+            lines.append(f"| {src} | " + " | ".join(cells) + " |")
+        agree = pd.read_csv(out / f"agreement_{regime}.csv")
+        lines += ["", "| score | Kendall τ with the downstream ranking | 95% CI (bootstrap over sources) |",
+                  "|---|---|---|"]
+        for row in agree.itertuples():
+            lines.append(f"| {row.score} | {_fmt(row.kendall_tau)} | "
+                         f"[{_fmt(row.kendall_ci_low)}, {_fmt(row.kendall_ci_high)}] |")
+        fit = r["fitted"]
+        others = [k for k in r if k.startswith("fitted_on_") and k.endswith("_tau")]
+        lines += ["", f"Calibrated on the grid ({report['n_configs']} settings): in-sample τ {_fmt(r['in_sample_tau'])}"
+                  f" (optimistic), **leave-one-source-out τ {_fmt(r['loso_tau'])}**"
+                  + "".join(f", fitted on the other regime ({k[10:-4]}) τ {_fmt(r[k])}" for k in others)
+                  + f"; fitted setting: τ {fit['tau']:g}, α {fit['alpha']:g}, β {fit['beta']:g}, γ {fit['gamma']:g}, "
+                  f"κ/d {fit['kappa_d']:g}, FN penalty φ {fit['fn_penalty']:g}.", ""]
+    text = "\n".join(lines) + "\n"
+    (out / "REPORT.md").write_text(text, encoding="utf-8")
+    return text
+
+
 # ----------------------------------------------------------------------------------------------- main
 
 
@@ -219,6 +315,8 @@ def analyse(sources: pd.DataFrame, evals: dict, out: Path, start_model: Callable
         agree = agreement_table(y, scores, n_boot=1000)
         agree.to_csv(out / f"agreement_{regime}.csv", index=False)
         pd.DataFrame(scores).to_csv(out / f"scores_{regime}.csv")
+        if regime == "weak":
+            write_example(runs, regime, scores, EXAMPLE_DIR)
         t0 = time.time()
         mat = score_matrix(f, configs)
         log(f"{regime}: {len(configs)} settings scored in {time.time() - t0:.0f}s")
@@ -240,6 +338,7 @@ def analyse(sources: pd.DataFrame, evals: dict, out: Path, start_model: Callable
         report["regimes"][b][f"fitted_on_{a}_tau"] = tau
         report["regimes"][b][f"fitted_on_{a}_config"] = configs[i]
     (out / "analysis.json").write_text(json.dumps(report, indent=1, default=float) + "\n")
+    markdown(out, report)
     log(json.dumps({r: {k: v for k, v in d.items() if k not in ("loso_folds", "base", "sources")}
                     for r, d in report["regimes"].items()}, default=float))
     return report

@@ -5,7 +5,7 @@
     >>> result.sources        # one row per source: eci_sem, 95% CI, contributions, classic ECI, FN rate …
     >>> result.triplets       # one row per triplet: s_qp, s_qn, s_pn, c, h, rho, w, fn_score, fn_reasons …
 
-See docs/ARCHITECTURE.md for the modules and ../shared/docs/ECI_SPEC.md for the formulas.
+See docs/ARCHITECTURE.md for the packages and docs/METRIC.md for the formulas (arXiv 2603.20990).
 """
 from __future__ import annotations
 

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 from ecisem_core.errors import InputError
 
-COMMANDS = ("score", "report", "flag", "mine", "validate")
+COMMANDS = ("score", "report", "flag", "mine", "validate", "embed")
 """Sub-commands, each a module ``ecisem_core.commands.<name>`` with ``add_parser`` and ``run``."""
 
 

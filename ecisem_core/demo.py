@@ -53,6 +53,12 @@ from ecisem_core.downstream import mining
 from ecisem_core.errors import InputError
 from ecisem_core.hashing import short_id, text_hashes
 from ecisem_core.io.jsonl import iter_jsonl
+from ecisem_core.embed.encoders import default_encoder
+from ecisem_core.downstream.hybrid import add_hybrids
+from ecisem_core.embed.precomputed import write_embeddings
+from ecisem_core.io.load import read_triplets
+from ecisem_core.embed.cache import EmbeddingCache, default_cache_root
+from ecisem_core.embed.precomputed import read_embeddings
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO_DIR = ROOT / "assets" / "demo"
@@ -212,8 +218,6 @@ def encode_texts(texts: list[str], encoder: Any = None) -> np.ndarray:
     """L2-normalised vectors of ``texts`` under ``encoder`` (default: the offline default encoder), encoded in
     the given order (fixed batches, so repeated runs see the same numerics)."""
     if encoder is None:
-        from ecisem_core.embed.encoders import default_encoder
-
         encoder = default_encoder()
     return np.asarray(encoder.encode(texts, "passage"), dtype=np.float32)
 
@@ -257,8 +261,6 @@ def build(text_dir: str | Path = TEXT_DIR, encoder: Any = None, *, vectors: np.n
         seed: seed of ``random`` and of the hybrids.
         hybrids: hybrid specs ``"a+b"``.
     """
-    from ecisem_core.downstream.hybrid import add_hybrids
-
     queries = read_text(text_dir)
     pool = build_pool(queries)
     pos = pool.positive_index()
@@ -269,8 +271,6 @@ def build(text_dir: str | Path = TEXT_DIR, encoder: Any = None, *, vectors: np.n
     texts = qtexts + pool.texts
     if vectors is None:
         if encoder is None:
-            from ecisem_core.embed.encoders import default_encoder
-
             encoder = default_encoder()
         vectors = encode_texts(texts, encoder)
         model_id = encoder.model_id
@@ -320,8 +320,6 @@ def to_jsonl(table: pd.DataFrame) -> str:
 
 def write(result: DemoBuild, out_dir: str | Path = DEMO_DIR) -> dict[str, Path]:
     """Write ``demo_triplets.jsonl``, ``demo_embeddings.npz`` and ``demo_embeddings.json`` to ``out_dir``."""
-    from ecisem_core.embed.precomputed import write_embeddings
-
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = {"triplets": out / TRIPLETS_NAME, "embeddings": out / EMBEDDINGS_NAME,
@@ -338,8 +336,6 @@ def write(result: DemoBuild, out_dir: str | Path = DEMO_DIR) -> dict[str, Path]:
 
 def load_demo(path: str | Path = TRIPLETS_PATH) -> pd.DataFrame:
     """The shipped demo as a triplet table (through the project's loader)."""
-    from ecisem_core.io.load import read_triplets
-
     return read_triplets([path]).triplets
 
 
@@ -358,13 +354,9 @@ def seed_cache(cache_dir: str | Path | None = None, embeddings: str | Path = EMB
     vectors were made by another encoder version than the installed default (their ``demo_embeddings.json``
     names a different ``model_id``): then the first run encodes the demo itself.
     """
-    from ecisem_core.embed.cache import EmbeddingCache, default_cache_root
-    from ecisem_core.embed.precomputed import read_embeddings
 
     emb = Path(embeddings)
     if model_id is None:
-        from ecisem_core.embed.encoders import default_encoder
-
         model_id = default_encoder().model_id
     meta_path = emb.with_suffix(".json")
     try:

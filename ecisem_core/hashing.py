@@ -1,4 +1,5 @@
-"""Stable text keys used by the embedding cache and by precomputed-embedding files.
+"""Stable keys: text hashes of the embedding cache and precomputed-embedding files, derived ids, and the seeded
+content key that samples triplets independently of row order.
 
 ``text_hash(t) = sha1(utf-8 bytes of t).hexdigest()`` (40 hex characters). The text is hashed exactly as given
 (no normalisation), so a cache hit means the encoder saw the same string.
@@ -7,6 +8,9 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable
+
+import numpy as np
+import pandas as pd
 
 
 def text_hash(text: str) -> str:
@@ -26,3 +30,10 @@ def text_hashes(texts: Iterable[str]) -> list[str]:
 def short_id(prefix: str, text: str) -> str:
     """A readable id derived from text: ``prefix`` + first 12 hex of its sha1 (used when a file has no ids)."""
     return prefix + text_hash(text)[:12]
+
+
+def content_key(frame: pd.DataFrame, seed: int) -> np.ndarray:
+    """A seeded 64-bit hash of each row's (query, positive, negative): an order-free sampling key."""
+    key = f"{seed:016d}"[-16:]
+    return pd.util.hash_pandas_object(frame[["query", "positive", "negative"]], index=False,
+                                      hash_key=key).to_numpy()

@@ -19,24 +19,31 @@ from ecisem_core.io.corpus import read_corpus
 from ecisem_core.embed.texts import Embedded, Progress, embed_triplets
 from ecisem_core.embed.encoders import Encoder, get_encoder
 from ecisem_core.errors import InputError
-from ecisem_core.downstream.hybrid import content_key
+from ecisem_core.hashing import content_key
 from ecisem_core.metric.lexical import residuality_indexed, word_tokenize
 from ecisem_core.metric.classic import classic_eci_from_sims
 from ecisem_core.metric.eci_sem import EciSem, eci_sem
 from ecisem_core.metric.shapley import PLAYERS, eci_sem_contributions
 from ecisem_core.curation.negatives import flag_triplets
-from ecisem_core.metric.terms import residual_directions, semantic_locality, similarities, target_consistency, weights
+from ecisem_core.metric.terms import (
+    fn_discount, residual_directions, semantic_locality, similarities, target_consistency, weights,
+)
 from ecisem_core.metric.uncertainty import (
     SourceSample, bootstrap_scores, centre, intervals, map_sources, pairwise_prob, rank_stability, ranks_desc,
 )
+from ecisem_core.hashing import short_id
 
 SOURCE_COLUMNS = ["source", "n", "eci_sem", "eci_sem_per_dim", "ci_low", "ci_high", "info", "diversity",
                   "phi_c", "phi_h", "phi_rho", "phi_div", "eci_v1", "fn_rate"]
-"""Columns of ``sources.csv`` (DESIGN.md), in order; more follow them."""
-SOURCE_EXTRA_COLUMNS = ["rank", "junk_rate", "k", "signal", "margin", "n_sampled", "stability"]
+"""Columns of ``sources.csv`` (README, "Command line"), in order; more follow them."""
+SOURCE_EXTRA_COLUMNS = ["rank", "junk_rate", "k", "signal", "margin", "n_sampled", "stability", "eci_sem_no_fn",
+                        "fn_share", "rank_no_fn"]
+"""``eci_sem_no_fn``: ECI_sem with the flagged false negatives of the sample left out (same settings);
+``fn_share`` = 1 − eci_sem_no_fn / eci_sem, the share of the score that comes from flagged triplets;
+``rank_no_fn``: the ranking by eci_sem_no_fn."""
 TRIPLET_COLUMNS = ["query_id", "negative_id", "source", "s_qp", "s_qn", "s_pn", "c", "h", "rho", "w",
                    "fn_score", "fn_reasons"]
-"""Columns of ``triplets.parquet`` (DESIGN.md), in order; more follow them."""
+"""Columns of ``triplets.parquet`` (README, "Command line"), in order; more follow them."""
 TRIPLET_EXTRA_COLUMNS = ["fn_flag", "junk_flag", "fn_label", "in_sample", "query", "positive", "negative"]
 REQUIRED = ("query", "positive", "negative", "source")
 
@@ -125,8 +132,6 @@ def _check_table(triplets: pd.DataFrame) -> None:
 
 
 def _with_ids(triplets: pd.DataFrame) -> pd.DataFrame:
-    from ecisem_core.hashing import short_id
-
     t = triplets.reset_index(drop=True).copy()
     if "query_id" not in t.columns:
         t["query_id"] = [short_id("q", s) for s in t["query"].astype(str)]
@@ -179,6 +184,10 @@ def score_prepared(prep: Prepared, config: ScoreConfig | None = None, *, uncerta
     c = target_consistency(delta, config.tau)
     h = semantic_locality(delta, config.tau)
     w = weights(c, h, rho, config.alpha, config.beta, config.gamma)
+    penalty = float(config.fn_penalty)
+    discount = fn_discount(prep.flags["fn_score"].to_numpy(), penalty) if penalty else None
+    if discount is not None:
+        w = w * discount
     kappa = config.kappa_for(prep.dim)
     samples = prep.sample(config)
     rows, in_sample = [], np.zeros(len(delta), dtype=bool)
@@ -189,10 +198,16 @@ def score_prepared(prep: Prepared, config: ScoreConfig | None = None, *, uncerta
         idx, r = samples[names[j]]
         if contributions:
             return eci_sem_contributions(r, c[idx], h[idx], rho[idx], config.alpha, config.beta, config.gamma,
-                                         kappa)
+                                         kappa, None if discount is None else discount[idx])
         return eci_sem(r, w[idx], kappa), dict.fromkeys(PLAYERS, np.nan)
 
-    for name, (full, phi) in zip(names, map_sources(per_source, len(names))):
+    def without_flagged(j: int) -> float:
+        idx, r = samples[names[j]]
+        keep = ~fn_flag[idx]
+        return eci_sem(r[keep], w[idx][keep], kappa).score if keep.any() else 0.0
+
+    clean = map_sources(without_flagged, len(names))
+    for name, (full, phi), no_fn in zip(names, map_sources(per_source, len(names)), clean):
         idx, r = samples[name]
         in_sample[idx] = True
         members = np.flatnonzero(prep.source_codes == prep.source_names.index(name))
@@ -203,8 +218,11 @@ def score_prepared(prep: Prepared, config: ScoreConfig | None = None, *, uncerta
             "phi_c": phi["c"], "phi_h": phi["h"], "phi_rho": phi["rho"], "phi_div": phi["div"],
             "eci_v1": ce.eci, "fn_rate": float(fn_flag[members].mean()), "junk_rate": float(junk[members].mean()),
             "k": ce.k, "signal": ce.signal, "margin": ce.margin, "n_sampled": int(idx.size), "stability": np.nan,
+            "eci_sem_no_fn": float(no_fn),
+            "fn_share": 1.0 - float(no_fn) / full.score if full.score > 0 else np.nan,
         })
-        unc_samples.append(SourceSample(name, r, delta[idx], rho[idx], prep.query_codes[idx]))
+        unc_samples.append(SourceSample(name, r, delta[idx], rho[idx], prep.query_codes[idx],
+                                        None if discount is None else discount[idx]))
         unc_w.append(w[idx])
     table = pd.DataFrame(rows)
     pairwise = pd.DataFrame(np.nan, index=names, columns=names)
@@ -222,6 +240,7 @@ def score_prepared(prep: Prepared, config: ScoreConfig | None = None, *, uncerta
                                             config.seed)
         timings["uncertainty"] = time.perf_counter() - t1
     table["rank"] = ranks_desc(table["eci_sem"].to_numpy()) if len(table) else []
+    table["rank_no_fn"] = ranks_desc(table["eci_sem_no_fn"].to_numpy()) if len(table) else []
     table = table.sort_values("rank").reset_index(drop=True)[SOURCE_COLUMNS + SOURCE_EXTRA_COLUMNS]
     trip = prep.triplets
     keep = trip["source"].isin(names).to_numpy()

@@ -37,7 +37,7 @@ def main() -> None:
         return
     layout.header("Geometry", layout.describe(s))
     cap, colour = controls()
-    seed = int(s.ctx.settings.seed)
+    seed = int(s.request.config.seed)
     cached = data.projection_ready(s.dataset, s.ctx.encoder, cap, seed)
     if cached:
         proj = data.projection(s.dataset, s.ctx.encoder, s.prep, cap, seed)

@@ -16,7 +16,7 @@ def wait_for(s: layout.Scored, kinds: tuple[str, ...], bootstrap: int, trials: i
     """Start the background results missing from the page once the settings have settled; say what is still
     computing; re-run the page as soon as one of them is ready."""
     ready = {"uncertainty": data.uncertainty, "contributions": data.contributions}
-    if any(ready[k](s.dataset, s.ctx.encoder, s.ctx.settings, s.prep).value is not None for k in kinds):
+    if any(ready[k](s.dataset, s.ctx.encoder, s.request, s.prep).value is not None for k in kinds):
         st.rerun()
     if "uncertainty" in kinds:
         st.caption(f":material/hourglass_top: Computing 95% intervals, P(A > B) and rank stability (bootstrap "
@@ -38,15 +38,15 @@ def main() -> None:
     layout.header("Leaderboard", layout.describe(s))
     res = s.result
     head = st.container()  # filled after the table: the table is what a slider move waits for
-    unc_done = data.uncertainty_ready(s.dataset, s.ctx.encoder, s.ctx.settings)
+    unc_done = data.uncertainty_ready(s.dataset, s.ctx.encoder, s.request)
     colours = figures.source_colours(s.dataset.sources)
     board = tables.leaderboard(res.sources, unc_done.sources if unc_done is not None else None)
     st.html(tables.leaderboard_html(board, colours), unsafe_allow_javascript=True)  # sort-on-click script
     layout.mark("table")
     st.caption("Click a column header to sort; hover over it for what the column means.")
-    unc = data.uncertainty(s.dataset, s.ctx.encoder, s.ctx.settings, s.prep)  # starts it when needed
+    unc = data.uncertainty(s.dataset, s.ctx.encoder, s.request, s.prep)  # starts it when needed
     unc.value = unc_done  # show what the table shows; a result that lands now triggers a rerun below
-    contrib = data.contributions(s.dataset, s.ctx.encoder, s.ctx.settings, s.prep)
+    contrib = data.contributions(s.dataset, s.ctx.encoder, s.request, s.prep)
     unc_sources = unc_done.sources if unc_done is not None else None
 
     top = res.sources.iloc[0]

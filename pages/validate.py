@@ -7,12 +7,13 @@ from pathlib import Path
 
 import streamlit as st
 
+from ecisem_core.downstream.calibrate import grid_settings
 from ecisem_core.errors import InputError
 from ecisem_core.ui import layout, sidebar
 from ecisem_core.ui import validation_view as vv
 from ecisem_core.ui.data import demo_path
 from ecisem_core.ui.paths import data_root, relative_to_root
-from ecisem_core.ui.state import K
+from ecisem_core.ui.state import K, ui_symbol, widget_key
 
 SOURCE_LABELS = {"folder": "A results folder", "run": "The run started here"}
 POLL_S = 2.0
@@ -23,7 +24,8 @@ POLL_S = 2.0
 
 def _use_settings(values: dict, notes: list[str]) -> None:
     vv.apply_settings(st.session_state, values)
-    msg = "Loaded the calibrated τ, α, β, γ" + (", κ/d" if K.KAPPA_D in values else "") + " into the sidebar."
+    loaded = [ui_symbol(x) for x in vv.sidebar_settings() if widget_key(x) in values]
+    msg = f"Loaded the calibrated {', '.join(loaded)} into the sidebar."
     st.session_state[K.VAL_APPLIED] = ("warning" if notes else "ok", " ".join([msg, *[n + "." for n in notes]]))
 
 
@@ -111,6 +113,10 @@ def progress(out: str, running: bool) -> None:
         st.markdown(f"**Run** `{relative_to_root(Path(out)) if Path(out).is_relative_to(data_root()) else out}` "
                     f"· {status}")
         log = vv.tail(Path(out) / vv.LOG_FILE)
+        bar = vv.progress(log)
+        if bar is not None:
+            desc, done, total = bar
+            st.progress(done / total if total else 0.0, text=f"{desc or 'progress'}: {done} of {total}")
         st.code(log or "starting…", language=None)
         if status == "running":
             st.button("Stop run", icon=":material/stop:", key="val_stop", on_click=_stop, args=(out,),
@@ -151,6 +157,11 @@ def choose_folder() -> Path | None:
                   help=f"The --out folder of `ecisem validate`. Read only from inside {root}.")
     text = (st.session_state.get(K.VAL_FOLDER) or "").strip()
     if not text:
+        if (vv.EXAMPLE_DIR / "validation.csv").is_file():
+            st.info("Showing the bundled example: the weak-start regime of the project's validity study (12 MS MARCO "
+                    "negative sources, 2 seeds, evaluated on MED and CISI; see the README). Choose a results folder "
+                    "of `ecisem validate`, or start a small run above, to see your own.", icon=":material/science:")
+            return vv.EXAMPLE_DIR
         st.info("Choose a results folder of `ecisem validate`, or start a small run above.", icon=":material/folder_open:")
         return None
     try:
@@ -166,13 +177,12 @@ def show_calibration(res: vv.Results) -> None:
     if cal is None:
         st.info(res.calibration_note, icon=":material/tune:")
         return
-    s = cal.settings
     dim = vv.embedding_dim(res.summary)
-    kappa = f"{s['kappa']:g}" + (f"  (= {s['kappa'] / dim:g}·d)" if dim else "")
-    cols = st.columns(5)
-    for col, (label, value) in zip(cols, (("τ", f"{s['tau']:g}"), ("α", f"{s['alpha']:g}"), ("β", f"{s['beta']:g}"),
-                                          ("γ", f"{s['gamma']:g}"), ("κ", kappa))):
-        col.metric(label, value)
+    shown = grid_settings()
+    for col, x in zip(st.columns(len(shown)), shown):
+        value = cal.settings.get(x.name, float("nan"))
+        per_dim = f"  (= {value / dim:g}·d)" if x.per_dim and dim else ""
+        col.metric(x.short, f"{value:g}{per_dim}")
     n_src = cal.n_sources if cal.n_sources is not None else res.n_sources
     n_seeds = cal.n_seeds if cal.n_seeds is not None else res.n_seeds
     fmt = (lambda x: "—" if x is None else f"{x:+.3f}")
@@ -185,7 +195,8 @@ def show_calibration(res: vv.Results) -> None:
                f"to) · default settings {fmt(cal.default_kendall)}. With few sources every one of these is noisy.")
     values, notes = vv.sidebar_values(cal, dim)
     st.button("Use these settings", icon=":material/input:", on_click=_use_settings, args=(values, notes),
-              help="Sets the sidebar's τ, α, β, γ and κ/d to the calibrated values (the share link carries them).")
+              help=f"Sets the sidebar's {', '.join(ui_symbol(x) for x in vv.sidebar_settings())} to the calibrated "
+                   "values (the share link carries them).")
     msg = st.session_state.pop(K.VAL_APPLIED, None)
     if msg:
         (st.success if msg[0] == "ok" else st.warning)(msg[1], icon=":material/check:" if msg[0] == "ok" else
@@ -203,6 +214,12 @@ def show_results(folder: Path) -> None:
                                                                                        else ""))
     for note in res.notes:
         st.warning(note, icon=":material/warning:")
+    for warning in res.summary.get("warnings") or []:
+        st.warning(str(warning), icon=":material/warning:")
+    seed_tau = res.summary.get("seed_kendall_tau")
+    if isinstance(seed_tau, (int, float)):
+        st.caption(f"Seed-to-seed Kendall τ of the downstream ranking: {seed_tau:+.2f} — how reproducible the "
+                   "ranking itself is; no score can be trusted to agree with it more than that.")
 
     st.subheader("Downstream retrieval after a short fine-tune", divider="gray")
     st.dataframe(vv.downstream_table(res.table), hide_index=True, width="stretch")

@@ -68,7 +68,7 @@ def main() -> None:
         return
     src = s.result.sources.set_index("source")
     with st.spinner("Computing the exact Shapley contributions…"):
-        contrib = data.contributions(s.dataset, s.ctx.encoder, s.ctx.settings, s.prep, wait=True).value
+        contrib = data.contributions(s.dataset, s.ctx.encoder, s.request, s.prep, wait=True).value
     diff = term_differences(contrib.sources, a, b)
     colours = figures.source_colours(s.dataset.sources)
 
@@ -95,7 +95,7 @@ def main() -> None:
         st.download_button("Waterfall (HTML)", lambda: figures.to_html(wf, f"{a} vs {b}"), file_name="waterfall.html",
                            mime="text/html", icon=":material/download:")
 
-    parts = {n: data.sample_terms(s.dataset, s.ctx.encoder, s.ctx.settings, s.prep, s.result, n) for n in (a, b)}
+    parts = {n: data.sample_terms(s.dataset, s.ctx.encoder, s.request, s.prep, s.result, n) for n in (a, b)}
     st.subheader("Term distributions", divider="gray")
     kind = st.segmented_control("Show as", ["violin", "ecdf"], default="violin", key="why_dist_kind",
                                 format_func={"violin": "Violins", "ecdf": "ECDF"}.get, required=True,

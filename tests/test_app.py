@@ -19,7 +19,7 @@ from streamlit.testing.v1 import AppTest, app_test
 from ecisem_core.ui.data import DEMO_PATH, WARM_UP_ENV
 from ecisem_core.ui.paths import DATA_ROOT_ENV
 from ecisem_core.ui.share import decode
-from ecisem_core.ui.state import K
+from ecisem_core.ui.state import K, widget_key
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "app.py")
@@ -144,12 +144,12 @@ def test_uncertainty_fills_in_for_the_current_settings(demo_cache):
 def test_a_slider_change_reorders_the_leaderboard(demo_cache):
     at = start()
     before = order(at)
-    at.slider(key=K.TAU).set_value(0.2).run()
+    at.slider(key=widget_key("tau")).set_value(0.2).run()
     after = order(at)
     assert before == library_order() and after == library_order(tau=0.2)
     assert after != before and after[0] != before[0]  # on the demo, τ = 0.2 puts a different source first
     assert at.query_params["tau"] in ("0.2", ["0.2"])
-    at.slider(key=K.TAU).set_value(0.05).run()
+    at.slider(key=widget_key("tau")).set_value(0.05).run()
     assert order(at) == before
 
 
@@ -237,15 +237,16 @@ def test_share_link_reproduces_the_view(demo_cache):
     params = {"tau": "0.2", "a": "0.5", "k": "4", "n": "500", "seed": "3", "view": "why", "A": "llm",
               "B": "random", "src": ["llm", "random", "dense"]}
     at = start(params=params)
-    assert at.slider(key=K.TAU).value == 0.2 and at.slider(key=K.ALPHA).value == 0.5
-    assert at.select_slider(key=K.KAPPA_D).value == 4.0
-    assert at.number_input(key=K.SAMPLE_SIZE).value == 500 and at.number_input(key=K.SEED).value == 3
+    assert at.slider(key=widget_key("tau")).value == 0.2 and at.slider(key=widget_key("alpha")).value == 0.5
+    assert at.select_slider(key=widget_key("kappa")).value == 4.0
+    assert at.number_input(key=widget_key("sample_size")).value == 500
+    assert at.number_input(key=widget_key("seed")).value == 3
     assert sorted(at.multiselect(key=K.SOURCES).value) == ["dense", "llm", "random"]
     assert at.selectbox(key=K.WHY_A).value == "llm" and at.selectbox(key=K.WHY_B).value == "random"
     link = at.code[0].value
-    settings, notes = decode(parse_qs(urlsplit(link).query))
-    assert notes == [] and (settings.tau, settings.alpha, settings.kappa_d, settings.sample_size) == (0.2, 0.5, 4.0, 500)
-    assert settings.view == "why" and set(settings.sources) == {"llm", "random", "dense"}
+    view, notes = decode(parse_qs(urlsplit(link).query))
+    assert notes == [] and [view.metric[n] for n in ("tau", "alpha", "kappa", "sample_size")] == [0.2, 0.5, 4.0, 500]
+    assert view.view == "why" and set(view.sources) == {"llm", "random", "dense"}
     # the live URL carries the same settings
     assert at.query_params["A"] in ("llm", ["llm"])
 
@@ -254,7 +255,7 @@ def test_bad_share_link_is_explained_not_fatal(demo_cache):
     at = start(params={"tau": "banana", "src": ["nope"], "k": "3"})
     notes = " ".join(w.value for w in at.warning)
     assert "tau" in notes and "nope" in notes and "κ/d" in notes
-    assert at.slider(key=K.TAU).value == 0.05 and at.select_slider(key=K.KAPPA_D).value == 4.0
+    assert at.slider(key=widget_key("tau")).value == 0.05 and at.select_slider(key=widget_key("kappa")).value == 4.0
     assert len(order(at)) >= 6  # unknown source dropped: all sources shown
 
 

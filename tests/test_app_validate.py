@@ -6,12 +6,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
+from ecisem_core.ui import validation_view as vv
 from streamlit.testing.v1 import AppTest, app_test
 from test_app import _NavigationPagesManager  # every AppTest run goes through app.py
 from test_validation_view import make_results
 
 from ecisem_core.ui.paths import DATA_ROOT_ENV
-from ecisem_core.ui.state import K
+from ecisem_core.ui.state import K, widget_key
 
 ROOT = Path(__file__).resolve().parents[1]
 TIMEOUT = 60
@@ -45,11 +47,19 @@ def show_folder(at: AppTest, text: str) -> AppTest:
     return at
 
 
-def test_no_results_yet(root):
+def test_no_results_yet_shows_the_bundled_example(root):
+    at = open_validate()
+    assert any("Choose a results folder" in i.value and "bundled example" in i.value for i in at.info)
+    assert len(at.dataframe) == 2 and not at.error          # the study's downstream and agreement tables
+    assert any("Seed-to-seed Kendall" in c.value for c in at.caption)
+    assert any(b.label == "Start run" for b in at.button)
+
+
+def test_no_results_and_no_example(root, monkeypatch):
+    monkeypatch.setattr(vv, "EXAMPLE_DIR", root / "no-example")
     at = open_validate()
     assert any("Choose a results folder" in i.value for i in at.info)
     assert not at.dataframe and not at.error
-    assert any(b.label == "Start run" for b in at.button)
 
 
 def test_results_folder_shown_and_settings_loaded(root):
@@ -68,14 +78,14 @@ def test_results_folder_shown_and_settings_loaded(root):
     assert "4 sources × 2 seed(s)" in page and "leave one source out" in page and "+0.667" in page
     assert [m.value for m in at.metric] == ["0.1", "2", "0.5", "0", "3072  (= 8·d)"]
 
-    assert at.slider(key=K.TAU).value == pytest.approx(0.05)
+    assert at.slider(key=widget_key("tau")).value == pytest.approx(0.05)
     next(b for b in at.button if b.label == "Use these settings").click().run()
     assert not at.exception, [e.value for e in at.exception]
-    assert at.slider(key=K.TAU).value == pytest.approx(0.1)
-    assert at.slider(key=K.ALPHA).value == pytest.approx(2.0)
-    assert at.slider(key=K.BETA).value == pytest.approx(0.5)
-    assert at.slider(key=K.GAMMA).value == pytest.approx(0.0)
-    assert at.select_slider(key=K.KAPPA_D).value == 8.0
+    assert at.slider(key=widget_key("tau")).value == pytest.approx(0.1)
+    assert at.slider(key=widget_key("alpha")).value == pytest.approx(2.0)
+    assert at.slider(key=widget_key("beta")).value == pytest.approx(0.5)
+    assert at.slider(key=widget_key("gamma")).value == pytest.approx(0.0)
+    assert at.select_slider(key=widget_key("kappa")).value == 8.0
     assert any("Loaded the calibrated" in s.value for s in at.success)
     assert at.query_params["tau"] in ("0.1", ["0.1"]) and at.query_params["k"] in ("8", ["8"])   # the share link carries them
 

@@ -157,3 +157,22 @@ def test_leak_guard_counts() -> None:
 def test_normalise_query() -> None:
     assert normalise_query("  What are the LIBERAL-arts?? ") == "what are the liberal arts"
     assert normalise_query("Ｃａｆé") == normalise_query("café")
+
+
+def test_hard_split_adds_own_negatives_and_bm25_neighbours_as_distractors():
+    from ecisem_core.downstream.evalsets import hard_split
+
+    rows = []
+    for i in range(10):
+        rows.append({"query_id": f"q{i}", "query": f"topic{i} question about item{i}", "positive": f"answer item{i}",
+                     "negative": f"topic{i} unrelated note {i}", "source": "s"})
+    t = pd.DataFrame(rows)
+    train, data = hard_split(t, fraction=0.2, seed=0, k=2)
+    easy_train, easy = split_from_triplets(t, 0.2, 0)
+    assert data.queries == easy.queries and data.qrels == easy.qrels
+    assert train.equals(easy_train)
+    held = [t[t.query_id == q].iloc[0] for q in data.queries]
+    texts = set(data.corpus.values())
+    assert all(r["negative"] in texts for r in held)          # each held-out query's own negative
+    assert len(data.corpus) > len(easy.corpus) + len(held)     # plus BM25 neighbours from the rest
+    assert not set(train["query_id"]) & set(data.queries)

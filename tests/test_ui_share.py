@@ -1,4 +1,4 @@
-"""Share links: Settings ↔ query parameters round-trip; bad values are reported, never fatal."""
+"""Share links: ViewState ↔ query parameters round-trip; bad values are reported, never fatal."""
 from __future__ import annotations
 
 from urllib.parse import parse_qs, urlsplit
@@ -6,11 +6,12 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from ecisem_core.ui.share import OURS, decode, encode, merge_params, query_string, share_url
-from ecisem_core.ui.state import K, Settings, settings_from_state, settings_to_state
+from ecisem_core.ui.state import K, MetricState, ViewState, view_from_state, view_to_state
 
-CUSTOM = Settings(dataset="path:msmarco/bm25 runs.jsonl", encoder="tfidf", tau=0.125, alpha=0.0, beta=2.5,
-                  gamma=0.3, kappa_d=8.0, sample_size=500, seed=7, sources=("bm25+dense", "llm", "a,b"),
-                  view="why", why_a="llm", why_b="bm25+dense", colour="fn_score", query="q123", cap=1600)
+CUSTOM = ViewState(dataset="path:msmarco/bm25 runs.jsonl", encoder="tfidf",
+                   metric=MetricState(tau=0.125, alpha=0.0, beta=2.5, gamma=0.3, kappa=8.0, sample_size=500, seed=7),
+                   sources=("bm25+dense", "llm", "a,b"), view="why", why_a="llm", why_b="bm25+dense",
+                   colour="fn_score", query="q123", cap=1600)
 
 
 def _parse(url: str) -> dict[str, list[str]]:
@@ -18,8 +19,8 @@ def _parse(url: str) -> dict[str, list[str]]:
 
 
 def test_defaults_encode_to_nothing_and_decode_from_nothing():
-    assert encode(Settings()) == {}
-    assert decode({}) == (Settings(), [])
+    assert encode(ViewState()) == {}
+    assert decode({}) == (ViewState(), [])
 
 
 def test_every_setting_round_trips_through_a_url():
@@ -32,40 +33,41 @@ def test_every_setting_round_trips_through_a_url():
 
 
 def test_full_encoding_round_trips_too():
-    full = encode(Settings(), full=True)
+    full = encode(ViewState(), full=True)
     assert set(full) >= {"ds", "enc", "tau", "a", "b", "g", "k", "n", "seed"}
-    assert decode(_parse(share_url("http://h/", full)))[0] == Settings()
+    assert decode(_parse(share_url("http://h/", full)))[0] == ViewState()
 
 
 @pytest.mark.parametrize("params,field,value,note", [
-    ({"tau": ["abc"]}, "tau", Settings().tau, "not a number"),
+    ({"tau": ["abc"]}, "tau", ViewState().metric["tau"], "not a number"),
     ({"tau": ["9"]}, "tau", 0.5, "outside"),
     ({"a": ["-1"]}, "alpha", 0.0, "outside"),
     ({"n": ["10.5"]}, "sample_size", 50, "outside"),
     ({"n": ["100.5"]}, "sample_size", 100, "whole number"),
-    ({"seed": ["nan"]}, "seed", Settings().seed, "not a number"),
-    ({"k": ["3"]}, "kappa_d", 4.0, "κ/d steps"),
-    ({"k": ["-2"]}, "kappa_d", Settings().kappa_d, "positive"),
+    ({"seed": ["nan"]}, "seed", ViewState().metric["seed"], "not a number"),
+    ({"k": ["3"]}, "kappa", 4.0, "κ/d steps"),
+    ({"k": ["-2"]}, "kappa", ViewState().metric["kappa"], "positive"),
     ({"ds": ["/etc/passwd"]}, "dataset", "demo", "expected"),
     ({"enc": ["evil"]}, "encoder", "default", "expected"),
     ({"col": ["pink"]}, "colour", "role", "expected"),
 ])
 def test_bad_values_fall_back_with_a_note(params, field, value, note):
-    settings, notes = decode(params)
-    assert getattr(settings, field) == value
+    view, notes = decode(params)
+    assert (view.metric[field] if field in view.metric else getattr(view, field)) == value
     assert len(notes) == 1 and note in notes[0]
 
 
 def test_foreign_parameters_are_ignored_and_kept():
-    settings, notes = decode({"batch": ["b1"], "tau": ["0.1"]})
-    assert settings.tau == 0.1 and notes == []
-    merged = merge_params({"batch": ["b1"], "tau": ["0.3"], "a": ["2"]}, encode(Settings(tau=0.2)))
+    view, notes = decode({"batch": ["b1"], "tau": ["0.1"]})
+    assert view.metric["tau"] == 0.1 and notes == []
+    merged = merge_params({"batch": ["b1"], "tau": ["0.3"], "a": ["2"]},
+                          encode(ViewState(metric=MetricState(tau=0.2))))
     assert merged == {"batch": ["b1"], "tau": "0.2"}  # ours replaced (a back to default: dropped), theirs kept
     assert "batch" not in OURS
 
 
 def test_last_value_wins_for_scalars():
-    assert decode({"tau": ["0.1", "0.2"]})[0].tau == 0.2
+    assert decode({"tau": ["0.1", "0.2"]})[0].metric["tau"] == 0.2
 
 
 def test_query_string_escapes():
@@ -75,17 +77,17 @@ def test_query_string_escapes():
 
 def test_session_state_round_trip():
     state: dict = {}
-    settings_to_state(CUSTOM, state)
+    view_to_state(CUSTOM, state)
     assert state[K.DS_MODE] == "path" and state[K.DS_PATH] == "msmarco/bm25 runs.jsonl"
     assert state[K.ENC_KIND] == "tfidf" and state[K.SOURCES] == list(CUSTOM.sources)
-    assert settings_from_state(state) == CUSTOM
+    assert view_from_state(state) == CUSTOM
     local = CUSTOM.replace(encoder="path:models/e5")
-    settings_to_state(local, state)
-    assert state[K.ENC_KIND] == "path" and settings_from_state(state).encoder == "path:models/e5"
+    view_to_state(local, state)
+    assert state[K.ENC_KIND] == "path" and view_from_state(state).encoder == "path:models/e5"
 
 
 def test_config_for_dimension():
-    assert Settings().config_for(384).kappa is None  # the library default κ = 2d
-    cfg = Settings(kappa_d=4.0, alpha=0.5, sample_size=300).config_for(384)
+    assert ViewState().config_for(384).kappa is None  # the library default κ = 2d
+    cfg = ViewState(metric=MetricState(kappa=4.0, alpha=0.5, sample_size=300)).config_for(384)
     assert cfg.kappa == 4.0 * 384 and cfg.alpha == 0.5 and cfg.sample_size == 300
     assert cfg.kappa_for(384) == 1536.0

@@ -14,11 +14,12 @@ import pytest
 from ecisem_core.downstream import agreement
 from ecisem_core.downstream import runs
 from ecisem_core.downstream import validate as v
+from ecisem_core.report.validation import write_outputs
 from ecisem_core.downstream.calibrate import CalibrationResult, settings_of
 from ecisem_core.config import ScoreConfig
 from ecisem_core.errors import InputError
 from ecisem_core.ui import validation_view as vv
-from ecisem_core.ui.state import K
+from ecisem_core.ui.state import widget_key
 
 SOURCES = {"bm25": 0.41, "dense": 0.44, "llm": 0.38, "hybrid": 0.46}
 """Mean nDCG@10 of each fake source (the base gets 0.35)."""
@@ -59,7 +60,7 @@ def make_results(folder: Path, *, calibrated: bool = True, seeds: tuple[int, ...
     if not calibrated:
         result.summary["calibration"] = {"calibrated": False, "reason": "leave-one-source-out needs at least 3 "
                                          "sources (got 2)"}
-    v.write_outputs(result, folder)
+    write_outputs(result, folder)
     return folder
 
 
@@ -152,15 +153,16 @@ def test_sidebar_values_from_calibration(results_dir):
     dim = vv.embedding_dim(res.summary)
     assert dim == 384
     values, notes = vv.sidebar_values(res.calibration, dim)
-    assert values == {K.TAU: 0.1, K.ALPHA: 2.0, K.BETA: 0.5, K.GAMMA: 0.0, K.KAPPA_D: 8.0} and notes == []
-    state: dict = {K.TAU: 0.05}
+    assert values == {widget_key("tau"): 0.1, widget_key("alpha"): 2.0, widget_key("beta"): 0.5,
+                      widget_key("gamma"): 0.0, widget_key("kappa"): 8.0} and notes == []
+    state: dict = {widget_key("tau"): 0.05}
     vv.apply_settings(state, values)
-    assert state[K.TAU] == 0.1 and state[K.KAPPA_D] == 8.0
+    assert state[widget_key("tau")] == 0.1 and state[widget_key("kappa")] == 8.0
     # unknown d: κ left alone, said so; out-of-range τ clamped, said so
     cal = res.calibration
     cal.settings = {**cal.settings, "tau": 0.9}
     values, notes = vv.sidebar_values(cal, None)
-    assert K.KAPPA_D not in values and values[K.TAU] == 0.5
+    assert widget_key("kappa") not in values and values[widget_key("tau")] == 0.5
     assert any("κ left unchanged" in n for n in notes) and any("outside" in n for n in notes)
 
 

@@ -18,7 +18,7 @@ from ecisem_core.commands.options import add_encoder_options, encoder_from_args
 FORMATS = ("auto", "jsonl", "csv", "label-studio", "argilla")
 """Output formats; ``auto`` follows the suffix of --out (.csv → CSV, anything else → JSONL)."""
 
-DESCRIPTION = """Flag suspicious negatives in DATA (ECI_SPEC: c = σ(Δ/τ); fn_score formula in negatives.py).
+DESCRIPTION = """Flag suspicious negatives in DATA (docs/METRIC.md §5; the formula is in curation/fn_score.py).
 
 Every triplet is embedded with the target encoder (cached), then scored: fn_score in [0, 1] (how likely the
 negative is relevant, i.e. a false negative), fn_flag (a false-negative reason fired), junk_flag (empty, very

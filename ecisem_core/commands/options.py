@@ -4,8 +4,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ecisem_core import config as C
-from ecisem_core.config import ScoreConfig
+from ecisem_core.config import ScoreConfig, config_class, registry
 from ecisem_core.embed.encoders import DEFAULT_ENCODER, Encoder, get_encoder
 from ecisem_core.downstream.hybrid import add_hybrids
 from ecisem_core.io.load import LoadResult, read_triplets
@@ -34,31 +33,30 @@ def add_encoder_options(p: argparse.ArgumentParser) -> None:
 
 
 def add_metric_options(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("metric settings (ECI_SPEC §4)")
+    """``--config FILE``, then one flag per registry setting that has one (default ``None``: not given, so the
+    file's value or the registry default stands; the help says the default)."""
+    g = p.add_argument_group("metric settings (docs/METRIC.md §4)")
     g.add_argument("--config", default=None, metavar="FILE",
                    help="JSON settings (e.g. calibrated by 'ecisem validate'); flags below override it")
-    g.add_argument("--tau", type=float, default=None, help=f"temperature τ (default {C.TAU})")
-    g.add_argument("--alpha", type=float, default=None, help=f"exponent of target consistency (default {C.ALPHA})")
-    g.add_argument("--beta", type=float, default=None, help=f"exponent of semantic locality (default {C.BETA})")
-    g.add_argument("--gamma", type=float, default=None, help=f"exponent of lexical residuality (default {C.GAMMA})")
-    g.add_argument("--kappa", type=float, default=None, help="diversity strength κ (default d/ε² = 2d)")
-    g.add_argument("--sample-size", type=int, default=None, help=f"triplets per source N (default {C.SAMPLE_SIZE})")
-    g.add_argument("--seed", type=int, default=None, help=f"sampling/bootstrap seed (default {C.SEED})")
-    g.add_argument("--bootstrap", type=int, default=None, help=f"bootstrap resamples B (default {C.BOOTSTRAP})")
-    g.add_argument("--tokenizer", choices=["word", "encoder"], default=None,
-                   help=f"tokenizer of lexical residuality (default {C.TOKENIZER})")
-    g.add_argument("--idf-corpus", default=None, metavar="FILE",
-                   help="IDF corpus: text file (one passage a line) or JSONL with 'text' (default: loaded passages)")
-
-
-FIELD_FLAGS = ("tau", "alpha", "beta", "gamma", "kappa", "sample_size", "seed", "bootstrap", "tokenizer",
-               "idf_corpus")
+    for s in registry():
+        if s.flag is None:
+            continue
+        kw: dict = {"dest": s.name, "default": None, "help": s.help.format(default=s.default)}
+        if s.choices is not None:
+            kw["choices"] = list(s.choices)
+        elif s.kind != "str":
+            kw["type"] = s.type
+        if s.metavar is not None:
+            kw["metavar"] = s.metavar
+        g.add_argument(s.flag, **kw)
 
 
 def config_from_args(args: argparse.Namespace) -> ScoreConfig:
-    """ScoreConfig from --config FILE, then each flag that was given."""
-    base = ScoreConfig.load(args.config) if getattr(args, "config", None) else ScoreConfig()
-    changes = {f: getattr(args, f) for f in FIELD_FLAGS if getattr(args, f, None) is not None}
+    """ScoreConfig from --config FILE, then each registry setting whose flag was given."""
+    cls = config_class()
+    base = cls.load(args.config) if getattr(args, "config", None) else cls()
+    changes = {s.name: getattr(args, s.name) for s in registry()
+               if s.flag is not None and getattr(args, s.name, None) is not None}
     return base.replace(**changes) if changes else base
 
 

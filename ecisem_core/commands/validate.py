@@ -8,10 +8,13 @@ import sys
 from pathlib import Path
 
 from ecisem_core.io import evaldata
-from ecisem_core.downstream import agreement, runs, training
+from ecisem_core.downstream import agreement, guards, runs, training
+from ecisem_core.downstream.evalsets import hard_split
 from ecisem_core.downstream import validate as v
-from ecisem_core.config import ScoreConfig
+from ecisem_core.config import config_class
 from ecisem_core.errors import InputError
+from ecisem_core.report.validation import write_outputs
+from ecisem_core.io.load import read_triplets
 
 EVAL_QUERIES: int = 500
 """Default number of evaluation queries kept (seeded sample; 0 keeps all)."""
@@ -52,7 +55,8 @@ def add_parser(sub: "argparse._SubParsersAction") -> argparse.ArgumentParser:
     p.add_argument("--eval", required=True, metavar="EVAL",
                    help="evaluation data: a BEIR folder (corpus.jsonl, queries.jsonl, qrels/*.tsv), a .tsv/.csv of "
                         "query/relevant-passage pairs (columns query_text, gold_passage), or 'split[:FRACTION]' to "
-                        f"hold out a share of DATA's queries (default fraction {evaldata.SPLIT_FRACTION})")
+                        f"hold out a share of DATA's queries (default fraction {evaldata.SPLIT_FRACTION}) with hard "
+                        "distractors: their own negatives and BM25 neighbours")
     p.add_argument("--eval-split", default=None, metavar="NAME",
                    help="BEIR qrels split (default: test, else dev, else the only qrels file)")
     p.add_argument("--eval-queries", type=int, default=EVAL_QUERIES, metavar="N",
@@ -87,6 +91,10 @@ def add_parser(sub: "argparse._SubParsersAction") -> argparse.ArgumentParser:
                         "being checked (default: the built-in defaults)")
     p.add_argument("--bootstrap", type=int, default=agreement.BOOTSTRAP, metavar="B",
                    help=f"bootstrap resamples over sources for the agreement CIs (default {agreement.BOOTSTRAP})")
+    p.add_argument("--allow-weak-eval", action="store_true",
+                   help="train even when the evaluation set cannot rank sources (fewer than "
+                        f"{guards.MIN_EVAL_QUERIES} queries, or the untrained base at nDCG@10 >= "
+                        f"{guards.MAX_BASE_NDCG}); the outputs carry the warning")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     return p
 
@@ -100,7 +108,7 @@ def load_eval_arg(spec: str, split: str | None, triplets, max_queries: int, max_
                 fraction = float(spec.split(":", 1)[1])
             except ValueError:
                 raise InputError(f"--eval {spec!r}: expected split:FRACTION, e.g. split:0.2") from None
-        triplets, data = evaldata.split_from_triplets(triplets, fraction)
+        triplets, data = hard_split(triplets, fraction)
     else:
         data = evaldata.load_eval(spec, split)
     data = evaldata.subsample(data, max_queries or None, max_passages or None)
@@ -108,8 +116,6 @@ def load_eval_arg(spec: str, split: str | None, triplets, max_queries: int, max_
 
 
 def run(args: argparse.Namespace) -> int:
-    from ecisem_core.io.load import read_triplets
-
     for name in ("per_source", "epochs", "batch_size"):
         if getattr(args, name) < 1:
             raise InputError(f"--{name.replace('_', '-')} must be >= 1")
@@ -117,7 +123,8 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("--eval-queries and --eval-passages must be >= 0")
     train = training.TrainConfig(per_source=args.per_source, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
                           max_seq_length=args.max_seq_length or None)
-    score_config = ScoreConfig.load(args.config) if args.config else ScoreConfig()
+    cls = config_class()
+    score_config = cls.load(args.config) if args.config else cls()
     triplets = read_triplets(args.data).triplets
     triplets, data = load_eval_arg(args.eval, args.eval_split, triplets, args.eval_queries, args.eval_passages)
     out = Path(args.out)
@@ -129,13 +136,14 @@ def run(args: argparse.Namespace) -> int:
     try:
         result = v.run_validation(triplets, data, base_model=args.base_model, train=train, seeds=args.seeds,
                                   cache_dir=cache_dir, score_config=score_config, calibrate=args.calibrate,
+                                  allow_weak_eval=args.allow_weak_eval,
                                   progress=progress, n_boot=args.bootstrap)
     except KeyboardInterrupt:
         done = len(list((cache_dir / "runs").glob("*.json"))) if (cache_dir / "runs").is_dir() else 0
         print(f"ecisem validate: interrupted; {done} completed run(s) are cached in {cache_dir}; "
               "run the same command again to resume", file=sys.stderr)
         raise
-    paths = v.write_outputs(result, out)
+    paths = write_outputs(result, out)
     print(_report(result), end="")
     print("wrote " + ", ".join(str(p) for p in paths.values()))
     return 0
@@ -152,10 +160,9 @@ def _report(result: v.ValidationResult) -> str:
     cal = result.calibration
     if cal is not None:
         if cal.ok:
-            s = cal.settings
+            fitted = " ".join(f"{name}={value:g}" for name, value in cal.settings.items())
             lines.append(
-                f"calibrated: tau={s['tau']:g} alpha={s['alpha']:g} beta={s['beta']:g} gamma={s['gamma']:g} "
-                f"kappa={s['kappa']:g}; leave-one-source-out Kendall tau = {cal.loo_kendall:.3f} "
+                f"calibrated: {fitted}; leave-one-source-out Kendall tau = {cal.loo_kendall:.3f} "
                 f"(in-sample {cal.in_sample_kendall:.3f}, defaults {cal.default_kendall:.3f}); "
                 f"rests on {cal.n_sources} sources x {cal.n_seeds} seed(s)")
         else:

@@ -28,6 +28,7 @@ import pandas as pd
 
 from ecisem_core.curation.verdicts import VERDICTS, normalise_verdict
 from ecisem_core.errors import InputError
+from ecisem_core.curation.fn_model import resample
 
 EXPORT_COLUMNS: tuple[str, ...] = (
     "query_id", "negative_id", "source", "query", "positive", "negative", "fn_score", "fn_flag", "junk_flag",
@@ -381,8 +382,6 @@ def export_cleaned_training(
     ``probs``: per-row FN probabilities (the learned scorer's); default the table's ``fn_score``. Junk rows
     (``junk_flag``) are always dropped.
     """
-    from ecisem_core.curation.fn_model import resample
-
     if probs is None:
         if "fn_score" not in table.columns:
             raise InputError("no FN probabilities: pass probs or flag the table first (fn_score column)")

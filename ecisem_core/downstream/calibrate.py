@@ -1,4 +1,5 @@
-"""Calibrate τ, α, β, γ and κ of ECI_sem to a downstream ranking of sources, with leave-one-source-out CV.
+"""Calibrate ECI_sem's settings (those of the registry with grid values: τ, α, β, γ and κ) to a downstream ranking
+of sources, with leave-one-source-out CV.
 
 Inputs: a score function ``config -> per-source Series`` (in practice ``score.score_prepared`` on triplets prepared
 once, so each setting costs only the fast re-weighting) and the downstream value per source (mean nDCG@10).
@@ -27,66 +28,84 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ecisem_core.config import ScoreConfig
+from ecisem_core.config import ScoreConfig, Setting, config_class, registry, setting
 from ecisem_core.downstream.agreement import kendall_rows, rank_correlations, spearman_rows
 from ecisem_core.errors import InputError
+from tqdm.auto import tqdm
+from ecisem_core.score import score_prepared
 
-TAUS: tuple[float, ...] = (0.02, 0.05, 0.1)
-"""Grid of τ (temperature of c and h)."""
-EXPONENTS: tuple[float, ...] = (0.0, 0.5, 1.0, 2.0)
-"""Grid of each exponent α, β, γ (0 switches the term off)."""
-KAPPA_PER_DIM: tuple[float, ...] = (0.5, 2.0, 8.0)
-"""Grid of κ / d (the default κ = 2d)."""
 MIN_SOURCES: int = 3
 """Leave-one-source-out needs at least this many sources."""
-SETTINGS: tuple[str, ...] = ("tau", "alpha", "beta", "gamma", "kappa")
 
 ScoreFunction = Callable[[ScoreConfig], pd.Series]
 
 
+def grid_settings() -> tuple[Setting, ...]:
+    """The settings calibration fits: the registry's settings with grid values, in registry order."""
+    return tuple(s for s in registry() if s.grid is not None)
+
+
+def _default_axes() -> tuple[tuple[str, tuple[float, ...]], ...]:
+    return tuple((s.name, tuple(s.grid)) for s in grid_settings())
+
+
 @dataclass(frozen=True)
 class CalibrationGrid:
-    """The settings tried: every combination of the values below (κ = factor · d)."""
+    """The settings tried: every combination of the values of ``axes`` (setting name → values; by default each
+    registry setting's ``grid``, in registry order). A per-dimension setting's values are factors of d
+    (κ = factor · d)."""
 
-    tau: tuple[float, ...] = TAUS
-    alpha: tuple[float, ...] = EXPONENTS
-    beta: tuple[float, ...] = EXPONENTS
-    gamma: tuple[float, ...] = EXPONENTS
-    kappa_per_dim: tuple[float, ...] = KAPPA_PER_DIM
+    axes: tuple[tuple[str, tuple[float, ...]], ...] = field(default_factory=_default_axes)
 
     def configs(self, base: ScoreConfig, dim: int | None) -> list[ScoreConfig]:
-        """One :class:`ScoreConfig` per combination (other fields from ``base``). Without ``dim``, κ keeps
-        ``base.kappa`` (its default d/ε² when unset)."""
-        kappas: Sequence[float | None] = ([f * dim for f in self.kappa_per_dim] if dim else [base.kappa])
-        return [base.replace(tau=t, alpha=a, beta=b, gamma=g, kappa=k)
-                for t, a, b, g, k in itertools.product(self.tau, self.alpha, self.beta, self.gamma, kappas)]
+        """One :class:`ScoreConfig` per combination (other fields from ``base``), the last axis varying fastest.
+        Without ``dim``, a per-dimension setting keeps ``base``'s value (κ: its default d/ε² when unset)."""
+        names = [name for name, _ in self.axes]
+        values = [self._values(setting(name), vals, base, dim) for name, vals in self.axes]
+        return [base.replace(**dict(zip(names, combo))) for combo in itertools.product(*values)]
+
+    @staticmethod
+    def _values(s: Setting, values: tuple[float, ...], base: ScoreConfig, dim: int | None) -> Sequence[Any]:
+        if not s.per_dim:
+            return values
+        return [f * dim for f in values] if dim else [getattr(base, s.name)]
 
     @property
     def size(self) -> int:
-        return len(self.tau) * len(self.alpha) * len(self.beta) * len(self.gamma) * len(self.kappa_per_dim)
+        return math.prod(len(values) for _, values in self.axes)
 
 
 def settings_of(config: ScoreConfig, dim: int | None) -> dict[str, float]:
-    """(τ, α, β, γ, κ) of a config as plain floats (κ resolved for dimension ``dim`` when unset)."""
-    kappa = config.kappa if config.kappa is not None else (config.kappa_for(dim) if dim else float("nan"))
-    return {"tau": float(config.tau), "alpha": float(config.alpha), "beta": float(config.beta),
-            "gamma": float(config.gamma), "kappa": float(kappa)}
+    """The calibrated settings (:func:`grid_settings`: τ, α, β, γ, κ) of a config as plain floats; a
+    per-dimension one resolved for dimension ``dim`` when unset (NaN without ``dim``)."""
+    out = {}
+    for s in grid_settings():
+        value = getattr(config, s.name)
+        if value is None:
+            value = s.per_dim_default * dim if s.per_dim and dim else float("nan")
+        out[s.name] = float(value)
+    return out
 
 
 def distance_to(a: Mapping[str, float], b: Mapping[str, float]) -> float:
-    """Tie-break distance between two settings:
-    |ln τ_a/τ_b| + |α_a−α_b| + |β_a−β_b| + |γ_a−γ_b| + |ln κ_a/κ_b| (the κ term is skipped when unknown)."""
-    d = abs(math.log(a["tau"] / b["tau"]))
-    d += sum(abs(a[k] - b[k]) for k in ("alpha", "beta", "gamma"))
-    if all(math.isfinite(x) and x > 0 for x in (a["kappa"], b["kappa"])):
-        d += abs(math.log(a["kappa"] / b["kappa"]))
+    """Tie-break distance between two settings: the sum over :func:`grid_settings` of |ln x_a/x_b| (log-scale
+    settings: τ, κ; the term is skipped when either value is unknown) or |x_a−x_b| (the exponents α, β, γ).
+    Summed in runs of settings of the same scale — |ln τ| + (|Δα| + |Δβ| + |Δγ|) + |ln κ| — so equal distances
+    stay equal to the bit and tie-breaks are as they always were."""
+    def term(s: Setting) -> float:
+        x, y = a[s.name], b[s.name]
+        if not s.log_scale:
+            return abs(x - y)
+        return abs(math.log(x / y)) if all(math.isfinite(v) and v > 0 for v in (x, y)) else 0.0
+
+    d = 0.0
+    for _, run in itertools.groupby(grid_settings(), key=lambda s: s.log_scale):
+        d += sum(term(s) for s in run)
     return d
 
 
 def score_matrix(score_fn: ScoreFunction, configs: Sequence[ScoreConfig], progress: bool = False) -> pd.DataFrame:
     """S[i, source] = score of each source under ``configs[i]`` (rows in grid order)."""
-    from tqdm.auto import tqdm
-
     rows = [pd.Series(score_fn(cfg), dtype=float) for cfg in tqdm(configs, desc="calibrate", unit="setting",
                                                                  leave=False, disable=not progress)]
     return pd.DataFrame(rows).reset_index(drop=True)
@@ -159,15 +178,19 @@ class CalibrationResult:
         }
 
 
-def calibrate(score_fn: ScoreFunction, downstream: pd.Series, *, base_config: ScoreConfig = ScoreConfig(),
-              grid: CalibrationGrid = CalibrationGrid(), dim: int | None = None, n_seeds: int = 1,
+def calibrate(score_fn: ScoreFunction, downstream: pd.Series, *, base_config: ScoreConfig | None = None,
+              grid: CalibrationGrid | None = None, dim: int | None = None, n_seeds: int = 1,
               progress: bool = False) -> CalibrationResult:
-    """Fit (τ, α, β, γ, κ) on the grid to the downstream ranking with leave-one-source-out CV (module docstring).
+    """Fit the grid settings (τ, α, β, γ, κ) to the downstream ranking with leave-one-source-out CV (module
+    docstring), starting from ``base_config`` (default settings when ``None``) on ``grid`` (the registry's grid
+    when ``None``).
 
     ``score_fn(config)`` returns a per-source Series; ``downstream`` holds the downstream value per source (higher
     is better). Sources missing from either side are ignored. With fewer than :data:`MIN_SOURCES` sources the
     result has ``ok=False`` and a reason, and nothing should be saved.
     """
+    base_config = base_config if base_config is not None else config_class()()
+    grid = grid if grid is not None else CalibrationGrid()
     configs = grid.configs(base_config, dim)
     start = settings_of(base_config, dim)
     first = pd.Series(score_fn(base_config), dtype=float)
@@ -206,8 +229,6 @@ def calibrate(score_fn: ScoreFunction, downstream: pd.Series, *, base_config: Sc
 def prepared_score_function(prepared: Any) -> ScoreFunction:
     """ECI_sem per source from a ``score.Prepared``: the core's own ``score_prepared`` with only the point score
     (no contributions, no uncertainty: one log-det per source), so calibration re-weights without re-encoding."""
-    from ecisem_core.score import score_prepared
-
     def score_fn(config: ScoreConfig) -> pd.Series:
         sources = score_prepared(prepared, config, uncertainty=False, contributions=False).sources
         return pd.Series(sources["eci_sem"].to_numpy(float), index=sources["source"].astype(str))
@@ -215,8 +236,8 @@ def prepared_score_function(prepared: Any) -> ScoreFunction:
     return score_fn
 
 
-def calibrate_from_prepared(prepared: Any, downstream: pd.Series, *, base_config: ScoreConfig = ScoreConfig(),
-                            grid: CalibrationGrid = CalibrationGrid(), dim: int | None = None, n_seeds: int = 1,
+def calibrate_from_prepared(prepared: Any, downstream: pd.Series, *, base_config: ScoreConfig | None = None,
+                            grid: CalibrationGrid | None = None, dim: int | None = None, n_seeds: int = 1,
                             progress: bool = False) -> CalibrationResult:
     """:func:`calibrate` on ECI_sem of triplets prepared once by ``score.prepare``."""
     return calibrate(prepared_score_function(prepared), downstream, base_config=base_config, grid=grid,

@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 
 from ecisem_core.errors import InputError
+from ecisem_core.hashing import content_key
 
 HYBRID_SEP = "+"
 """Separator of part names in a hybrid's default name."""
@@ -33,13 +34,6 @@ def make_hybrid(triplets: pd.DataFrame, parts: Sequence[str], name: str | None =
     out = pd.concat(chunks, ignore_index=True)
     out["source"] = name or HYBRID_SEP.join(parts)
     return out
-
-
-def content_key(frame: pd.DataFrame, seed: int) -> np.ndarray:
-    """A seeded 64-bit hash of each row's (query, positive, negative): an order-free sampling key."""
-    key = f"{seed:016d}"[-16:]
-    return pd.util.hash_pandas_object(frame[["query", "positive", "negative"]], index=False,
-                                      hash_key=key).to_numpy()
 
 
 def add_hybrids(triplets: pd.DataFrame, specs: Sequence[str], seed: int = 0) -> pd.DataFrame:

@@ -34,6 +34,9 @@ import pandas as pd
 
 from ecisem_core.errors import InputError
 from ecisem_core.hashing import short_id
+from tqdm.auto import tqdm
+from ecisem_core.embed.texts import embed_texts
+from ecisem_core.embed.encoders import TfidfLsaEncoder
 
 if TYPE_CHECKING:
     from ecisem_core.io.evaldata import EvalData
@@ -265,8 +268,6 @@ def mine(data: MiningInput, strategies: Sequence[Strategy], *, k: int = NEGATIVE
     scores_of: dict[str, np.ndarray] = {spec: np.empty((0, k)) for spec in leaves}
     ranks_of: dict[str, np.ndarray] = {spec: np.empty((0, k)) for spec in leaves}
     n = len(data.queries)
-    from tqdm.auto import tqdm
-
     for start in tqdm(range(0, n, chunk), desc="mining", unit="chunk", disable=not progress):
         sl = slice(start, min(start + chunk, n))
         qids, qs, ex = data.query_ids[sl], data.queries[sl], exclude[sl]
@@ -355,8 +356,6 @@ def dense_scorer(encoder: Any, pool: Sequence[str], *, cache_dir: str | None = N
                  progress: bool = False) -> DenseScorer:
     """Cosine scorer over ``pool`` under ``encoder`` (vectors through the embedding cache; TF-IDF/LSA is fitted on
     the pool first)."""
-    from ecisem_core.embed.texts import embed_texts
-    from ecisem_core.embed.encoders import TfidfLsaEncoder
 
     if isinstance(encoder, TfidfLsaEncoder):
         encoder.fit(list(pool))

@@ -23,6 +23,7 @@ from ecisem_core.downstream.retrieval import METRICS, evaluate_model
 from ecisem_core.downstream.training import TrainConfig, truncated, fine_tune
 from ecisem_core.errors import InputError
 from ecisem_core.io.evaldata import EvalData, normalise_query
+from tqdm.auto import tqdm
 
 SEEDS: tuple[int, ...] = (0,)
 """Training seeds (batch order, dropout); results are mean ± sd over them."""
@@ -176,8 +177,6 @@ def run_jobs(jobs: Sequence[Job], base: Any, data: EvalData, train: TrainConfig,
 
     On Ctrl-C the completed runs are already cached; a rerun with the same inputs resumes where it stopped.
     """
-    from tqdm.auto import tqdm
-
     results: list[RunResult] = []
     with tqdm(total=len(jobs), desc="validate", unit="run", disable=not progress) as bar:
         for job in jobs:

@@ -21,6 +21,7 @@ import pandas as pd
 from ecisem_core.embed.encoders import get_encoder
 from ecisem_core.errors import InputError
 from ecisem_core.io.evaldata import normalise_query
+from tqdm.auto import tqdm
 
 PER_SOURCE: int = 500
 """Triplets per source used for fine-tuning (all sources get the same number: the smallest available if less)."""
@@ -132,7 +133,6 @@ def fine_tune(base: Any, triplets: pd.DataFrame, config: TrainConfig, seed: int,
     gradient norm clipped to ``max_grad_norm``. Seeded: ``random``, numpy and torch.
     """
     import torch
-    from tqdm.auto import tqdm
 
     from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
 

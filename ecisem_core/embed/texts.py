@@ -16,6 +16,7 @@ import pandas as pd
 from ecisem_core.embed.cache import EmbeddingCache, default_cache_root
 from ecisem_core.embed.encoders import Encoder, TfidfLsaEncoder
 from ecisem_core.hashing import text_hashes
+from tqdm.auto import tqdm
 
 Progress = Callable[[int, int], None]
 """progress(done, total) — texts encoded so far out of the texts that need encoding."""
@@ -58,8 +59,6 @@ def _encode_with_cache(
         chunks = []
         bar = None
         if show_progress:
-            from tqdm.auto import tqdm
-
             bar = tqdm(total=int(missing.size), desc=f"encoding {role}s", unit="text")
         for start in range(0, missing.size, CHUNK):
             idx = missing[start : start + CHUNK]

@@ -1,7 +1,7 @@
 """Why a source ranks where it does: term-by-term differences, per-triplet contributions, what cuts a weight.
 
 * :func:`term_differences` — Δ of the Shapley contributions of two sources, term by term. Because
-  log ECI_sem = v(∅) + φ_c + φ_h + φ_ρ + φ_div for each source (ECI_SPEC §2), the rows sum exactly to
+  log ECI_sem = v(∅) + φ_c + φ_h + φ_ρ + φ_div for each source (docs/METRIC.md §2.3), the rows sum exactly to
   Δ log ECI_sem = log ECI_sem(A) − log ECI_sem(B). v(∅) = log(share of sampled triplets with r̂ ≠ 0) is 0 unless
   some residuals vanish; it gets its own row ("zero residuals") when it differs between the sources.
 * :func:`triplet_contributions` — how much each sampled triplet adds to its source's ECI_sem: the drop when its

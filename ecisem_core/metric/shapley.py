@@ -51,7 +51,7 @@ def coalitions(players: tuple[str, ...] = PLAYERS) -> list[frozenset[str]]:
 
 def eci_sem_contributions(
     residuals: np.ndarray, c: np.ndarray, h: np.ndarray, rho: np.ndarray,
-    alpha: float, beta: float, gamma: float, kappa: float,
+    alpha: float, beta: float, gamma: float, kappa: float, discount: np.ndarray | None = None,
 ) -> tuple[EciSem, dict[str, float]]:
     """ECI_sem and the exact Shapley values of log ECI_sem over the players c (α), h (β), ρ (γ), diversity (κ).
 
@@ -66,6 +66,8 @@ def eci_sem_contributions(
         weights(c, h, rho, alpha if "c" in s else 0.0, beta if "h" in s else 0.0, gamma if "rho" in s else 0.0)
         for s in term_sets
     ], axis=1)  # n × 8
+    if discount is not None:  # a fixed factor of every coalition's weights (the false-negative discount)
+        ws = ws * np.asarray(discount, dtype=np.float64)[:, None]
     grams = weighted_grams(r, ws)
     value: dict[frozenset[str], float] = {}
     full = None

@@ -1,4 +1,4 @@
-"""Per-triplet similarities and the terms of ECI_sem (ECI_SPEC §2). Vectorised over triplets.
+"""Per-triplet similarities and the terms of ECI_sem (docs/METRIC.md §2.1). Vectorised over triplets.
 
 With L2-normalised e_q, e_p, e_n:  s_qp = ⟨e_q,e_p⟩, s_qn = ⟨e_q,e_n⟩, s_pn = ⟨e_p,e_n⟩, Δ = s_qp − s_qn.
 """
@@ -53,13 +53,35 @@ def semantic_locality(delta: np.ndarray, tau: float) -> np.ndarray:
     return np.exp(-np.maximum(0.0, np.asarray(delta, dtype=np.float64)) / tau)
 
 
+NEGATIVE_EXPONENT_FLOOR: float = 1e-6
+"""Terms are floored at this value before a negative exponent (x^e with e < 0)."""
+
+
 def weights(c: np.ndarray, h: np.ndarray, rho: np.ndarray, alpha: float, beta: float, gamma: float) -> np.ndarray:
-    """w = c^α · h^β · ρ^γ, with x^0 = 1 (an exponent of 0 switches its term off, even where the term is 0)."""
+    """w = c^α · h^β · ρ^γ, with x^0 = 1 (an exponent of 0 switches its term off, even where the term is 0).
+
+    A negative exponent turns its term against the source (e.g. β < 0 prefers negatives far from the query);
+    the term is then floored at :data:`NEGATIVE_EXPONENT_FLOOR`.
+    """
     w = np.ones_like(np.asarray(c, dtype=np.float64))
     for term, e in ((c, alpha), (h, beta), (rho, gamma)):
-        if e != 0:
+        if e > 0:
             w = w * np.power(term, e)
+        elif e < 0:  # a term counted against the source: floor it so a zero term gives a large, finite weight
+            w = w * np.power(np.maximum(term, NEGATIVE_EXPONENT_FLOOR), e)
     return w
+
+
+def fn_discount(fn_score: np.ndarray, penalty: float) -> np.ndarray:
+    """The false-negative discount (1 − fn_score)^φ of each triplet's weight (docs/METRIC.md §2.1): φ = 0 leaves
+    the weight as published, φ = 1 weights a triplet by the probability that its negative is a true negative, large
+    φ all but removes flagged triplets. fn_score is clipped to [0, 1 − 1e-6] so no weight becomes exactly 0.
+
+    >>> fn_discount(np.array([0.0, 0.5, 0.9]), 2.0).round(4).tolist()
+    [1.0, 0.25, 0.01]
+    """
+    f = np.clip(np.asarray(fn_score, dtype=np.float64), 0.0, 1.0 - 1e-6)
+    return np.ones_like(f) if penalty == 0 else np.power(1.0 - f, penalty)
 
 
 def residual_directions(eq: np.ndarray, ep: np.ndarray, en: np.ndarray, eps: float = RESIDUAL_EPS) -> np.ndarray:

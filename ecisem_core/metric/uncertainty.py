@@ -1,4 +1,4 @@
-"""Uncertainty and stability of per-source ECI_sem (ECI_SPEC §2, "Uncertainty and stability").
+"""Uncertainty and stability of per-source ECI_sem (docs/METRIC.md §2.4).
 
 - 95% interval: bootstrap over queries. One draw resamples the union of all sources' queries with replacement
   (paired across sources); each source keeps its sampled triplets of the drawn queries, with multiplicity.
@@ -40,6 +40,7 @@ class SourceSample:
     delta: np.ndarray
     rho: np.ndarray
     query_codes: np.ndarray  # global query codes (same coding for every source)
+    discount: np.ndarray | None = None  # fixed factor of each weight (the false-negative discount), None = 1
 
 
 def _score_weighted(r32: np.ndarray, w: np.ndarray, mult: np.ndarray | None, kappa: float) -> float:
@@ -133,8 +134,8 @@ def rank_stability(samples: list[SourceSample], tau: float, alpha: float, beta: 
         s = samples[j]
         r32 = np.ascontiguousarray(s.residuals, dtype=np.float32)
         return np.array([
-            _score_weighted(r32, weights(target_consistency(s.delta, t), semantic_locality(s.delta, t), s.rho,
-                                         a, b, g), None, kappa)
+            _score_weighted(r32, _discounted(weights(target_consistency(s.delta, t), semantic_locality(s.delta, t),
+                                                     s.rho, a, b, g), s.discount), None, kappa)
             for t, a, b, g in settings
         ])
 
@@ -142,6 +143,10 @@ def rank_stability(samples: list[SourceSample], tau: float, alpha: float, beta: 
     base = ranks_desc(base_scores)
     kept = np.array([ranks_desc(row) == base for row in scores])
     return kept.mean(axis=0)
+
+
+def _discounted(w: np.ndarray, discount: np.ndarray | None) -> np.ndarray:
+    return w if discount is None else w * discount
 
 
 def map_sources(fn: Callable[[int], np.ndarray], n: int) -> list[np.ndarray]:

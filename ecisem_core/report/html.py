@@ -22,12 +22,16 @@ import json
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from ecisem_core import __version__
+from ecisem_core.embed import projection
+from ecisem_core.hashing import content_key
 from ecisem_core.score import Prepared, ScoreResult
 
 TOP_FLAGGED: int = 50
@@ -141,7 +145,6 @@ def projection_module() -> Any | None:
     """:mod:`ecisem_core.embed.projection` (UMAP, shared with the dashboard's Geometry page) when installed, else None."""
     if importlib.util.find_spec("ecisem_core.embed.projection") is None:
         return None
-    from ecisem_core.embed import projection
     return projection if hasattr(projection, "project") else None
 
 
@@ -178,8 +181,6 @@ def map_points(prep: Prepared, per_source: int = POINTS_PER_SOURCE, seed: int = 
         source = np.where(role == "negative", pts["source"].to_numpy(str), "")
         return MapPoints(pts[["x", "y"]].to_numpy(np.float64), role, source,
                          _hover(e.texts, pts["text_index"].to_numpy()), "UMAP (cosine, umap-learn)")
-    from ecisem_core.downstream.hybrid import content_key
-
     t = prep.triplets
     keys = content_key(t, seed)
     picked = []
@@ -318,10 +319,7 @@ def report_html(prep: Prepared, result: ScoreResult, *, data: Sequence[str] = ()
                 cache_dir: str | os.PathLike[str] | None = None, use_umap: bool = True) -> str:
     """The whole report as one HTML string (see the module docstring). ``cache_dir``: where the UMAP layout is
     cached (the embedding cache root by default); ``use_umap=False`` draws the map with PCA."""
-    from importlib.metadata import PackageNotFoundError, version
     from plotly.offline import get_plotlyjs
-
-    from ecisem_core import __version__
 
     config = result.config
     s = result.sources

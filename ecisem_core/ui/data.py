@@ -6,7 +6,8 @@ Caching (one set of caches per server process, shared by sessions; values are re
 * dataset → keyed by where it came from (file path + size + mtime, or the uploaded bytes' hash); its id for every
   later cache is a content fingerprint of the table (:func:`ecisem_core.embed.projection.data_fingerprint`);
 * :func:`prepared` (embeddings, s_*, ρ, flags: the slow part) → keyed by (fingerprint, encoder id);
-* :func:`scores` (a slider move: ``score_prepared(..., uncertainty=False)``) → keyed by the metric settings;
+* :func:`scores` (a slider move: ``score_prepared(..., uncertainty=False)``) → keyed by the :class:`ScoreRequest`
+  (the ScoreConfig, made once per run by :func:`request`, and the sources ranked);
 * :func:`uncertainty` (bootstrap CI, P(A > B), rank stability) → a background job keyed by the same settings;
   ``None`` until it is ready, so a page never shows numbers of other settings as current.
 """
@@ -27,6 +28,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from ecisem_core.config import ScoreConfig
 from ecisem_core.embed.encoders import Encoder, SentenceTransformerEncoder, TfidfLsaEncoder, get_encoder
 from ecisem_core.errors import InputError
 from ecisem_core.metric.explain import triplet_contributions, weight_cuts
@@ -35,8 +37,9 @@ from ecisem_core.io.load import LoadReport, read_triplets
 from ecisem_core.embed.projection import Projection, data_fingerprint, project, warm_up
 from ecisem_core.score import Prepared, ScoreResult, prepare, score_prepared
 from ecisem_core.ui.paths import PROJECT_ROOT, data_root, resolve_under_root
-from ecisem_core.ui.state import ENCODER_DEFAULT, ENCODER_TFIDF, PATH_PREFIX, Settings
+from ecisem_core.ui.state import ENCODER_DEFAULT, ENCODER_TFIDF, PATH_PREFIX, ViewState
 from ecisem_core.ui.store import Jobs, Store, lower_priority
+import html
 
 DEMO_PATH = PROJECT_ROOT / "assets" / "demo" / "demo_triplets.jsonl"
 """The bundled demo dataset (built by the first-run helper). ``ECISEM_DEMO_PATH`` overrides it (tests, benchmarks)."""
@@ -207,23 +210,36 @@ def prepared(ds: Dataset, spec: str) -> Prepared:
         box.empty()
 
 
-def _sources_arg(settings: Settings, ds: Dataset) -> list[str] | None:
-    chosen = [s for s in settings.sources if s in set(ds.sources)]
-    return chosen or None
+@dataclass(frozen=True)
+class ScoreRequest:
+    """What scores depend on besides the dataset and encoder: the :class:`ScoreConfig` and the sources ranked
+    (``None`` = all). Hashable: with :func:`prepared_key` it keys every score cache and background job."""
+
+    config: ScoreConfig
+    sources: tuple[str, ...] | None = None
+
+    @property
+    def source_list(self) -> list[str] | None:
+        return list(self.sources) if self.sources else None
 
 
-def scores_key(ds: Dataset, spec: str, settings: Settings) -> tuple:
-    return (*prepared_key(ds, spec), settings.metric_key())
+def request(view: ViewState, ds: Dataset, dim: int) -> ScoreRequest:
+    """The request of a view: its ScoreConfig for dimension ``dim`` (made here, once per run) and the chosen
+    sources that are in the dataset (``None`` when none or all are chosen)."""
+    chosen = tuple(s for s in view.sources if s in set(ds.sources))
+    return ScoreRequest(view.config_for(dim), chosen or None)
 
 
-def scores(ds: Dataset, spec: str, settings: Settings, prep: Prepared) -> ScoreResult:
+def scores_key(ds: Dataset, spec: str, req: ScoreRequest) -> tuple:
+    return (*prepared_key(ds, spec), req)
+
+
+def scores(ds: Dataset, spec: str, req: ScoreRequest, prep: Prepared) -> ScoreResult:
     """Scores for the current sliders: ECI_sem, info, diversity, classic ECI, counts, FN rate (the instant path:
     one log-det per source; no Shapley contributions, no uncertainty)."""
-    key = scores_key(ds, spec, settings)
-    config = settings.config_for(prep.dim)
     return caches()["scores"].get_or_compute(
-        key, lambda: score_prepared(prep, config, uncertainty=False, contributions=False,
-                                    sources=_sources_arg(settings, ds)))
+        scores_key(ds, spec, req), lambda: score_prepared(prep, req.config, uncertainty=False, contributions=False,
+                                                          sources=req.source_list))
 
 
 @dataclass
@@ -252,50 +268,48 @@ def _settled(key: tuple) -> bool:
     return now - since[1] >= SETTLE_S
 
 
-def _job(kind: str, ds: Dataset, spec: str, settings: Settings, prep: Prepared, *, force: bool = False,
+def _job(kind: str, ds: Dataset, spec: str, req: ScoreRequest, prep: Prepared, *, force: bool = False,
          **kw: Any) -> Pending:
-    key = scores_key(ds, spec, settings)
+    key = scores_key(ds, spec, req)
     jobs: Jobs = caches()[kind]
     if jobs.get(key) is None and (force or _settled(key)):
-        config = settings.config_for(prep.dim)
-        sources = _sources_arg(settings, ds)
-        jobs.submit(key, lambda: score_prepared(prep, config, sources=sources, **kw))
+        jobs.submit(key, lambda: score_prepared(prep, req.config, sources=req.source_list, **kw))
     started = jobs.started(key) or time.time()
     return Pending(jobs.result_if_ready(key), time.time() - started, key, kind)
 
 
-def contributions(ds: Dataset, spec: str, settings: Settings, prep: Prepared, *, wait: bool = False) -> Pending:
+def contributions(ds: Dataset, spec: str, req: ScoreRequest, prep: Prepared, *, wait: bool = False) -> Pending:
     """Exact Shapley contributions φ_c, φ_h, φ_ρ, φ_div per source (8 log-dets per source), on a background
     thread so a slider never waits for them. ``wait``: start now and block until they are ready."""
-    pending = _job("contributions", ds, spec, settings, prep, force=wait, uncertainty=False, contributions=True)
+    pending = _job("contributions", ds, spec, req, prep, force=wait, uncertainty=False, contributions=True)
     if wait and pending.value is None:
         caches()["contributions"].get(pending.key).result()
-        return _job("contributions", ds, spec, settings, prep, uncertainty=False, contributions=True)
+        return _job("contributions", ds, spec, req, prep, uncertainty=False, contributions=True)
     return pending
 
 
-def uncertainty(ds: Dataset, spec: str, settings: Settings, prep: Prepared) -> Pending:
+def uncertainty(ds: Dataset, spec: str, req: ScoreRequest, prep: Prepared) -> Pending:
     """Bootstrap 95% CI, P(A > B) and rank stability for the current settings (background thread, started once
     the settings have settled)."""
-    return _job("uncertainty", ds, spec, settings, prep, uncertainty=True, contributions=False)
+    return _job("uncertainty", ds, spec, req, prep, uncertainty=True, contributions=False)
 
 
-def uncertainty_ready(ds: Dataset, spec: str, settings: Settings) -> ScoreResult | None:
+def uncertainty_ready(ds: Dataset, spec: str, req: ScoreRequest) -> ScoreResult | None:
     """The finished uncertainty result for exactly these settings, without starting anything."""
-    return caches()["uncertainty"].result_if_ready(scores_key(ds, spec, settings))
+    return caches()["uncertainty"].result_if_ready(scores_key(ds, spec, req))
 
 
 # ---------------------------------------------------------------------------------------------------- explaining
 
 
-def sample_terms(ds: Dataset, spec: str, settings: Settings, prep: Prepared, result: ScoreResult,
+def sample_terms(ds: Dataset, spec: str, req: ScoreRequest, prep: Prepared, result: ScoreResult,
                  source: str) -> pd.DataFrame:
     """The sampled triplets of one source with their terms, leave-one-out contribution to ECI_sem and the term
     that cuts their weight most (cached per settings)."""
-    key = (*scores_key(ds, spec, settings), source)
+    key = (*scores_key(ds, spec, req), source)
+    config = req.config
 
     def build() -> pd.DataFrame:
-        config = settings.config_for(prep.dim)
         rows, r = prep.sample(config)[source]
         t = result.triplets
         part = t[(t["source"] == source).to_numpy() & t["in_sample"].to_numpy()].reset_index(drop=True)
@@ -356,8 +370,6 @@ def warm_up_umap() -> None:
 
 def projection_labels(ds: Dataset, spec: str, prep: Prepared, proj: Projection, width: int = 140) -> np.ndarray:
     """Hover text of each point of a projection: the first ``width`` characters of its text, html-escaped."""
-    import html
-
     def build() -> np.ndarray:
         texts = prep.embedded.texts
         out = []

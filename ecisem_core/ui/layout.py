@@ -9,6 +9,10 @@ from ecisem_core.errors import InputError
 from ecisem_core.score import Prepared, ScoreResult
 from ecisem_core.ui import data
 from ecisem_core.ui.sidebar import Context, context
+from ecisem_core.ui.state import ui_settings, ui_symbol
+import os
+import time
+import json
 
 CSS = """
 <style>
@@ -41,12 +45,14 @@ def header(title: str, subtitle: str | None = None) -> None:
 
 @dataclass
 class Scored:
-    """What the analysis pages start from."""
+    """What the analysis pages start from. ``request`` (the ScoreConfig of the sliders, made once per run, and the
+    sources ranked) is what the pages pass to the other ``data`` functions."""
 
     ctx: Context
     dataset: data.Dataset
     prep: Prepared
     result: ScoreResult
+    request: data.ScoreRequest
 
 
 def scored() -> Scored | None:
@@ -61,19 +67,20 @@ def scored() -> Scored | None:
         return None
     try:
         prep = data.prepared(ctx.dataset, ctx.encoder)
-        result = data.scores(ctx.dataset, ctx.encoder, ctx.settings, prep)
+        req = data.request(ctx.view, ctx.dataset, prep.dim)
+        result = data.scores(ctx.dataset, ctx.encoder, req, prep)
     except InputError as exc:
         st.error(str(exc), icon=":material/error:")
         return None
-    return Scored(ctx, ctx.dataset, prep, result)
+    return Scored(ctx, ctx.dataset, prep, result, req)
 
 
 def describe(s: Scored) -> str:
-    """One line under a page title: dataset, size, encoder and settings."""
-    st_ = s.ctx.settings
+    """One line under a page title: dataset, size, encoder and the metric settings (as the sidebar shows them)."""
+    values = [(ui_symbol(x), s.ctx.view.metric[x.name]) for x in ui_settings()]
+    shown = ", ".join(f"{sym} {v:g}" if isinstance(v, float) else f"{sym} {v}" for sym, v in values)
     return (f"{s.dataset.label} · {len(s.dataset.table):,} triplets · {len(s.result.sources)} sources · "
-            f"encoder {s.result.encoder_id.split('@')[0]} (d = {s.result.dim}) · τ {st_.tau:g}, α {st_.alpha:g}, "
-            f"β {st_.beta:g}, γ {st_.gamma:g}, κ/d {st_.kappa_d:g}, N {st_.sample_size}, seed {st_.seed}")
+            f"encoder {s.result.encoder_id.split('@')[0]} (d = {s.result.dim}) · {shown}")
 
 
 TIMING_ENV = "ECISEM_TIMING"
@@ -84,8 +91,6 @@ _MARKS = "_ecisem_marks"
 
 def mark(label: str) -> None:
     """Record a milestone of this run (no-op unless ``ECISEM_TIMING`` is set)."""
-    import os
-    import time
 
     if os.environ.get(TIMING_ENV):
         st.session_state.setdefault(_MARKS, {})[label] = time.time()
@@ -93,8 +98,6 @@ def mark(label: str) -> None:
 
 def flush_marks() -> None:
     """Append this run's milestones to the ``ECISEM_TIMING`` file and start afresh."""
-    import json
-    import os
 
     path = os.environ.get(TIMING_ENV)
     marks = st.session_state.pop(_MARKS, None)

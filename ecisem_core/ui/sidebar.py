@@ -10,12 +10,12 @@ from dataclasses import dataclass
 
 import streamlit as st
 
-from ecisem_core.config import SAMPLE_SIZE
+from ecisem_core.config import Setting
 from ecisem_core.errors import InputError
 from ecisem_core.ui import data, share
 from ecisem_core.ui.paths import data_root
-from ecisem_core.ui.state import (DATASET_DEMO, KAPPA_D_DEFAULT, KAPPA_D_OPTIONS, PATH_PREFIX, RANGES, STEPS, UPLOAD_PREFIX, K,
-                    Settings, settings_from_state, settings_to_state)
+from ecisem_core.ui.state import (DATASET_DEMO, PATH_PREFIX, UPLOAD_PREFIX, K, MetricState, ViewState, ui_default,
+                                  ui_settings, view_from_state, view_to_state, widget_key)
 
 CONTEXT = "_ecisem_context"
 MODE_LABELS = {"demo": "Demo", "upload": "Upload", "path": "Path"}
@@ -24,9 +24,9 @@ ENCODER_LABELS = {"default": "MiniLM (default)", "tfidf": "TF-IDF / LSA", "path"
 
 @dataclass
 class Context:
-    """What a page needs: the settings, the loaded dataset (or why there is none) and the encoder spec."""
+    """What a page needs: the view (settings), the loaded dataset (or why there is none) and the encoder spec."""
 
-    settings: Settings
+    view: ViewState
     dataset: data.Dataset | None
     error: str | None
     encoder: str
@@ -38,8 +38,8 @@ def _init_from_url() -> None:
     if st.session_state.get(K.INITIALISED):
         return
     params = {k: st.query_params.get_all(k) for k in st.query_params.keys()}
-    settings, notes = share.decode(params)
-    settings_to_state(settings, st.session_state)
+    view, notes = share.decode(params)
+    view_to_state(view, st.session_state)
     st.session_state[K.NOTICES] = notes
     st.session_state[K.INITIALISED] = True
 
@@ -110,26 +110,37 @@ def _encoder_section() -> tuple[str, str | None]:
     return kind, None
 
 
+def widget_settings() -> list[Setting]:
+    """The registry settings with a sidebar widget, in registry order."""
+    return [s for s in ui_settings() if s.label is not None]
+
+
+def _widget(s: Setting, where=st) -> None:
+    """The sidebar widget of one setting: a step slider (per dimension), a slider (float), a number input (int)
+    or a select box (choices)."""
+    key, tip = widget_key(s), (s.widget_help or "").format(default=s.default) or None
+    if s.per_dim:
+        where.select_slider(s.label, options=list(s.options), key=key, help=tip,
+                            format_func=lambda v: f"{v:g}" + (" (default)" if v == ui_default(s) else ""))
+    elif s.kind == "float":
+        where.slider(s.label, *s.ui_range, step=s.step, key=key, format=s.widget_format, help=tip)
+    elif s.kind == "int":
+        where.number_input(s.label, min_value=int(s.ui_range[0]), max_value=int(s.ui_range[1]), step=int(s.step),
+                           key=key, help=tip)
+    else:
+        where.selectbox(s.label, list(s.choices or ()), key=key, help=tip)
+
+
 def _weights_section() -> None:
-    st.slider("τ  temperature", *RANGES["tau"], step=STEPS["tau"], key=K.TAU, format="%.3f",
-              help="Temperature of c = σ(Δ/τ) and h = exp(−max(0, Δ)/τ), Δ = s_qp − s_qn.")
-    st.slider("α  target consistency", *RANGES["alpha"], step=STEPS["alpha"], key=K.ALPHA,
-              help="Exponent of c in w = c^α·h^β·ρ^γ. c near 0: the encoder prefers the negative (likely false "
-                   "negative). 0 switches the term off.")
-    st.slider("β  semantic locality", *RANGES["beta"], step=STEPS["beta"], key=K.BETA,
-              help="Exponent of h: rewards negatives as close to the query as the positive (hard ones).")
-    st.slider("γ  lexical residuality", *RANGES["gamma"], step=STEPS["gamma"], key=K.GAMMA,
-              help="Exponent of ρ: the share of the negative's IDF mass not already in the query or positive.")
-    st.select_slider("κ / d  diversity strength", options=list(KAPPA_D_OPTIONS), key=K.KAPPA_D,
-                     format_func=lambda v: f"{v:g}" + (" (default)" if v == KAPPA_D_DEFAULT else ""),
-                     help="κ of (1/κ)·log det(I + κM), as a multiple of the dimension d. Default 2 (ε² = 0.5). "
-                          "Small κ: ECI_sem ≈ info and diversity stops mattering.")
-    c1, c2 = st.columns(2)
-    c1.number_input("N per source", min_value=int(RANGES["sample_size"][0]), max_value=int(RANGES["sample_size"][1]),
-                    step=int(STEPS["sample_size"]), key=K.SAMPLE_SIZE,
-                    help=f"Triplets sampled per source for ECI_sem (default {SAMPLE_SIZE}).")
-    c2.number_input("Seed", min_value=0, max_value=int(RANGES["seed"][1]), step=1, key=K.SEED,
-                    help="Seed of the sample, the bootstrap and the stability jitter.")
+    """Sliders first, then the number inputs two to a row."""
+    settings = widget_settings()
+    inputs = [s for s in settings if s.kind == "int" and not s.per_dim]
+    for s in settings:
+        if s not in inputs:
+            _widget(s)
+    for i in range(0, len(inputs), 2):
+        for col, s in zip(st.columns(2), inputs[i:i + 2]):
+            _widget(s, col)
 
 
 def _sources_section(ds: data.Dataset | None) -> None:
@@ -153,9 +164,9 @@ def _sources_section(ds: data.Dataset | None) -> None:
 
 def reset_weights() -> None:
     """Callback: metric settings back to their defaults."""
-    d = Settings()
-    for name in ("tau", "alpha", "beta", "gamma", "kappa_d", "sample_size", "seed"):
-        st.session_state[getattr(K, name.upper())] = getattr(d, name)
+    default = MetricState()
+    for s in widget_settings():
+        st.session_state[widget_key(s)] = default[s.name]
 
 
 def start(view: str | None = None) -> Context:
@@ -175,30 +186,30 @@ def start(view: str | None = None) -> Context:
         st.button("Reset weights", on_click=reset_weights, type="tertiary", icon=":material/restart_alt:")
         for note in st.session_state.pop(K.NOTICES, []) or []:
             st.warning(f"Share link: {note}", icon=":material/link_off:")
-        settings = _settings(ds)
-        _share_popover(settings)
-    ctx = Context(settings, ds, error, encoder, enc_error)
+        view = _view(ds)
+        _share_popover(view)
+    ctx = Context(view, ds, error, encoder, enc_error)
     st.session_state[CONTEXT] = ctx
     return ctx
 
 
-def _share_popover(settings: Settings) -> None:
+def _share_popover(view: ViewState) -> None:
     """The "Copy share link" popover. Drawn at a fixed place with a key, so a rerun (a background result
     arriving) does not close it. Page settings not chosen yet are at their defaults, which a link leaves out."""
-    url = share.share_url(st.context.url or "", share.encode(settings, full=True))
+    url = share.share_url(st.context.url or "", share.encode(view, full=True))
     with st.popover("Copy share link", icon=":material/link:", width="stretch", key="share_popover"):
         st.caption("Opens this view with the same dataset, encoder, weights, sources and page settings. "
                    "Click the copy icon.")
         st.code(url, language=None, wrap_lines=True)
-        if settings.dataset.startswith(UPLOAD_PREFIX):
+        if view.dataset.startswith(UPLOAD_PREFIX):
             st.caption("The dataset was uploaded: whoever opens the link must upload the same file(s).")
 
 
-def _settings(ds: data.Dataset | None) -> Settings:
-    s = settings_from_state(st.session_state)
-    if ds is not None and set(s.sources) >= set(ds.sources):
-        s = s.replace(sources=())
-    return s
+def _view(ds: data.Dataset | None) -> ViewState:
+    v = view_from_state(st.session_state)
+    if ds is not None and set(v.sources) >= set(ds.sources):
+        v = v.replace(sources=())
+    return v
 
 
 def context() -> Context:
@@ -211,8 +222,7 @@ def finish(view: str) -> None:
     data.warm_up_umap()
     st.session_state[K.VIEW] = view
     ctx = st.session_state.get(CONTEXT)
-    settings = _settings(ctx.dataset if ctx else None)
-    ours = share.encode(settings)
+    ours = share.encode(_view(ctx.dataset if ctx else None))
     current = {k: st.query_params.get_all(k) for k in st.query_params.keys()}
     merged = share.merge_params(current, ours)
     if {k: share.as_list(v) for k, v in merged.items()} != {k: list(v) for k, v in current.items()}:

@@ -1,23 +1,29 @@
 """Every dashboard setting and every ``st.session_state`` key, declared in one place (no Streamlit import).
 
-A :class:`Settings` is what the sidebar and the pages' own controls hold and what a share link carries. The
-session-state keys of the widgets are the constants of :class:`K`; :func:`settings_from_state` and
-:func:`settings_to_state` convert between a ``Settings`` and a session-state mapping (any ``MutableMapping``, so
-tests can pass a dict).
+A :class:`ViewState` is what the sidebar and the pages' own controls hold and what a share link carries: the view
+fields (dataset, encoder, sources, page settings) and ``metric``, a :class:`MetricState` holding every metric
+setting of the registry (:data:`ecisem_core.config.SETTINGS`) that has a sidebar widget or a share-link parameter.
+A per-dimension setting (κ) is held as its value per dimension (κ/d); :func:`to_config_value` is the one place it
+becomes absolute, and :meth:`MetricState.config_for` the one place a :class:`ScoreConfig` is made.
+
+The session-state keys are the constants of :class:`K`, plus :func:`widget_key` of each metric setting;
+:func:`view_from_state` and :func:`view_to_state` convert between a ``ViewState`` and a session-state mapping (any
+``MutableMapping``, so tests can pass a dict).
 """
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, MutableMapping
-from dataclasses import dataclass
+import math
+from collections.abc import Iterator, Mapping, MutableMapping
+from dataclasses import dataclass, field
 from typing import Any
 
-from ecisem_core.config import ALPHA, BETA, EPS2, GAMMA, SAMPLE_SIZE, SEED, TAU, ScoreConfig
+from ecisem_core.config import ScoreConfig, Setting, config_class, registry, setting
 from ecisem_core.embed.projection import CAP_PER_SOURCE
 
 
 class K:
-    """Session-state keys (widget keys are the same strings)."""
+    """Session-state keys (widget keys are the same strings). Metric settings' keys: :func:`widget_key`."""
 
     DATASET = "ds"                 # current dataset id: "demo" | "path:<relative path>" | "upload:<fingerprint>"
     DS_MODE = "ds_mode"            # radio: demo | upload | path
@@ -25,13 +31,7 @@ class K:
     DS_UPLOAD = "ds_upload"        # file uploader
     ENC_KIND = "enc_kind"          # radio: default | tfidf | path
     ENC_PATH = "enc_path"          # text input: a local model folder under the data root
-    TAU = "tau"
-    ALPHA = "alpha"
-    BETA = "beta"
-    GAMMA = "gamma"
-    KAPPA_D = "kappa_d"            # κ / d
-    SAMPLE_SIZE = "sample_size"
-    SEED = "seed"
+    # metric settings: widget_key(setting), e.g. "tau", "kappa_d" (κ/d)
     SOURCES = "sources"            # multiselect of source names ([] or missing = all)
     WHY_A = "why_a"                # "Why this rank": the two sources compared
     WHY_B = "why_b"
@@ -91,34 +91,126 @@ ENCODER_TFIDF = "tfidf"
 PATH_PREFIX = "path:"
 UPLOAD_PREFIX = "upload:"
 
-KAPPA_D_DEFAULT = 1.0 / EPS2
-"""κ/d of the metric's default κ = d/ε² (= 2)."""
-KAPPA_D_OPTIONS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 64.0, 256.0)
-"""Steps of the κ/d slider (log-spaced; small κ → ECI_sem ≈ info, diversity stops mattering)."""
 COLOUR_OPTIONS = ("role", "source", "c", "h", "rho", "w", "fn_score")
 """What the Geometry view can colour points by."""
 
-RANGES: dict[str, tuple[float, float]] = {
-    "tau": (0.005, 0.5), "alpha": (0.0, 3.0), "beta": (0.0, 3.0), "gamma": (0.0, 3.0),
-    "sample_size": (50, 50_000), "seed": (0, 2**31 - 1), "cap": (50, 20_000),
-}
-"""Allowed range of each numeric setting (the widgets' bounds; a share link outside them is clamped)."""
-STEPS = {"tau": 0.005, "alpha": 0.1, "beta": 0.1, "gamma": 0.1, "sample_size": 50, "cap": 50}
+RANGES: dict[str, tuple[int, int]] = {"cap": (50, 20_000)}
+"""Allowed range of each numeric view setting (the widget's bounds; a share link outside them is clamped). The
+metric settings' ranges are in the registry (``Setting.ui_range``)."""
+STEPS = {"cap": 50}
+
+
+# ------------------------------------------------------------------------------------------------ metric settings
+
+
+def ui_settings() -> tuple[Setting, ...]:
+    """The registry settings the dashboard holds: those with a sidebar widget or a share-link parameter."""
+    return tuple(s for s in registry() if s.label is not None or s.url is not None)
+
+
+def widget_key(s: Setting | str) -> str:
+    """Session-state (and widget) key of a metric setting: its name, ``<name>_d`` for a per-dimension one."""
+    s = setting(s) if isinstance(s, str) else s
+    return f"{s.name}_d" if s.per_dim else s.name
+
+
+def ui_symbol(s: Setting) -> str:
+    """How captions and notes name the dashboard's value of a setting: τ, N, κ/d …"""
+    return f"{s.short}/d" if s.per_dim else s.short
+
+
+def ui_default(s: Setting) -> Any:
+    """The dashboard's value of a setting's default (κ/d = 2 for κ = None)."""
+    return s.per_dim_default if s.per_dim else s.default
+
+
+def ui_coerce(s: Setting, value: Any) -> Any:
+    """A widget, session or share-link value as the setting's type (per-dimension values are floats)."""
+    if value is None:
+        return None
+    if s.per_dim or s.kind == "float":
+        return float(value)
+    return int(value) if s.kind == "int" else str(value)
+
+
+def to_config_value(s: Setting, value: Any, dim: int) -> Any:
+    """The :class:`ScoreConfig` value of a dashboard value, for embedding dimension ``dim``. The one conversion of
+    a per-dimension value: its default step is ``None`` (the library default κ = d/ε²), any other is value·d."""
+    if s.per_dim:
+        return None if value == s.per_dim_default else float(value) * dim
+    return value
+
+
+def nearest_option(s: Setting, x: float) -> float:
+    """The step of a per-dimension slider nearest to ``x`` > 0 (on a log scale)."""
+    return min(s.options, key=lambda o: abs(math.log(o) - math.log(x)))
+
+
+class MetricState(Mapping[str, Any]):
+    """The metric settings as the dashboard holds them: ``{setting name: value}`` for every :func:`ui_settings`
+    entry (defaults for those not given), a per-dimension one as its value per dimension (κ/d). Immutable and
+    hashable; equal when the values are.
+
+        m = MetricState(tau=0.1, kappa=4.0)     # κ/d = 4
+        m["tau"], m.replace(alpha=0.0), m.config_for(384).kappa   # 0.1, …, 1536.0
+    """
+
+    __slots__ = ("_items",)
+
+    def __init__(self, values: Mapping[str, Any] | None = None, /, **changes: Any) -> None:
+        given = {**(values or {}), **changes}
+        settings = ui_settings()
+        unknown = sorted(set(given) - {s.name for s in settings})
+        if unknown:
+            raise TypeError(f"not a dashboard setting: {', '.join(unknown)}")
+        items = tuple((s.name, ui_coerce(s, given[s.name]) if s.name in given else ui_default(s)) for s in settings)
+        object.__setattr__(self, "_items", items)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise dataclasses.FrozenInstanceError(f"cannot assign to {name!r}: a MetricState is immutable")
+
+    def __getitem__(self, name: str) -> Any:
+        for key, value in self._items:
+            if key == name:
+                return value
+        raise KeyError(name)
+
+    def __iter__(self) -> Iterator[str]:
+        return (key for key, _ in self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, MetricState) and self._items == other._items
+
+    def __hash__(self) -> int:
+        return hash(self._items)
+
+    def __reduce__(self) -> tuple:
+        return (MetricState, (dict(self._items),))
+
+    def __repr__(self) -> str:
+        return "MetricState(" + ", ".join(f"{k}={v!r}" for k, v in self._items) + ")"
+
+    def replace(self, **changes: Any) -> "MetricState":
+        return MetricState(dict(self._items), **changes)
+
+    def config_for(self, dim: int) -> ScoreConfig:
+        """:class:`ScoreConfig` for embedding dimension ``dim`` (settings the dashboard does not hold: defaults)."""
+        return config_class()(**{s.name: to_config_value(s, self[s.name], dim) for s in ui_settings()})
+
+
+# ------------------------------------------------------------------------------------------------ the view
 
 
 @dataclass(frozen=True)
-class Settings:
+class ViewState:
     """Everything a share link reproduces. ``sources=()`` means every source."""
 
     dataset: str = DATASET_DEMO
     encoder: str = ENCODER_DEFAULT
-    tau: float = TAU
-    alpha: float = ALPHA
-    beta: float = BETA
-    gamma: float = GAMMA
-    kappa_d: float = KAPPA_D_DEFAULT
-    sample_size: int = SAMPLE_SIZE
-    seed: int = SEED
+    metric: MetricState = field(default_factory=MetricState)
     sources: tuple[str, ...] = ()
     view: str = ""
     why_a: str = ""
@@ -127,39 +219,32 @@ class Settings:
     query: str = ""
     cap: int = CAP_PER_SOURCE
 
-    def replace(self, **changes: Any) -> "Settings":
+    def replace(self, **changes: Any) -> "ViewState":
         return dataclasses.replace(self, **changes)
 
     def config_for(self, dim: int) -> ScoreConfig:
-        """:class:`ScoreConfig` for embedding dimension ``dim``."""
-        kappa = None if self.kappa_d == KAPPA_D_DEFAULT else float(self.kappa_d) * dim
-        return ScoreConfig(tau=self.tau, alpha=self.alpha, beta=self.beta, gamma=self.gamma, kappa=kappa,
-                           sample_size=int(self.sample_size), seed=int(self.seed))
-
-    def metric_key(self) -> tuple:
-        """Hashable key of what the scores depend on (besides dataset and encoder)."""
-        return (self.tau, self.alpha, self.beta, self.gamma, self.kappa_d, int(self.sample_size), int(self.seed),
-                self.sources)
+        """:class:`ScoreConfig` of the metric settings for embedding dimension ``dim``."""
+        return self.metric.config_for(dim)
 
 
-# widget key ↔ Settings field (the dataset and encoder are derived from several widgets, see the sidebar)
+# view field ↔ widget key (the dataset and encoder are derived from several widgets, see the sidebar; the metric
+# settings' keys are widget_key(setting))
 FIELD_KEYS: dict[str, str] = {
-    "tau": K.TAU, "alpha": K.ALPHA, "beta": K.BETA, "gamma": K.GAMMA, "kappa_d": K.KAPPA_D,
-    "sample_size": K.SAMPLE_SIZE, "seed": K.SEED, "sources": K.SOURCES, "view": K.VIEW,
-    "why_a": K.WHY_A, "why_b": K.WHY_B, "colour": K.COLOUR, "query": K.QUERY, "cap": K.CAP,
-    "dataset": K.DATASET,
+    "sources": K.SOURCES, "view": K.VIEW, "why_a": K.WHY_A, "why_b": K.WHY_B, "colour": K.COLOUR, "query": K.QUERY,
+    "cap": K.CAP, "dataset": K.DATASET,
 }
 
 
-def settings_from_state(state: Mapping[str, Any]) -> Settings:
-    """The :class:`Settings` held in a session-state mapping (defaults for what is missing)."""
-    base = Settings()
+def view_from_state(state: Mapping[str, Any]) -> ViewState:
+    """The :class:`ViewState` held in a session-state mapping (defaults for what is missing)."""
     values: dict[str, Any] = {}
     for name, key in FIELD_KEYS.items():
         if key in state and state[key] is not None:
             values[name] = state[key]
     if "sources" in values:
         values["sources"] = tuple(values["sources"])
+    if "cap" in values:
+        values["cap"] = int(values["cap"])
     kind = state.get(K.ENC_KIND, "default")
     if kind == "tfidf":
         values["encoder"] = ENCODER_TFIDF
@@ -167,28 +252,26 @@ def settings_from_state(state: Mapping[str, Any]) -> Settings:
         values["encoder"] = PATH_PREFIX + str(state[K.ENC_PATH]).strip()
     else:
         values["encoder"] = ENCODER_DEFAULT
-    for name in ("sample_size", "seed", "cap"):
-        if name in values:
-            values[name] = int(values[name])
-    for name in ("tau", "alpha", "beta", "gamma", "kappa_d"):
-        if name in values:
-            values[name] = float(values[name])
-    return base.replace(**values)
+    values["metric"] = MetricState({s.name: state[widget_key(s)] for s in ui_settings()
+                                    if state.get(widget_key(s)) is not None})
+    return ViewState(**values)
 
 
-def settings_to_state(settings: Settings, state: MutableMapping[str, Any]) -> None:
-    """Write a :class:`Settings` into the widget keys (used once per session, from the URL)."""
+def view_to_state(view: ViewState, state: MutableMapping[str, Any]) -> None:
+    """Write a :class:`ViewState` into the widget keys (used once per session, from the URL)."""
     for name, key in FIELD_KEYS.items():
-        value = getattr(settings, name)
+        value = getattr(view, name)
         state[key] = list(value) if name == "sources" else value
-    ds = settings.dataset
+    for s in ui_settings():
+        state[widget_key(s)] = view.metric[s.name]
+    ds = view.dataset
     if ds.startswith(PATH_PREFIX):
         state[K.DS_MODE], state[K.DS_PATH] = "path", ds[len(PATH_PREFIX):]
     elif ds.startswith(UPLOAD_PREFIX):
         state[K.DS_MODE] = "upload"
     else:
         state[K.DS_MODE] = "demo"
-    enc = settings.encoder
+    enc = view.encoder
     if enc == ENCODER_TFIDF:
         state[K.ENC_KIND] = "tfidf"
     elif enc.startswith(PATH_PREFIX):

@@ -52,7 +52,7 @@ def leaderboard(sources: pd.DataFrame, unc: pd.DataFrame | None) -> pd.DataFrame
 
 
 def csv_table(sources: pd.DataFrame, unc: pd.DataFrame | None, contrib: pd.DataFrame | None) -> pd.DataFrame:
-    """The table written by the CSV download: the columns of ``sources.csv`` (DESIGN.md) and the extras, with the
+    """The table written by the CSV download: the columns of ``sources.csv`` (README, "Command line") and the extras, with the
     interval/stability columns from ``unc`` and the φ columns from ``contrib`` when computed (empty otherwise)."""
     t = sources.copy()
     for other, cols in ((unc, ["ci_low", "ci_high", "stability"]), (contrib, ["phi_c", "phi_h", "phi_rho", "phi_div"])):

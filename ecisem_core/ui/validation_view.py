@@ -9,28 +9,34 @@ display tables and sidebar settings, and start / watch / stop a small validation
     run = start_run(build_command(data_files, eval_spec, out, per_source=64, epochs=1, seeds=[0]), out)
     run.status(); tail(run.log); stop_run(run)
 
-The page itself (``pages/validate.py``) only draws these.
+The page itself (``pages/validate.py``) only draws these; the background runs themselves are managed by
+:mod:`ecisem_core.downstream.background`. Longer than 400 lines because reading a results folder, its display
+tables and the calibrated-settings hand-off to the sidebar are one contract with the page; splitting them would
+scatter the page's logic over modules that no one else uses.
 """
 from __future__ import annotations
 
 import json
 import math
 import os
-import signal
-import subprocess
-import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from ecisem_core.config import ScoreConfig
+from ecisem_core.config import ScoreConfig, Setting, config_class
+from ecisem_core.downstream.calibrate import grid_settings, settings_of
 from ecisem_core.errors import InputError
-from ecisem_core.ui.paths import PROJECT_ROOT, data_root, resolve_under_root
-from ecisem_core.ui.state import KAPPA_D_OPTIONS, RANGES, K
+from ecisem_core.downstream.background import (  # noqa: F401 - the page uses them through this module
+    LOG_FILE, RUN_FILE, SMALL_EVAL_PASSAGES, SMALL_EVAL_QUERIES, Run, build_command, get_run, progress, start_run,
+    stop_run, tail,
+)
+from ecisem_core.ui.paths import data_root, resolve_under_root
+from ecisem_core.ui.state import nearest_option, ui_coerce, ui_symbol, widget_key
+from ecisem_core.report.figures import agreement_figure
 
 BASE_SOURCE = "(base)"
 """Name of the untrained-base row in ``validation.csv`` (``ecisem_core.downstream.validate.BASE_SOURCE``)."""
@@ -42,10 +48,10 @@ REQUIRED: dict[str, tuple[str, ...]] = {
 }
 """Files a results folder must hold, and the columns the page needs from each."""
 CALIBRATION_FILE = "calibrated_config.json"
+EXAMPLE_DIR = Path(__file__).resolve().parents[2] / "assets" / "validation_example"
+"""The bundled example results folder (written by ``benchmarks/validity_study.py analyse``), shown before any run."""
 RUNS_DIR = "validation-runs"
 """Folder under the data root where runs started from the page write their outputs."""
-LOG_FILE = "run.log"
-RUN_FILE = "run.json"
 METRIC_LABELS = {"ndcg10": "nDCG@10", "mrr10": "MRR@10", "recall100": "Recall@100"}
 SCORE_LABELS = {"eci_sem": "ECI_sem", "eci_v1": "classic ECI", "c": "c · consistency (mean)",
                 "h": "h · locality (mean)", "rho": "ρ · residuality (mean)", "w": "w · weight (mean)"}
@@ -124,7 +130,7 @@ def _num(x: Any) -> float | None:
 
 def read_calibration(path: Path) -> Calibration:
     """``calibrated_config.json``: the settings (``ScoreConfig.load``) and the trust numbers beside them."""
-    config = ScoreConfig.load(path)   # InputError with file/line on bad JSON or unknown settings
+    config = config_class().load(path)   # InputError with file/line on bad JSON or unknown settings
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -133,9 +139,11 @@ def read_calibration(path: Path) -> Calibration:
     rests = cal.get("rests_on") or {}
     agr = cal.get("agreement") or {}
     loo, ins, dflt = (agr.get(k) or {} for k in ("leave_one_out", "in_sample", "default_settings"))
-    settings = {k: float(getattr(config, k)) for k in ("tau", "alpha", "beta", "gamma")}
-    kappa = config.kappa if config.kappa is not None else _num((cal.get("settings") or {}).get("kappa"))
-    settings["kappa"] = float(kappa) if kappa is not None else float("nan")
+    settings = settings_of(config, None)  # an unset κ is NaN here: take the absolute value the file records
+    recorded = cal.get("settings") or {}
+    for name, value in settings.items():
+        if not math.isfinite(value) and _num(recorded.get(name)) is not None:
+            settings[name] = _num(recorded.get(name))
     n_src, n_seeds = rests.get("sources"), rests.get("seeds")
     return Calibration(config=config, settings=settings,
                        n_sources=int(n_src) if _num(n_src) is not None else None,
@@ -277,8 +285,6 @@ def agreement_table(agreement: pd.DataFrame) -> pd.DataFrame:
 def figure(results: Results) -> Any:
     """The agreement plot (plotly): ``ecisem_core.downstream.validate.agreement_figure`` with plain score names, sized by
     the page."""
-    from ecisem_core.report.figures import agreement_figure
-
     agr = results.agreement.copy()
     agr["score"] = [SCORE_LABELS.get(str(s), str(s)).split(" (")[0] for s in agr["score"]]
     scores = ({} if results.scores is None else
@@ -331,28 +337,39 @@ def embedding_dim(summary: Mapping[str, Any]) -> int | None:
         return None
 
 
+def sidebar_settings() -> list[Setting]:
+    """The calibrated settings that have a sidebar widget (τ, α, β, γ, κ/d)."""
+    return [s for s in grid_settings() if s.label is not None]
+
+
 def sidebar_values(cal: Calibration, dim: int | None) -> tuple[dict[str, float], list[str]]:
-    """Session-state values of the sidebar's τ, α, β, γ and κ/d for calibrated settings, and notes on anything
-    adjusted to the sliders' ranges/steps (or κ left alone when d is unknown)."""
+    """Session-state values of the sidebar's widgets for calibrated settings (:func:`sidebar_settings`), and notes
+    on anything adjusted to the widgets' ranges/steps (or a per-dimension setting, κ, left alone when d is
+    unknown)."""
     values: dict[str, float] = {}
     notes: list[str] = []
-    for name, key in (("tau", K.TAU), ("alpha", K.ALPHA), ("beta", K.BETA), ("gamma", K.GAMMA)):
-        x = float(cal.settings[name])
-        lo, hi = RANGES[name]
+    for s in sidebar_settings():
+        x = float(cal.settings.get(s.name, float("nan")))
+        if s.per_dim:
+            if not (dim and math.isfinite(x) and x > 0):
+                notes.append(f"{s.short} left unchanged: the base model's dimension d is unknown, so {ui_symbol(s)} "
+                             "cannot be set")
+                continue
+            ratio = x / dim
+            nearest = nearest_option(s, ratio)
+            if not math.isclose(nearest, ratio, rel_tol=1e-6):
+                notes.append(f"{ui_symbol(s)} = {ratio:g} is not a slider step; set to {nearest:g}")
+            values[widget_key(s)] = float(nearest)
+            continue
+        if not math.isfinite(x):
+            notes.append(f"{s.name} left unchanged: no calibrated value")
+            continue
+        lo, hi = s.ui_range
         if not lo <= x <= hi:
             clamped = min(max(x, lo), hi)
-            notes.append(f"{name} = {x:g} is outside the slider's range; set to {clamped:g}")
+            notes.append(f"{s.name} = {x:g} is outside the slider's range; set to {clamped:g}")
             x = clamped
-        values[key] = x
-    kappa = cal.settings.get("kappa", float("nan"))
-    if not (dim and math.isfinite(kappa) and kappa > 0):
-        notes.append("κ left unchanged: the base model's dimension d is unknown, so κ/d cannot be set")
-    else:
-        ratio = kappa / dim
-        nearest = min(KAPPA_D_OPTIONS, key=lambda o: abs(math.log(o) - math.log(ratio)))
-        if not math.isclose(nearest, ratio, rel_tol=1e-6):
-            notes.append(f"κ/d = {ratio:g} is not a slider step; set to {nearest:g}")
-        values[K.KAPPA_D] = float(nearest)
+        values[widget_key(s)] = ui_coerce(s, x)
     return values, notes
 
 
@@ -406,117 +423,3 @@ def new_run_folder(root: Path | None = None, now: float | None = None) -> Path:
         path = base / f"run-{stamp}-{n}"
     path.mkdir(parents=True)
     return path
-
-
-SMALL_EVAL_QUERIES = 200
-SMALL_EVAL_PASSAGES = 2000
-"""Evaluation set of a run started from the page (a seeded sample; the CLI's defaults are 500 / 5000)."""
-
-
-def build_command(data: Sequence[str | Path], eval_spec: str, out: Path, *, per_source: int, epochs: int,
-                  seeds: Sequence[int], eval_queries: int = SMALL_EVAL_QUERIES,
-                  eval_passages: int = SMALL_EVAL_PASSAGES, python: str = sys.executable) -> list[str]:
-    """``python -m ecisem_core.cli validate DATA... --eval EVAL --out OUT --per-source N --epochs E --seeds …
-    --eval-queries Q --eval-passages P``."""
-    return [python, "-m", "ecisem_core.cli", "validate", *[str(d) for d in data], "--eval", str(eval_spec),
-            "--out", str(out), "--per-source", str(int(per_source)), "--epochs", str(int(epochs)),
-            "--seeds", *[str(int(s)) for s in seeds], "--eval-queries", str(int(eval_queries)),
-            "--eval-passages", str(int(eval_passages))]
-
-
-@dataclass
-class Run:
-    """A background run: its process (when started by this server) and its folder."""
-
-    out: Path
-    pid: int
-    proc: subprocess.Popen | None = None
-    stopped: bool = False
-
-    @property
-    def log(self) -> Path:
-        return self.out / LOG_FILE
-
-    def returncode(self) -> int | None:
-        if self.proc is not None:
-            return self.proc.poll()
-        try:
-            os.kill(self.pid, 0)
-            return None
-        except OSError:
-            return -1
-
-    def status(self) -> str:
-        """"running", "finished" (exit 0), "stopped" (by the user) or "failed"."""
-        rc = self.returncode()
-        if rc is None:
-            return "running"
-        if self.stopped:
-            return "stopped"
-        return "finished" if rc == 0 and (self.out / "validation.csv").is_file() else "failed"
-
-
-_RUNS: dict[str, Run] = {}
-"""Runs started by this server process, by output folder (survive a page reload)."""
-
-
-def start_run(cmd: Sequence[str], out: Path, env: Mapping[str, str] | None = None) -> Run:
-    """Start ``cmd`` in its own process group, output to ``out/run.log``, from the project folder; returns at
-    once. ``out/run.json`` records the command and pid."""
-    out.mkdir(parents=True, exist_ok=True)
-    full_env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "PYTHONUNBUFFERED": "1",
-                **(env or {})}
-    with (out / LOG_FILE).open("wb") as log:
-        proc = subprocess.Popen(list(cmd), cwd=str(PROJECT_ROOT), env=full_env, stdout=log,
-                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
-    (out / RUN_FILE).write_text(json.dumps({"pid": proc.pid, "command": list(cmd), "started": time.time()},
-                                           indent=2) + "\n", encoding="utf-8")
-    run = Run(out=out, pid=proc.pid, proc=proc)
-    _RUNS[str(out)] = run
-    return run
-
-
-def get_run(out: str | Path) -> Run | None:
-    """The run writing into ``out`` if this server started it."""
-    return _RUNS.get(str(out))
-
-
-def stop_run(run: Run, grace_s: float = 5.0) -> None:
-    """Interrupt the run like Ctrl-C (SIGINT to its process group: completed runs stay cached), then kill it if
-    it has not exited after ``grace_s`` seconds."""
-    if run.returncode() is not None:
-        return
-    run.stopped = True
-    try:
-        os.killpg(run.pid, signal.SIGINT)
-    except OSError:
-        return
-    deadline = time.monotonic() + grace_s
-    while time.monotonic() < deadline:
-        if run.returncode() is not None:
-            return
-        time.sleep(0.1)
-    try:
-        os.killpg(run.pid, signal.SIGKILL)
-    except OSError:
-        pass
-    if run.proc is not None:
-        run.proc.wait(timeout=5)
-
-
-def tail(path: Path, lines: int = 15, max_bytes: int = 16_384) -> str:
-    """The last ``lines`` lines of a log; progress-bar redraws (carriage returns) keep only their latest state."""
-    try:
-        with path.open("rb") as f:
-            f.seek(0, os.SEEK_END)
-            size = f.tell()
-            f.seek(max(0, size - max_bytes))
-            raw = f.read().decode("utf-8", errors="replace")
-    except OSError:
-        return ""
-    out = []
-    for line in raw.split("\n"):
-        parts = [p for p in line.split("\r") if p.strip()]
-        if parts:
-            out.append(parts[-1].rstrip())
-    return "\n".join(out[-lines:])
