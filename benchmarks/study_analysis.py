@@ -55,7 +55,8 @@ def read_runs(out: Path) -> pd.DataFrame:
     rows = []
     for path in sorted((out / "runs").glob("*/*.json")):
         r = json.loads(path.read_text())
-        row = {"regime": r["regime"], "source": r["source"], "seed": r["seed"], "seconds": r["seconds"]}
+        row = {"regime": r["regime"], "source": r["source"], "seed": r["seed"], "seconds": r["seconds"],
+               "n_triplets": r["n_triplets"]}
         for ev, m in r["metrics"].items():
             for k, v in m.items():
                 row[f"{ev}_{k}"] = v
@@ -229,7 +230,7 @@ def write_example(runs: pd.DataFrame, regime: str, scores: dict[str, pd.Series],
     done = []
     for r in part.itertuples():
         metrics = {m: float(np.mean([getattr(r, f"{e}_{m}") for e in OOD])) for m in ("ndcg10", "mrr10", "recall100")}
-        done.append(RunResult(r.source, int(r.seed), metrics, 0 if r.source == BASE_SOURCE else 998, 0,
+        done.append(RunResult(r.source, int(r.seed), metrics, int(r.n_triplets), 0,
                               float(r.seconds), "study"))
     table = summarise_runs(done)
     keep = {k: scores[k].rename(k) for k in ("eci_v1", "c", "h", "rho", "w") if k in scores}
@@ -238,7 +239,8 @@ def write_example(runs: pd.DataFrame, regime: str, scores: dict[str, pd.Series],
     seeds = sorted(part["seed"].unique().tolist())
     summary = {"sources": [s for s in table["source"] if s != BASE_SOURCE], "n_seeds": len(seeds), "seeds": seeds,
                "base_model": f"all-MiniLM-L6-v2, {regime} regime (benchmarks/validity_study.py)",
-               "embedding_dim": 384, "budget": {"per_source_used": 998, "epochs": 1, "batch_size": 32},
+               "embedding_dim": 384, "budget": {"per_source_used": int(part["n_triplets"].max()), "epochs": 1,
+                                                "batch_size": 32},
                "eval": {"name": "MED + CISI (mean), full collections", "n_queries": 106, "n_passages": 2493},
                "seconds": {"total": float(part["seconds"].sum())},
                "seed_kendall_tau": seed_agreement(runs, regime), "warnings": []}
@@ -309,7 +311,9 @@ def analyse(sources: pd.DataFrame, evals: dict, out: Path, start_model: Callable
             continue
         log(f"{regime}: {len(y)} sources with all seeds; scoring with the regime's start model")
         enc, _ = start_model(regime)
-        prep = prepare(chosen[chosen.source.isin(y.index)], enc, ScoreConfig(), show_progress=False)
+        budget = int(runs.loc[(runs.regime == regime) & (runs.source != BASE_SOURCE), "n_triplets"].max())
+        trained_on = chosen if budget == per_source else select_triplets(sources, budget).triplets
+        prep = prepare(trained_on[trained_on.source.isin(y.index)], enc, ScoreConfig(), show_progress=False)
         f = SourceFeatures(prep)
         scores = variants(f)
         agree = agreement_table(y, scores, n_boot=1000)

@@ -6,6 +6,8 @@ import sys
 
 from ecisem_core.config import ScoreConfig, config_class, registry
 from ecisem_core.embed.encoders import DEFAULT_ENCODER, Encoder, get_encoder
+from ecisem_core.errors import InputError
+from ecisem_core.metric.presets import PAPER, get_preset, presets
 from ecisem_core.downstream.hybrid import add_hybrids
 from ecisem_core.io.load import LoadResult, read_triplets
 from ecisem_core.score import Prepared, prepare
@@ -33,9 +35,13 @@ def add_encoder_options(p: argparse.ArgumentParser) -> None:
 
 
 def add_metric_options(p: argparse.ArgumentParser) -> None:
-    """``--config FILE``, then one flag per registry setting that has one (default ``None``: not given, so the
+    """``--preset NAME`` or ``--config FILE``, then one flag per registry setting that has one (default ``None``: not given, so the
     file's value or the registry default stands; the help says the default)."""
     g = p.add_argument_group("metric settings (docs/METRIC.md §4)")
+    g.add_argument("--preset", default=None, metavar="NAME",
+                   help="named settings shipped with the project: " + ", ".join(presets())
+                        + f" (default: {PAPER}, the published construction); flags below override it. "
+                          "The README says what each was fitted on and how well it agreed with training")
     g.add_argument("--config", default=None, metavar="FILE",
                    help="JSON settings (e.g. calibrated by 'ecisem validate'); flags below override it")
     for s in registry():
@@ -52,9 +58,12 @@ def add_metric_options(p: argparse.ArgumentParser) -> None:
 
 
 def config_from_args(args: argparse.Namespace) -> ScoreConfig:
-    """ScoreConfig from --config FILE, then each registry setting whose flag was given."""
+    """ScoreConfig from --preset NAME or --config FILE, then each registry setting whose flag was given."""
     cls = config_class()
-    base = cls.load(args.config) if getattr(args, "config", None) else cls()
+    preset, path = getattr(args, "preset", None), getattr(args, "config", None)
+    if preset and path:
+        raise InputError("give --preset or --config, not both")
+    base = cls.load(path) if path else (get_preset(preset).config if preset else cls())
     changes = {s.name: getattr(args, s.name) for s in registry()
                if s.flag is not None and getattr(args, s.name, None) is not None}
     return base.replace(**changes) if changes else base

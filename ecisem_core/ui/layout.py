@@ -1,18 +1,19 @@
 """Shared page furniture: style, page header, the "no data" state, the scored-data bundle pages start from."""
 from __future__ import annotations
 
+import json
+import os
+import time
 from dataclasses import dataclass
 
 import streamlit as st
 
 from ecisem_core.errors import InputError
+from ecisem_core.metric.presets import preset_of
 from ecisem_core.score import Prepared, ScoreResult
 from ecisem_core.ui import data
 from ecisem_core.ui.sidebar import Context, context
 from ecisem_core.ui.state import ui_settings, ui_symbol
-import os
-import time
-import json
 
 CSS = """
 <style>
@@ -79,8 +80,10 @@ def describe(s: Scored) -> str:
     """One line under a page title: dataset, size, encoder and the metric settings (as the sidebar shows them)."""
     values = [(ui_symbol(x), s.ctx.view.metric[x.name]) for x in ui_settings()]
     shown = ", ".join(f"{sym} {v:g}" if isinstance(v, float) else f"{sym} {v}" for sym, v in values)
+    name = preset_of(s.request.config)
+    settings = f"preset {name}" if name else "custom settings"
     return (f"{s.dataset.label} · {len(s.dataset.table):,} triplets · {len(s.result.sources)} sources · "
-            f"encoder {s.result.encoder_id.split('@')[0]} (d = {s.result.dim}) · {shown}")
+            f"encoder {s.result.encoder_id.split('@')[0]} (d = {s.result.dim}) · {settings}: {shown}")
 
 
 TIMING_ENV = "ECISEM_TIMING"

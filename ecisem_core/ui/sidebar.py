@@ -12,9 +12,11 @@ import streamlit as st
 
 from ecisem_core.config import Setting
 from ecisem_core.errors import InputError
+from ecisem_core.metric.presets import get_preset, presets
 from ecisem_core.ui import data, share
 from ecisem_core.ui.paths import data_root
-from ecisem_core.ui.state import (DATASET_DEMO, PATH_PREFIX, UPLOAD_PREFIX, K, MetricState, ViewState, ui_default,
+from ecisem_core.ui.state import (DATASET_DEMO, PATH_PREFIX, UPLOAD_PREFIX, K, MetricState, ViewState, nearest_option,
+                                  ui_default,
                                   ui_settings, view_from_state, view_to_state, widget_key)
 
 CONTEXT = "_ecisem_context"
@@ -162,6 +164,33 @@ def _sources_section(ds: data.Dataset | None) -> None:
                        placeholder="all sources")
 
 
+PRESET_KEY = "preset_pick"
+PRESET_DIM = 384
+"""Embedding dimension the shipped presets were fitted at (all-MiniLM-L6-v2): their κ is shown as κ/384."""
+
+
+def apply_preset() -> None:
+    """Callback: the chosen preset's settings into the sliders (κ as κ/d at the dimension it was fitted at)."""
+    name = st.session_state.get(PRESET_KEY)
+    if not name:
+        return
+    config = get_preset(name).config
+    for s in widget_settings():
+        value = getattr(config, s.name)
+        if s.per_dim:
+            value = ui_default(s) if value is None else nearest_option(s, float(value) / PRESET_DIM)
+        st.session_state[widget_key(s)] = value
+    st.session_state[PRESET_KEY] = None
+
+
+def _preset_section() -> None:
+    known = presets()
+    st.selectbox("Preset", list(known), index=None, key=PRESET_KEY, on_change=apply_preset,
+                 placeholder="apply a preset…", format_func=lambda n: f"{n} — {known[n].title}",
+                 help="Named settings: 'paper' is the published construction; the others were fitted on the "
+                      "project's validity study (README) for a training regime.")
+
+
 def reset_weights() -> None:
     """Callback: metric settings back to their defaults."""
     default = MetricState()
@@ -181,6 +210,7 @@ def start(view: str | None = None) -> Context:
         if enc_error:
             st.error(enc_error, icon=":material/error:")
         st.markdown("**Weights**")
+        _preset_section()
         _weights_section()
         _sources_section(ds)
         st.button("Reset weights", on_click=reset_weights, type="tertiary", icon=":material/restart_alt:")
