@@ -18,6 +18,7 @@ from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
+from threadpoolctl import threadpool_limits
 
 from ecisem_core.config import ScoreConfig
 from ecisem_core.downstream.agreement import agreement_table, kendall_rows, rank_correlations
@@ -27,6 +28,7 @@ from ecisem_core.report.validation import write_outputs
 from ecisem_core.metric.classic import classic_eci_from_sims
 from ecisem_core.metric.eci_sem import eci_sem
 from ecisem_core.metric.logdet import coding_rate, weighted_grams
+from ecisem_core.metric.presets import Preset, write_preset
 from ecisem_core.metric.terms import semantic_locality, target_consistency, weights
 from ecisem_core.score import prepare
 
@@ -161,6 +163,11 @@ def score_matrix(f: SourceFeatures, configs: list[dict[str, float]], chunk: int 
     """ECI_sem of every source under every config: per source, the weight vectors of all configs that share a
     Gram matrix (every κ shares one) are built at once and their Gram matrices formed in batched products
     (:func:`~ecisem_core.metric.logdet.weighted_grams`), then one log-det per κ."""
+    with threadpool_limits(limits=1, user_api="blas"):  # threaded BLAS collapses on a busy 2-core machine
+        return _score_matrix(f, configs, chunk)
+
+
+def _score_matrix(f: SourceFeatures, configs: list[dict[str, float]], chunk: int) -> pd.DataFrame:
     keys = sorted({(c["tau"], c["alpha"], c["beta"], c["gamma"], c["fn_penalty"]) for c in configs})
     where = {k: i for i, k in enumerate(keys)}
     out = np.full((len(configs), len(f.names)), np.nan)
@@ -289,6 +296,40 @@ def markdown(out: Path, report: dict[str, Any]) -> str:
     return text
 
 
+# ----------------------------------------------------------------------------------------------- presets
+
+
+PRESET_NAMES = {"adapt": ("adapt", "Adapt a trained retriever"), "weak": ("weak-start", "Train from a weak start")}
+
+
+def write_presets(report: dict[str, Any], dim: int = 384) -> list[Path]:
+    """One preset per regime: the setting fitted on all of that regime's sources, with its out-of-sample
+    agreement (leave one source out; and fitted on the other regime) and the paper preset's, for comparison."""
+    paths = []
+    for regime, r in report["regimes"].items():
+        name, title = PRESET_NAMES[regime]
+        fit = r["fitted"]
+        config = ScoreConfig(tau=fit["tau"], alpha=fit["alpha"], beta=fit["beta"], gamma=fit["gamma"],
+                             fn_penalty=fit["fn_penalty"], kappa=None if fit["kappa_d"] == 2.0 else fit["kappa_d"] * dim)
+        other = {k[10:-4]: r[k] for k in r if k.startswith("fitted_on_") and k.endswith("_tau")}
+        preset = Preset(
+            name, title,
+            f"Fitted on the validity study's '{regime}' regime (README): the setting on a grid of "
+            f"{report['n_configs']} whose ECI_sem ranking of the {len(r['sources'])} sources agreed best with their "
+            f"mean out-of-domain nDCG@10 after fine-tuning. κ = {fit['kappa_d']:g}·d at d = {dim} "
+            "(all-MiniLM-L6-v2); with another encoder set --kappa to the same multiple of its d.",
+            config,
+            fitted_on={"study": "benchmarks/validity_study.py", "regime": regime, "sources": r["sources"],
+                       "downstream": "mean over seeds of (nDCG@10 on MED + nDCG@10 on CISI) / 2",
+                       "grid": {k: list(v) for k, v in report["grid"].items()}, "kappa_per_dim": fit["kappa_d"]},
+            agreement={"leave_one_source_out_kendall_tau": r["loso_tau"],
+                       **{f"fitted_on_{k}_kendall_tau": v for k, v in other.items()},
+                       "in_sample_kendall_tau_optimistic": r["in_sample_tau"],
+                       "paper_preset_kendall_tau": r["paper_tau"], "seed_to_seed_kendall_tau": r["seed_tau"]})
+        paths.append(write_preset(preset))
+    return paths
+
+
 # ----------------------------------------------------------------------------------------------- main
 
 
@@ -322,6 +363,7 @@ def analyse(sources: pd.DataFrame, evals: dict, out: Path, start_model: Callable
         if regime == "weak":
             write_example(runs, regime, scores, EXAMPLE_DIR)
         t0 = time.time()
+        log(f"{regime}: scoring {len(configs)} settings")
         mat = score_matrix(f, configs)
         log(f"{regime}: {len(configs)} settings scored in {time.time() - t0:.0f}s")
         mats[regime], ys[regime] = mat, y
@@ -343,6 +385,8 @@ def analyse(sources: pd.DataFrame, evals: dict, out: Path, start_model: Callable
         report["regimes"][b][f"fitted_on_{a}_config"] = configs[i]
     (out / "analysis.json").write_text(json.dumps(report, indent=1, default=float) + "\n")
     markdown(out, report)
+    if not os.environ.get("STUDY_QUICK"):
+        write_presets(report)
     log(json.dumps({r: {k: v for k, v in d.items() if k not in ("loso_folds", "base", "sources")}
                     for r, d in report["regimes"].items()}, default=float))
     return report

@@ -233,6 +233,10 @@ class _ScoreConfigMethods:
             return cls(**data)
         except TypeError as exc:
             raise InputError(str(exc), source) from None
+        except InputError as exc:
+            if source is None or exc.path is not None:
+                raise
+            raise InputError(exc.problem, source) from None
 
     def save(self, path: str | Path) -> None:
         Path(path).write_text(json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n", encoding="utf-8")
@@ -246,6 +250,10 @@ class _ScoreConfigMethods:
             raise InputError(f"cannot read settings file ({exc.strerror})", path) from None
         except json.JSONDecodeError as exc:
             raise InputError(f"not valid JSON ({exc.msg})", path, exc.lineno) from None
+        except UnicodeDecodeError:
+            raise InputError("not UTF-8 text (a settings file is JSON)", path) from None
+        except RecursionError:
+            raise InputError("JSON nested too deeply", path) from None
         if isinstance(data, dict) and isinstance(data.get("config"), dict):
             data = data["config"]
         if not isinstance(data, dict):

@@ -10,7 +10,8 @@ from pathlib import Path
 
 
 class InputError(ValueError):
-    """Bad user input: ``str(err)`` reads ``"<file>, line <n>: <problem>"``.
+    """Bad user input: ``str(err)`` reads ``"<file>, line <n>: <problem>"`` (just the problem when neither is
+    known, e.g. a command-line setting).
 
     Attributes:
         path: the offending file (or ``None`` for in-memory input).
@@ -25,6 +26,8 @@ class InputError(ValueError):
         super().__init__(self._format())
 
     def _format(self) -> str:
+        if self.path is None and self.line is None:
+            return self.problem
         where = self.path or "<input>"
         if self.line is not None:
             where += f", line {self.line}"

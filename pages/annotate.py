@@ -16,6 +16,7 @@ from ecisem_core.curation.verdicts import VERDICTS
 from ecisem_core.errors import InputError
 from ecisem_core.ui import curate, layout, sidebar
 from ecisem_core.ui.state import K
+from ecisem_core.ui.text import md_escape
 
 FN_PAGE = "pages/false_negatives.py"
 BUTTONS = {  # verdict → (label, shortcut, icon, type)
@@ -98,7 +99,7 @@ def current_item(store, batch: int, name: str) -> dict | None:
 
 def annotate(store, batch: int, name: str, n_items: int) -> None:
     prog = store.progress(batch, name)
-    st.progress(prog.fraction, text=f"{prog.done} of {prog.total} judged by {name}")
+    st.progress(prog.fraction, text=f"{prog.done} of {prog.total} judged by {md_escape(name)}")
     saved = st.session_state.pop(K.ANN_SAVED, None)
     if saved:
         if saved[0] == "ok":
@@ -107,7 +108,7 @@ def annotate(store, batch: int, name: str, n_items: int) -> None:
             st.error(saved[1], icon=":material/error:")
     item = current_item(store, batch, name)
     if item is None:
-        st.success(f"All {prog.total} items of this batch are judged — thank you, {name}. Your verdicts are saved.",
+        st.success(f"All {prog.total} items of this batch are judged — thank you, {md_escape(name)}. Your verdicts are saved.",
                    icon=":material/task_alt:")
         st.button("Review my last answer", icon=":material/undo:", on_click=go_back, args=(batch, name, None))
         return

@@ -12,6 +12,7 @@ from ecisem_core.curation.fn_model import N_MIN, RESAMPLE_MODES
 from ecisem_core.report import figures
 from ecisem_core.ui import curate, data, layout
 from ecisem_core.ui.state import K
+from ecisem_core.ui.text import md_escape
 
 SELF = "pages/false_negatives.py"
 ANNOTATE = "pages/annotate.py"
@@ -139,7 +140,7 @@ def send_tab(store, rows: pd.DataFrame, selected: pd.DataFrame, settings: dict) 
         try:
             bid = curate.send_to_batch(store, chosen, st.session_state.get(K.FN_BATCH_NAME) or "", settings)
         except InputError as exc:
-            st.error(str(exc), icon=":material/error:")
+            st.error(md_escape(exc), icon=":material/error:")
         else:
             st.session_state[K.FN_LAST_BATCH] = bid
     if chosen.empty:
@@ -206,10 +207,10 @@ def import_tab(store, table: pd.DataFrame) -> None:
             verdicts = curate.read_uploaded_verdicts(up.getvalue(), up.name, default or None)
             done = curate.import_verdicts(store, verdicts, into or None, table)
         except InputError as exc:
-            st.error(f"Nothing imported — {exc}", icon=":material/error:")
+            st.error(f"Nothing imported — {md_escape(exc)}", icon=":material/error:")
         else:
             where = "a new batch" if done.created else "batch"
-            st.success(f"Imported {done.n_verdicts} verdict(s) from {up.name} into {where} #{done.batch_id}.",
+            st.success(f"Imported {done.n_verdicts} verdict(s) from {md_escape(up.name)} into {md_escape(where)} #{done.batch_id}.",
                        icon=":material/check_circle:")
 
 
@@ -274,7 +275,7 @@ def main() -> None:
     options = list(s.result.sources["source"])
     store, store_error = curate.try_open_store()
     if store_error:
-        st.warning(f"Batches, verdict import and the learned scorer are unavailable: {store_error}.",
+        st.warning(f"Batches, verdict import and the learned scorer are unavailable: {md_escape(store_error)}.",
                    icon=":material/database:")
     verdicts = curate.all_verdicts(store) if store is not None else curate.EMPTY_VERDICTS
     counts = curate.label_counts(table, verdicts)

@@ -18,6 +18,7 @@ from ecisem_core.io.load import read_triplets
 from ecisem_core.ui import curate
 from ecisem_core.ui.data import demo_path
 from ecisem_core.ui.state import K
+from ecisem_core.ui.text import md_unescape
 
 ROOT = Path(__file__).resolve().parents[1]
 TIMEOUT = 180  # the first run embeds nothing (seeded cache) but loads the encoder and flags the demo
@@ -149,7 +150,7 @@ def test_a_bad_verdict_file_gives_a_readable_error_and_a_good_one_is_imported(db
     at.run()
     button(at, "Import verdicts").click()
     at.run()
-    assert [e.value for e in at.error] == [
+    assert [md_unescape(e.value) for e in at.error] == [
         "Nothing imported — my verdicts.csv, line 2: unknown verdict 'maybe'; use one of "
         "['false_negative', 'true_negative', 'unsure'] (or fn / tn)"]
     assert AnnotationStore(db).list_batches().empty
@@ -162,7 +163,8 @@ def test_a_bad_verdict_file_gives_a_readable_error_and_a_good_one_is_imported(db
     button(at, "Import verdicts").click()
     at.run()
     assert not at.error
-    assert any(s.value.startswith("Imported 2 verdict(s) from good.csv into a new batch #1") for s in at.success)
+    assert any(md_unescape(s.value).startswith("Imported 2 verdict(s) from good.csv into a new batch #1")
+               for s in at.success)
     assert AnnotationStore(db).verdicts(1)["verdict"].tolist() == ["false_negative", "true_negative"]
 
 
@@ -272,3 +274,13 @@ def test_a_store_that_cannot_be_opened_leaves_the_list_usable(tmp_path, monkeypa
     assert any(e.value.startswith("cannot open the annotation store") for e in at.error)  # in the batch tabs
     at = open_page("annotate")
     assert any(e.value.startswith("cannot open the annotation store") for e in at.error)
+
+
+def test_markdown_in_an_annotator_name_from_a_link_is_shown_as_text(db):
+    store, b, ids = small_batch(db)
+    name = "[Click to re-login](https://evil.example) **now**"
+    at = open_page("annotate", batch=str(b), annotator=name)
+    (bar,) = at.get("progress")
+    shown = bar.proto.text
+    assert "\\[Click to re\\-login\\]\\(https\\://evil.example\\) \\*\\*now\\*\\*" in shown, shown
+    assert md_unescape(shown).endswith(f"judged by {name}")

@@ -12,6 +12,8 @@ from ecisem_core.errors import InputError
 from ecisem_core.curation.exports import export_argilla, export_candidates, export_label_studio
 from ecisem_core.io.load import read_triplets
 from ecisem_core.curation.fn_score import cross_encoder_scores, flag_triplets
+from ecisem_core.embed.fingerprint import check_model_spec
+from ecisem_core.report.outputs import write_file_atomically
 from ecisem_core.score import prepare
 from ecisem_core.commands.options import add_encoder_options, encoder_from_args
 
@@ -64,6 +66,10 @@ def select_candidates(flagged: pd.DataFrame, min_score: float = 0.0, junk: bool 
 def run(args: argparse.Namespace) -> int:
     if not 0.0 <= args.min_score <= 1.0:
         raise InputError(f"--min-score must be in [0, 1] (got {args.min_score})")
+    if Path(args.out).is_dir():
+        raise InputError("--out must be a file, but this is a folder", args.out)
+    if args.cross_encoder:
+        check_model_spec(args.cross_encoder, "--cross-encoder")
     loaded = read_triplets(args.data)
     if not args.quiet:
         print(loaded.report.summary(), file=sys.stderr)
@@ -86,18 +92,23 @@ def run(args: argparse.Namespace) -> int:
     out_rows = select_candidates(flagged, args.min_score, junk=not args.no_junk, everything=args.all)
 
     out = Path(args.out)
-    if out.parent and not out.parent.exists():
-        out.parent.mkdir(parents=True, exist_ok=True)
+    if out.is_dir():
+        raise InputError("--out must be a file, but this is a folder", out)
     fmt = args.format
-    if fmt == "label-studio":
-        extra = export_label_studio(out_rows, out)
-    elif fmt == "argilla":
-        extra = export_argilla(out_rows, out)
-    else:
-        if fmt == "auto":
-            fmt = "csv" if out.suffix.lower() == ".csv" else "jsonl"
-        export_candidates(out_rows, out, fmt)
-        extra = None
+    try:
+        if out.parent and not out.parent.exists():
+            out.parent.mkdir(parents=True, exist_ok=True)
+        if fmt == "label-studio":
+            extra = export_label_studio(out_rows, out)
+        elif fmt == "argilla":
+            extra = export_argilla(out_rows, out)
+        else:
+            if fmt == "auto":
+                fmt = "csv" if out.suffix.lower() == ".csv" else "jsonl"
+            write_file_atomically(out, lambda p: export_candidates(out_rows, p, fmt))
+            extra = None
+    except OSError as exc:
+        raise InputError(f"cannot write the output ({exc.strerror or exc})", out) from None
     if not args.quiet:
         summary = flagged.groupby("source").agg(
             n=("fn_flag", "size"), false_negative=("fn_flag", "sum"), junk=("junk_flag", "sum")

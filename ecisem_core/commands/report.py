@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from ecisem_core.errors import InputError
 from ecisem_core.report.html import POINTS_PER_SOURCE, TOP_FLAGGED, report_html, write_report
@@ -37,6 +38,8 @@ def add_parser(sub: "argparse._SubParsersAction") -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     if args.top < 0 or args.points_per_source < 1:
         raise InputError("--top must be >= 0 and --points-per-source >= 1")
+    if Path(args.out).is_dir():
+        raise InputError("--out must be a file, but this is a folder", args.out)
     config = config_from_args(args)
     loaded, prep = load_and_prepare(args, config)
     result = score_prepared(prep, config)

@@ -28,6 +28,7 @@ import pandas as pd
 
 from ecisem_core.curation.verdicts import VERDICTS, normalise_verdict
 from ecisem_core.errors import InputError
+from ecisem_core.io.csvsafe import safe_csv
 from ecisem_core.curation.fn_model import resample
 
 EXPORT_COLUMNS: tuple[str, ...] = (
@@ -98,7 +99,7 @@ def export_candidates(frame: pd.DataFrame, path: str | Path, fmt: str | None = N
     fmt = (fmt or Path(path).suffix.lstrip(".")).lower()
     out = candidate_frame(frame)
     if fmt == "csv":
-        out.to_csv(path, index=False, encoding="utf-8")
+        safe_csv(out).to_csv(path, index=False, encoding="utf-8")
         return len(out)
     if fmt in ("jsonl", "json"):
         return write_jsonl(_records(out, out.columns), path)

@@ -41,6 +41,8 @@ import numpy as np
 import pandas as pd
 
 from ecisem_core.curation.features import check_columns, triplet_features
+from ecisem_core.embed.fingerprint import check_model_spec
+from ecisem_core.errors import InputError
 from ecisem_core.curation.reasons import REASONS, join_reasons, render_reason
 from ecisem_core.curation.rules import FlagConfig, relative_margin_rule, sigmoid
 
@@ -174,7 +176,12 @@ def cross_encoder_scores(
     from sentence_transformers import CrossEncoder
 
     check_columns(table, ("query", "positive", "negative"))
-    model = CrossEncoder(model_name_or_path, local_files_only=local_files_only)
+    check_model_spec(str(model_name_or_path), "--cross-encoder")
+    try:
+        model = CrossEncoder(model_name_or_path, local_files_only=local_files_only)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, RuntimeError) as exc:
+        raise InputError(f"cannot load the cross-encoder offline ({type(exc).__name__}: {exc})",
+                         model_name_or_path) from None
     n = len(table)
     q = table["query"].astype(str).tolist()
     pairs = list(zip(q + q, table["positive"].astype(str).tolist() + table["negative"].astype(str).tolist()))

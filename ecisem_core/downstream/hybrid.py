@@ -23,6 +23,10 @@ def make_hybrid(triplets: pd.DataFrame, parts: Sequence[str], name: str | None =
     """
     if len(parts) < 2:
         raise InputError(f"a hybrid needs at least two sources (got {list(parts)})")
+    repeated = sorted({p for p in parts if list(parts).count(p) > 1})
+    if repeated:
+        raise InputError(f"a hybrid needs distinct sources; {HYBRID_SEP.join(parts)!r} repeats {repeated} (a source "
+                         "mixed with itself is the source again, under another name)")
     known = set(triplets["source"].unique())
     missing = [p for p in parts if p not in known]
     if missing:

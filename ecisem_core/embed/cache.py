@@ -1,10 +1,13 @@
 """On-disk embedding cache keyed by (model id, text hash).
 
 Layout: ``<root>/<sha1(model id)[:16]>/meta.json`` (model id, dimension) and ``shard-*.npz`` files, each with
-``hashes`` (fixed-width bytes) and ``vectors`` (float32), written atomically (temp file + rename) and read with
-``allow_pickle=False``. A shard that cannot be read, has mismatched shapes or non-finite values is reported,
-deleted and its texts re-encoded: a corrupt cache is rebuilt, never trusted. A lookup that hits every text never
-loads the model.
+``hashes`` (fixed-width bytes), ``vectors`` (float32) and ``checksum`` (sha256 of both), written atomically (temp
+file + rename) and read with ``allow_pickle=False``. A shard that cannot be read, has mismatched shapes, non-finite
+values, a dimension other than the cache's (``meta.json``, else the first shard's) or a checksum that does not
+match (e.g. permuted vectors) is reported, deleted and its texts re-encoded: a corrupt cache is rebuilt, never
+trusted. Shards written before checksums existed are read without one. A folder where a shard should be is an
+:class:`~ecisem_core.errors.InputError` (it is not ours to delete). A lookup that hits every text never loads the
+model.
 """
 from __future__ import annotations
 
@@ -19,11 +22,21 @@ from pathlib import Path
 
 import numpy as np
 
+from ecisem_core.errors import InputError
+
 log = logging.getLogger(__name__)
 
 CACHE_ENV = "ECISEM_CACHE_DIR"
 """Environment variable naming the cache root; default ``./.ecisem_cache``."""
 DEFAULT_ROOT = ".ecisem_cache"
+
+
+def shard_checksum(hashes: np.ndarray, vectors: np.ndarray) -> str:
+    """sha256 of a shard's keys and vectors (in order): changes when either is altered or permuted."""
+    h = hashlib.sha256()
+    h.update(np.ascontiguousarray(hashes, dtype="S40").tobytes())
+    h.update(np.ascontiguousarray(vectors, dtype=np.float32).tobytes())
+    return h.hexdigest()
 
 
 def default_cache_root() -> Path:
@@ -39,6 +52,10 @@ class EmbeddingCache:
     model_id: str
     corrupt: list[str] = field(default_factory=list)
 
+    def __post_init__(self) -> None:
+        if Path(self.root).exists() and not Path(self.root).is_dir():
+            raise InputError("the embedding cache (--cache-dir) must be a folder, but this is a file", self.root)
+
     @property
     def folder(self) -> Path:
         return Path(self.root) / hashlib.sha1(self.model_id.encode("utf-8")).hexdigest()[:16]
@@ -46,16 +63,31 @@ class EmbeddingCache:
     def _shards(self) -> list[Path]:
         return sorted(self.folder.glob("shard-*.npz")) if self.folder.exists() else []
 
-    def _read_shard(self, path: Path) -> tuple[np.ndarray, np.ndarray] | None:
+    def _meta_dim(self) -> int | None:
+        try:
+            dim = json.loads((self.folder / "meta.json").read_text(encoding="utf-8")).get("dim")
+        except (OSError, ValueError, AttributeError):
+            return None
+        return dim if isinstance(dim, int) and not isinstance(dim, bool) and dim > 0 else None
+
+    def _read_shard(self, path: Path, dim: int | None = None) -> tuple[np.ndarray, np.ndarray] | None:
+        if path.is_dir():
+            raise InputError("an embedding-cache shard is a folder, not a file; remove it or run with --no-cache",
+                             path)
         try:
             with np.load(path, allow_pickle=False) as z:
                 hashes, vectors = z["hashes"], z["vectors"]
+                checksum = str(z["checksum"]) if "checksum" in z.files else None
             if hashes.ndim != 1 or vectors.ndim != 2 or len(hashes) != len(vectors):
                 raise ValueError("shape mismatch")
+            if dim is not None and vectors.shape[1] != dim:
+                raise ValueError(f"dimension {vectors.shape[1]}, the cache's is {dim}")
             if not np.isfinite(vectors).all():
                 raise ValueError("non-finite values")
+            if checksum is not None and checksum != shard_checksum(hashes, vectors):
+                raise ValueError("checksum mismatch")
             return hashes, vectors
-        except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError) as exc:
+        except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile, EOFError) as exc:
             log.warning("embedding cache: removing corrupt shard %s (%s)", path, exc)
             self.corrupt.append(str(path))
             path.unlink(missing_ok=True)
@@ -69,18 +101,15 @@ class EmbeddingCache:
         want = np.asarray(hashes, dtype="S40")
         found = np.zeros(len(want), dtype=bool)
         out: np.ndarray | None = None
+        dim = self._meta_dim()
         for shard in self._shards():
-            got = self._read_shard(shard)
+            got = self._read_shard(shard, dim)
             if got is None:
                 continue
             keys, vectors = got
+            dim = vectors.shape[1]
             if out is None:
-                out = np.zeros((len(want), vectors.shape[1]), dtype=np.float32)
-            elif vectors.shape[1] != out.shape[1]:
-                log.warning("embedding cache: removing shard %s with dimension %d", shard, vectors.shape[1])
-                self.corrupt.append(str(shard))
-                shard.unlink(missing_ok=True)
-                continue
+                out = np.zeros((len(want), dim), dtype=np.float32)
             order = np.argsort(keys)
             pos = np.searchsorted(keys, want, sorter=order)
             pos = np.clip(pos, 0, len(keys) - 1)
@@ -93,11 +122,26 @@ class EmbeddingCache:
         """Append one shard (atomic write)."""
         if len(hashes) == 0:
             return
-        self.folder.mkdir(parents=True, exist_ok=True)
-        meta = self.folder / "meta.json"
-        if not meta.exists():
-            meta.write_text(json.dumps({"model_id": self.model_id, "dim": int(vectors.shape[1])}), encoding="utf-8")
-        final = self.folder / f"shard-{uuid.uuid4().hex}.npz"
-        tmp = final.with_suffix(".tmp.npz")
-        np.savez(tmp, hashes=np.asarray(hashes, dtype="S40"), vectors=np.asarray(vectors, dtype=np.float32))
-        os.replace(tmp, final)
+        keys, vectors = np.asarray(hashes, dtype="S40"), np.asarray(vectors, dtype=np.float32)
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            meta = self.folder / "meta.json"
+            dim = self._meta_dim()
+            if dim is not None and dim != vectors.shape[1]:
+                # the model now gives another dimension: the old vectors cannot belong to it
+                log.warning("embedding cache: dimension changed from %d to %d; clearing %s", dim, vectors.shape[1],
+                            self.folder)
+                for old in self._shards():
+                    if old.is_file():
+                        old.unlink(missing_ok=True)
+                dim = None
+            if dim is None:
+                meta.write_text(json.dumps({"model_id": self.model_id, "dim": int(vectors.shape[1])}),
+                                encoding="utf-8")
+            final = self.folder / f"shard-{uuid.uuid4().hex}.npz"
+            tmp = final.with_suffix(".tmp.npz")
+            np.savez(tmp, hashes=keys, vectors=vectors, checksum=np.asarray(shard_checksum(keys, vectors)))
+            os.replace(tmp, final)
+        except OSError as exc:
+            raise InputError(f"cannot write the embedding cache ({exc.strerror or exc}); use --cache-dir or "
+                             "--no-cache", self.folder) from None

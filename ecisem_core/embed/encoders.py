@@ -20,6 +20,7 @@ from ecisem_core.errors import InputError
 from ecisem_core.hashing import text_hashes
 from importlib.metadata import version
 from ecisem_core.metric.lexical import word_tokenize
+from ecisem_core.embed.fingerprint import is_model_folder, model_fingerprint
 from ecisem_core.embed.precomputed import read_embeddings
 
 DEFAULT_ENCODER = "all-MiniLM-L6-v2"
@@ -65,6 +66,13 @@ class SentenceTransformerEncoder:
     label: str | None = None
     cacheable: bool = True
     _model: Any = field(default=None, init=False, repr=False)
+    _fingerprint: str | None = field(default=None, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        folder = Path(str(self.name_or_path))
+        if folder.is_dir() and not is_model_folder(folder):
+            raise InputError("not a sentence-transformers model folder (no modules.json or config.json in it)",
+                             folder)
 
     @property
     def role_aware(self) -> bool:
@@ -72,7 +80,17 @@ class SentenceTransformerEncoder:
 
     @property
     def model_id(self) -> str:
+        """The label, else the name; a local folder without a label adds its content fingerprint, so a model
+        changed at the same path gets new cache entries."""
         base = self.label or str(self.name_or_path)
+        if self.label is None and Path(str(self.name_or_path)).is_dir():
+            if self._fingerprint is None:
+                try:
+                    self._fingerprint = model_fingerprint(self.name_or_path)
+                except OSError as exc:
+                    raise InputError(f"cannot read the model folder ({exc.strerror or exc})",
+                                     self.name_or_path) from None
+            base += f"@{self._fingerprint}"
         if self.role_aware:
             base += f"|q={self.query_prompt!r}|p={self.passage_prompt!r}"
         return base
@@ -86,7 +104,7 @@ class SentenceTransformerEncoder:
 
             try:
                 self._model = SentenceTransformer(str(self.name_or_path), device=self.device)
-            except OSError as exc:
+            except (OSError, ValueError, KeyError, TypeError, AttributeError, RuntimeError) as exc:
                 raise InputError(
                     f"cannot load sentence-transformers model {self.name_or_path!r} offline ({exc}); "
                     "give a local path or a model already in the Hugging Face cache"
@@ -134,9 +152,18 @@ class TfidfLsaEncoder:
         from sklearn.decomposition import TruncatedSVD
         from sklearn.feature_extraction.text import TfidfVectorizer
         from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import FunctionTransformer
 
+        unique = sorted(set(texts))  # sorted: the fit does not depend on row order
         vec = TfidfVectorizer(sublinear_tf=True, ngram_range=(1, 2), min_df=1)
-        x = vec.fit_transform(sorted(set(texts)))  # sorted: the fit does not depend on row order
+        try:
+            x = vec.fit_transform(unique)
+        except ValueError:  # no word of two or more characters anywhere: fall back to character n-grams
+            vec = TfidfVectorizer(sublinear_tf=True, analyzer="char_wb", ngram_range=(1, 3), min_df=1)
+            x = vec.fit_transform(unique)
+        if x.shape[0] < 2 or x.shape[1] < 2:  # too little to reduce: the TF-IDF vectors themselves
+            self._pipeline = make_pipeline(vec, FunctionTransformer(lambda m: m.toarray(), accept_sparse=True))
+            return self
         k = max(1, min(self.n_components, x.shape[0] - 1, x.shape[1] - 1))
         svd = TruncatedSVD(n_components=k, random_state=self.seed)
         svd.fit(x)

@@ -12,7 +12,7 @@ Keys are ``hashing.text_hash(text)`` = sha1 hex of the UTF-8 text, exactly as gi
 
 User files are never unpickled: NumPy files are opened with ``allow_pickle=False`` and one holding Python
 objects raises :class:`~ecisem_core.errors.InputError`. Every other problem (ragged or non-numeric vectors,
-NaN/inf, key count ≠ row count, malformed keys) raises ``InputError`` naming the file and the row (1-based).
+NaN/inf, all-zero rows, key count ≠ row count, malformed keys) raises ``InputError`` naming the file and the row (1-based).
 """
 from __future__ import annotations
 
@@ -64,7 +64,12 @@ def read_embeddings(path: str | os.PathLike[str]) -> tuple[list[str], np.ndarray
     else:
         raise InputError(f"unknown embeddings format {ext or '(no extension)'!r}; use .npz, .parquet or .npy "
                          "(+ .keys.txt / .texts.jsonl sidecar)", p)
-    return hashes, _check_matrix(matrix, p, len(hashes))
+    matrix = _check_matrix(matrix, p, len(hashes))
+    zero = np.flatnonzero(~matrix.any(axis=1))
+    if zero.size:
+        raise InputError(f"{zero.size} of {len(matrix)} embeddings are all zeros (a zero vector has no direction; "
+                         "cosine similarity is undefined)", p, int(zero[0]) + 1)
+    return hashes, matrix
 
 
 def write_embeddings(path: str | os.PathLike[str], hashes: Sequence[str], matrix: np.ndarray) -> Path:

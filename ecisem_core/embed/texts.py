@@ -5,6 +5,7 @@ Returns one L2-normalised matrix of unique texts and index arrays ``qi, pi, ni``
 """
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -15,8 +16,11 @@ import pandas as pd
 
 from ecisem_core.embed.cache import EmbeddingCache, default_cache_root
 from ecisem_core.embed.encoders import Encoder, TfidfLsaEncoder
+from ecisem_core.errors import InputError
 from ecisem_core.hashing import text_hashes
 from tqdm.auto import tqdm
+
+log = logging.getLogger(__name__)
 
 Progress = Callable[[int, int], None]
 """progress(done, total) — texts encoded so far out of the texts that need encoding."""
@@ -72,6 +76,16 @@ def _encode_with_cache(
         if bar is not None:
             bar.close()
         new = np.concatenate(chunks).astype(np.float32)
+        if out is not None and out.shape[1] != new.shape[1]:
+            # cached vectors of another dimension cannot be this model's: encode the cached texts again
+            hit = np.flatnonzero(found)
+            log.warning("embedding cache: cached dimension %d but the encoder gives %d; re-encoding %d texts",
+                        out.shape[1], new.shape[1], hit.size)
+            again = encoder.encode([texts[i] for i in hit], role) if hit.size else new[:0]
+            out = np.zeros((len(texts), new.shape[1]), dtype=np.float32)
+            out[hit] = again
+            if cache is not None:
+                cache.store([hashes[i] for i in hit], np.asarray(again, dtype=np.float32))
         if out is None:
             out = np.zeros((len(texts), new.shape[1]), dtype=np.float32)
         out[missing] = new
@@ -109,6 +123,8 @@ def embed_triplets(
     n = triplets["negative"].astype(str).to_numpy()
     m = len(triplets)
     cache = None
+    if use_cache and cache_dir and Path(cache_dir).exists() and not Path(cache_dir).is_dir():
+        raise InputError("the embedding cache (--cache-dir) must be a folder, but this is a file", cache_dir)
     if use_cache and encoder.cacheable:
         cache = EmbeddingCache(Path(cache_dir) if cache_dir else default_cache_root(), encoder.model_id)
     if encoder.role_aware:

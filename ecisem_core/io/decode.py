@@ -48,7 +48,8 @@ def read_bytes(p: Path) -> bytes:
 
 
 def decode_text(data: bytes, p: Path, encoding: str) -> str:
-    """Bytes → text; a UTF-8 BOM is dropped, CRLF becomes LF, a wrong encoding names the line."""
+    """Bytes → text; a UTF-8 BOM is dropped, CRLF (or CR alone, when the file has no LF) becomes LF, a wrong
+    encoding names the line."""
     blank = b" \t\r\n\xef\xbb\xbf"
     if not data[:4096].strip(blank) and not data.strip(blank):
         raise InputError("file is empty", p)
@@ -73,6 +74,8 @@ def decode_text(data: bytes, p: Path, encoding: str) -> str:
                          f"{encoding} text", p, text.count("\n", 0, nul) + 1)
     if "\r" in text:
         text = text.replace("\r\n", "\n")
+        if "\n" not in text:
+            text = text.replace("\r", "\n")  # classic Mac OS line ends (CR only)
     return text
 
 
@@ -83,4 +86,7 @@ def parser_bytes(data: bytes, text: str, encoding: str) -> bytes:
         return text.encode("utf-8")
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
-    return data.replace(b"\r\n", b"\n") if b"\r" in data else data
+    if b"\r" not in data:
+        return data
+    data = data.replace(b"\r\n", b"\n")
+    return data if b"\n" in data else data.replace(b"\r", b"\n")

@@ -4,11 +4,59 @@ from __future__ import annotations
 
 import codecs
 import json
+import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 from ecisem_core.errors import InputError
+
+
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+"""A JSON escape of a UTF-16 surrogate: legal in pairs, a lone one is no Unicode character."""
+
+
+def _lone_surrogate(value: Any) -> str | None:
+    """The first string (or key) of a parsed value holding a lone surrogate, walked without recursion."""
+    stack = [value]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, str):
+            try:
+                v.encode("utf-8")
+            except UnicodeEncodeError:
+                return v
+        elif isinstance(v, dict):
+            stack.extend(v.keys())
+            stack.extend(v.values())
+        elif isinstance(v, list):
+            stack.extend(v)
+    return None
+
+
+def loads_checked(text: str, path: str | Path | None, line: int | None, what: str = "malformed JSON") -> Any:
+    """``json.loads`` whose every failure is an :class:`InputError` naming the file and line: malformed JSON
+    (the line of the error inside ``text`` is added to ``line``), nesting too deep for the parser, and strings
+    holding a lone surrogate escape (``"\\ud800"``), which are no Unicode text and would fail later."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        at = (line or 1) + exc.lineno - 1
+        raise InputError(f"{what} ({exc.msg}, column {exc.colno})", path, at) from None
+    except RecursionError:
+        raise InputError("JSON nested too deeply to read", path, line) from None
+    if "\\u" in text and _SURROGATE_ESCAPE.search(text):
+        bad = _lone_surrogate(value)
+        if bad is not None:
+            m = re.search(r"[\ud800-\udfff]", bad)
+            at = line
+            if line is None or "\n" in text.strip():
+                # several lines: the line of the first surrogate escape is a good pointer
+                first = _SURROGATE_ESCAPE.search(text)
+                at = (line or 1) + text.count("\n", 0, first.start()) if first else line
+            raise InputError(f"a string holds a lone surrogate \\u{ord(m.group()):04x} (not valid Unicode text)"
+                             if m else "a string is not valid Unicode text", path, at)
+    return value
 
 
 def iter_jsonl(path: str | Path, lines: Iterable[str] | None = None) -> Iterator[tuple[int, Any]]:
@@ -34,11 +82,7 @@ def iter_jsonl(path: str | Path, lines: Iterable[str] | None = None) -> Iterator
     for line_no, line in enumerate(lines, start=1):
         if not line.strip():
             continue
-        try:
-            value = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise InputError(f"not valid JSON ({exc.msg})", path, line_no) from None
-        yield line_no, value
+        yield line_no, loads_checked(line, path, line_no, "not valid JSON")
 
 
 def _utf8_lines(path: Path) -> Iterator[str]:

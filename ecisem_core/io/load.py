@@ -30,6 +30,7 @@ This module is the public API (plus format detection and path expansion); the wo
 """
 from __future__ import annotations
 
+import csv
 import logging
 import os
 from collections.abc import Sequence
@@ -121,13 +122,14 @@ def read_triplets(
         (['query_id', 'query', 'positive', 'negative'], 1000)
     """
     fmt = _canonical_format(fmt)
-    inputs = _expand_paths(paths)
     report = LoadReport()
+    inputs = _distinct_sources(_expand_paths(paths), report if source is None else None)
     frames = []
     for path, default_source in inputs:
         raw, kind = _read_raw(path, fmt, encoding, report)
         frames.append(to_triplets(raw, path, kind, source or default_source, report))
     table = pd.concat(frames, ignore_index=True, sort=False) if len(frames) > 1 else frames[0]
+    _split_reused_query_ids(table, report)
     _summarise_table(table, report)
     return LoadResult(table, report)
 
@@ -196,8 +198,9 @@ def _canonical_format(fmt: str) -> str:
     return f
 
 
-def _expand_paths(paths: Any) -> list[tuple[Path, str]]:
-    """(path, default source name) for every input; plain folders become their supported files."""
+def _expand_paths(paths: Any) -> list[tuple[Path, str, Path]]:
+    """(path, default source name, what the name came from) for every input; plain folders become their
+    supported files."""
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
     out: list[tuple[Path, str]] = []
@@ -207,19 +210,70 @@ def _expand_paths(paths: Any) -> list[tuple[Path, str]]:
             raise InputError("file not found", p)
         if p.is_dir() and (p / "dataset_dict.json").is_file():
             for split in dataset_dict_splits(p):
-                out.append((split, p.name))
+                out.append((split, p.name, p))
         elif p.is_dir() and not is_saved_dataset(p):
             files = sorted(f for f in p.iterdir()
                            if f.is_file() and not f.name.startswith(".")
                            and f.name.lower().endswith(_FOLDER_EXTENSIONS))
             if not files:
                 raise InputError(f"folder holds no supported files ({', '.join(_FOLDER_EXTENSIONS)})", p)
-            out.extend((f, _stem(f)) for f in files)
+            out.extend((f, _stem(f), f) for f in files)
         else:
-            out.append((p, _stem(p)))
+            out.append((p, _stem(p), p))
     if not out:
         raise InputError("no input files given")
     return out
+
+
+def _distinct_sources(inputs: list[tuple[Path, str, Path]],
+                      report: LoadReport | None) -> list[tuple[Path, str]]:
+    """(path, source name): inputs from different places that would share a name (``bm25/train.jsonl`` and
+    ``dense/train.jsonl``) are named with as many parent folders as tell them apart (``bm25/train``,
+    ``dense/train``), with a note. ``report=None``: names are kept (the caller named the source)."""
+    origins: dict[str, list[Path]] = {}
+    for _, name, origin in inputs:
+        full = Path(os.path.abspath(origin))
+        if full not in origins.setdefault(name, []):
+            origins[name].append(full)
+    renamed: dict[tuple[str, Path], str] = {}
+    for name, places in origins.items():
+        if report is None or len(places) < 2:
+            continue
+        depth = 1
+        while True:
+            labels = ["/".join([*o.parent.parts[-depth:], name]) for o in places]
+            if len(set(labels)) == len(labels) or depth > max(len(o.parts) for o in places):
+                break
+            depth += 1
+        if len(set(labels)) < len(labels):
+            labels = [str(o) for o in places]
+        renamed.update({(name, o): label for o, label in zip(places, labels)})
+        report.notes.append(f"{len(places)} inputs would all be source {name!r}; named "
+                            f"{', '.join(repr(x) for x in labels)} instead (a 'source' column still wins)")
+    return [(path, renamed.get((name, Path(os.path.abspath(origin))), name)) for path, name, origin in inputs]
+
+
+def _split_reused_query_ids(table: pd.DataFrame, report: LoadReport) -> None:
+    """A ``query_id`` used for several different query texts names several queries: the first text keeps the id,
+    the others get ``id#2``, ``id#3`` … (in order of appearance), with a note (in place)."""
+    if table.empty:
+        return
+    firsts = table.drop_duplicates(["query_id", "query"])[["query_id", "query"]]
+    counts = firsts["query_id"].value_counts(sort=False)
+    reused = counts[counts > 1]
+    if reused.empty:
+        return
+    firsts = firsts[firsts["query_id"].isin(reused.index)].copy()
+    rank = firsts.groupby("query_id", sort=False).cumcount()
+    firsts["new_id"] = firsts["query_id"].astype(str) + rank.map(lambda k: f"#{k + 1}" if k else "")
+    new = firsts[rank.to_numpy() > 0]
+    key = pd.MultiIndex.from_frame(table[["query_id", "query"]])
+    mapping = pd.Series(new["new_id"].to_numpy(), index=pd.MultiIndex.from_frame(new[["query_id", "query"]]))
+    hit = key.isin(mapping.index)
+    table.loc[hit, "query_id"] = mapping.reindex(key[hit]).to_numpy()
+    examples = ", ".join(repr(str(i)) for i in list(reused.index)[:MAX_EXAMPLES])
+    report.notes.append(f"{len(reused):,} query_id(s) were used for different query texts (e.g. {examples}); "
+                        f"the later texts got distinct ids ({len(new):,} renamed to id#2, id#3, …)")
 
 
 def _stem(p: Path) -> str:
@@ -243,7 +297,12 @@ def _read_raw(p: Path, fmt: str, encoding: str, report: LoadReport) -> tuple[pd.
     if kind in ("jsonl", "json"):
         return read_json(text, p, kind)
     sep = "," if kind == "csv" else "\t"
-    return read_delimited(text, parser_bytes(data, text, encoding), sep, p, kind, report)
+    try:
+        return read_delimited(text, parser_bytes(data, text, encoding), sep, p, kind, report)
+    except csv.Error as exc:
+        cr = text.find("\r")
+        line = text.count("\n", 0, cr) + 1 if cr >= 0 else None
+        raise InputError(f"malformed {'TSV' if sep == chr(9) else 'CSV'} ({exc})", p, line) from None
 
 
 def _summarise_table(table: pd.DataFrame, report: LoadReport) -> None:

@@ -254,3 +254,43 @@ def agreement_figure(table: pd.DataFrame, agreement: pd.DataFrame, scores: Mappi
     fig.update_layout(template="plotly_white", height=480, width=1150, barmode="group",
                       legend=dict(orientation="h", y=-0.2))
     return fig
+
+
+def explorer_map(points: pd.DataFrame, colours: dict[str, str], highlight: int | None = None,
+                 selected: np.ndarray | None = None) -> go.Figure:
+    """The Triplet explorer's map (WebGL): one point per (negative text, source) occurrence, coloured by source.
+    ``points`` (from ``ecisem_core.ui.explorer.map_points``) has pid (``customdata[0]``, what a selection
+    returns), x, y, source, shared_by, n_triplets, label and query_label (escaped), c, h, rho, w, fn_score; the
+    hover says by how many sources the point's negative text is shared. ``highlight``: a point id ringed in black
+    (the table's chosen row); ``selected``: point ids kept bright, the others faded (the map selection)."""
+    size = 7 if len(points) < 4000 else 5
+    template = ("%{text}<br>c %{customdata[1]:.3f} · h %{customdata[2]:.3f} · ρ %{customdata[3]:.3f} · "
+                "w %{customdata[4]:.3f} · FN score %{customdata[5]:.3f}<extra></extra>")
+    shared = points["shared_by"].astype(int)
+    count = points["n_triplets"].astype(int)
+    text = ("<b>" + points["source"].astype(str) + "</b> · shared by " + shared.astype(str) + " source"
+            + np.where(shared == 1, "", "s") + " · " + count.astype(str) + " triplet" + np.where(count == 1, "", "s")
+            + np.where(count == 1, "", " (first shown)") + "<br>" + points["label"].astype(str)
+            + "<br><i>query</i>: " + points["query_label"].astype(str))
+    custom = np.round(points[["pid", "c", "h", "rho", "w", "fn_score"]].to_numpy(dtype=float), 4)
+    chosen = None if selected is None else set(np.asarray(selected, dtype=np.int64).tolist())
+    traces = []
+    for name in sorted(points["source"].unique()):
+        mine = (points["source"] == name).to_numpy()
+        df = points[mine]
+        trace = dict(type="scattergl", x=df["x"].to_numpy(), y=df["y"].to_numpy(), mode="markers", name=name,
+                     customdata=custom[mine].tolist(), text=text[mine].tolist(), hovertemplate=template,
+                     marker=dict(color=colours.get(name, "#6B7280"), size=size, opacity=0.75,
+                                 line=dict(width=0)))
+        if chosen is not None:
+            trace["selectedpoints"] = np.flatnonzero(df["pid"].isin(chosen).to_numpy()).tolist()
+            trace["unselected"] = dict(marker=dict(opacity=0.12))
+        traces.append(trace)
+    if highlight is not None and highlight in set(points["pid"].tolist()):
+        p = points[points["pid"] == highlight].iloc[0]
+        traces.append(dict(type="scatter", x=[p["x"]], y=[p["y"]], mode="markers", name="chosen row",
+                           hoverinfo="skip", marker=dict(symbol="circle-open", size=22, color="#111827",
+                                                         line=dict(width=3))))
+    blank = dict(showticklabels=False, showgrid=False, zeroline=False, title=dict(text=""))
+    return _figure(traces, None, 560, legend_rows=1, xaxis=blank, yaxis=blank, dragmode="lasso",
+                   plot_bgcolor="#FBFBFC")

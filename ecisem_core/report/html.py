@@ -32,6 +32,7 @@ import pandas as pd
 from ecisem_core import __version__
 from ecisem_core.embed import projection
 from ecisem_core.hashing import content_key
+from ecisem_core.report.outputs import write_file_atomically
 from ecisem_core.score import Prepared, ScoreResult
 
 TOP_FLAGGED: int = 50
@@ -379,11 +380,6 @@ def report_html(prep: Prepared, result: ScoreResult, *, data: Sequence[str] = ()
 
 
 def write_report(path: str | os.PathLike[str], text: str) -> Path:
-    """Write the report atomically (temp file + rename); returns the path."""
-    p = Path(path)
-    if p.parent and not p.parent.exists():
-        p.parent.mkdir(parents=True, exist_ok=True)
-    tmp = p.with_name(p.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, p)
-    return p
+    """Write the report atomically (temp file + rename); returns the path. ``InputError`` when it cannot be
+    written (a folder, an unwritable place)."""
+    return write_file_atomically(path, lambda p: p.write_text(text, encoding="utf-8"))

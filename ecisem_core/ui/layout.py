@@ -14,6 +14,7 @@ from ecisem_core.score import Prepared, ScoreResult
 from ecisem_core.ui import data
 from ecisem_core.ui.sidebar import Context, context
 from ecisem_core.ui.state import ui_settings, ui_symbol
+from ecisem_core.ui.text import html_escape, md_escape
 
 CSS = """
 <style>
@@ -61,7 +62,7 @@ def scored() -> Scored | None:
     ctx = context()
     if ctx.dataset is None:
         if ctx.error:
-            st.error(f"Cannot load the dataset — {ctx.error}", icon=":material/error:")
+            st.error(f"Cannot load the dataset — {md_escape(ctx.error)}", icon=":material/error:")
         else:
             st.info("Choose a dataset in the sidebar: the demo, an upload, or a path under the data root.",
                     icon=":material/dataset:")
@@ -71,7 +72,7 @@ def scored() -> Scored | None:
         req = data.request(ctx.view, ctx.dataset, prep.dim)
         result = data.scores(ctx.dataset, ctx.encoder, req, prep)
     except InputError as exc:
-        st.error(str(exc), icon=":material/error:")
+        st.error(md_escape(exc), icon=":material/error:")
         return None
     return Scored(ctx, ctx.dataset, prep, result, req)
 
@@ -82,8 +83,8 @@ def describe(s: Scored) -> str:
     shown = ", ".join(f"{sym} {v:g}" if isinstance(v, float) else f"{sym} {v}" for sym, v in values)
     name = preset_of(s.request.config)
     settings = f"preset {name}" if name else "custom settings"
-    return (f"{s.dataset.label} · {len(s.dataset.table):,} triplets · {len(s.result.sources)} sources · "
-            f"encoder {s.result.encoder_id.split('@')[0]} (d = {s.result.dim}) · {settings}: {shown}")
+    return (f"{html_escape(s.dataset.label)} · {len(s.dataset.table):,} triplets · {len(s.result.sources)} sources · "
+            f"encoder {html_escape(s.result.encoder_id.split('@')[0])} (d = {s.result.dim}) · {settings}: {shown}")
 
 
 TIMING_ENV = "ECISEM_TIMING"

@@ -25,6 +25,7 @@ PAGES: tuple[PageSpec, ...] = (
     PageSpec("pages/leaderboard.py", "Leaderboard", ":material/leaderboard:", "leaderboard", "Explore"),
     PageSpec("pages/why_rank.py", "Why this rank", ":material/compare_arrows:", "why", "Explore"),
     PageSpec("pages/geometry.py", "Geometry", ":material/scatter_plot:", "geometry", "Explore"),
+    PageSpec("pages/explorer.py", "Explorer", ":material/travel_explore:", "explorer", "Explore"),
     PageSpec("pages/false_negatives.py", "False negatives", ":material/flag:", "false-negatives", "Curate"),
     PageSpec("pages/annotate.py", "Annotate", ":material/rate_review:", "annotate", "Curate"),
     PageSpec("pages/validate.py", "Validate", ":material/model_training:", "validate", "Check"),

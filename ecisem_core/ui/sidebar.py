@@ -15,6 +15,7 @@ from ecisem_core.errors import InputError
 from ecisem_core.metric.presets import get_preset, presets
 from ecisem_core.ui import data, share
 from ecisem_core.ui.paths import data_root
+from ecisem_core.ui.text import md_escape
 from ecisem_core.ui.state import (DATASET_DEMO, PATH_PREFIX, UPLOAD_PREFIX, K, MetricState, ViewState, nearest_option,
                                   ui_default,
                                   ui_settings, view_from_state, view_to_state, widget_key)
@@ -76,16 +77,17 @@ def _dataset_section() -> tuple[data.Dataset | None, str | None]:
                          help="JSONL, CSV, TSV, Parquet (also .gz). Columns query, positive, negative, source — "
                               "see the README for aliases and other formats.")
         if wanted.startswith(UPLOAD_PREFIX) and not st.session_state.get(K.DS_UPLOAD):
-            st.info(f"The link refers to an uploaded dataset ({wanted}). Upload the same file(s) to reproduce it.")
+            st.info(f"The link refers to an uploaded dataset ({md_escape(wanted)}). Upload the same file(s) to "
+                    "reproduce it.")
     elif mode == "path":
         st.text_input("Path under the data root", key=K.DS_PATH, placeholder="e.g. msmarco/bm25.jsonl",
                       help=f"Read only from inside the data root {data_root()} (set ECISEM_DATA_ROOT to change "
                            "it). Press Enter to load.")
     ds, error = _load_dataset(mode)
     if error:
-        st.error(error, icon=":material/error:")
+        st.error(md_escape(error), icon=":material/error:")
     elif ds is not None:
-        st.caption(f"**{ds.label}** · {len(ds.table):,} triplets · {len(ds.sources)} sources")
+        st.caption(f"**{md_escape(ds.label)}** · {len(ds.table):,} triplets · {len(ds.sources)} sources")
         if ds.report.rows_excluded:
             st.warning(ds.report.headline(), icon=":material/warning:")
     st.session_state[K.DATASET] = ds.id if ds is not None else wanted
@@ -215,7 +217,7 @@ def start(view: str | None = None) -> Context:
         _sources_section(ds)
         st.button("Reset weights", on_click=reset_weights, type="tertiary", icon=":material/restart_alt:")
         for note in st.session_state.pop(K.NOTICES, []) or []:
-            st.warning(f"Share link: {note}", icon=":material/link_off:")
+            st.warning(f"Share link: {md_escape(note)}", icon=":material/link_off:")
         view = _view(ds)
         _share_popover(view)
     ctx = Context(view, ds, error, encoder, enc_error)

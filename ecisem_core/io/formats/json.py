@@ -2,7 +2,6 @@
 expanded later by :mod:`ecisem_core.io.schema`) or a JSON array of objects."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -10,16 +9,14 @@ import numpy as np
 import pandas as pd
 
 from ecisem_core.errors import InputError
+from ecisem_core.io.jsonl import loads_checked
 from ecisem_core.io.schema import LINE_COLUMN
 
 
 def read_json(text: str, p: Path, kind: str) -> tuple[pd.DataFrame, str]:
     """JSON Lines (one object per line; blank lines skipped) or a JSON array of objects."""
     if text.lstrip().startswith("["):
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise InputError(f"malformed JSON ({exc.msg}, column {exc.colno})", p, exc.lineno) from None
+        data = loads_checked(text, p, None)
         bad = next((i for i, r in enumerate(data) if not isinstance(r, dict)), None)
         if bad is not None:
             raise InputError(f"JSON array item {bad + 1} is not an object", p)
@@ -30,15 +27,11 @@ def read_json(text: str, p: Path, kind: str) -> tuple[pd.DataFrame, str]:
         return df, "json"
     records: list[dict[str, Any]] = []
     lines: list[int] = []
-    decode = json.JSONDecoder().decode
     for i, raw in enumerate(text.split("\n"), 1):
         s = raw.strip()
         if not s:
             continue
-        try:
-            obj = decode(s)
-        except json.JSONDecodeError as exc:
-            raise InputError(f"malformed JSON ({exc.msg}, column {exc.colno})", p, i) from None
+        obj = loads_checked(s, p, i)
         if not isinstance(obj, dict):
             raise InputError(f"expected one JSON object per line, got {type(obj).__name__}", p, i)
         records.append(obj)
