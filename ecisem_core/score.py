@@ -144,8 +144,13 @@ def _with_ids(triplets: pd.DataFrame) -> pd.DataFrame:
 
 def prepare(triplets: pd.DataFrame, encoder: Encoder | str | None = None, config: ScoreConfig | None = None, *,
             cache_dir: str | Path | None = None, use_cache: bool = True, progress: Progress | None = None,
-            show_progress: bool = False) -> Prepared:
-    """Embed (cached), compute s_qp, s_qn, s_pn for every triplet, FN flags, and ρ/residuals for ``config``."""
+            show_progress: bool = False, fn_encoder: Encoder | str | None = None) -> Prepared:
+    """Embed (cached), compute s_qp, s_qn, s_pn for every triplet, FN flags, and ρ/residuals for ``config``.
+
+    ``fn_encoder``: the encoder that judges false negatives (default: the target encoder). A weak target — a model
+    training must still turn into a retriever — is a poor judge of whether a negative answers its query: on the
+    validity study the 1-layer start flagged 37–96% of every source (README), and penalising those flags lowered
+    agreement with training, while the same penalty with flags from the trained all-MiniLM-L6-v2 raised it."""
     config = config or ScoreConfig()
     _check_table(triplets)
     enc = encoder if encoder is not None and not isinstance(encoder, str) else get_encoder(encoder)
@@ -163,7 +168,13 @@ def prepare(triplets: pd.DataFrame, encoder: Encoder | str | None = None, config
     codes = pd.Categorical(t["source"], categories=names).codes.astype(np.int64)
     qcodes = pd.Categorical(t["query_id"], categories=sorted(t["query_id"].unique())).codes.astype(np.int64)
     t0 = time.perf_counter()
-    flags = flag_triplets(t.assign(s_qp=s_qp, s_qn=s_qn, s_pn=s_pn))
+    judge = (s_qp, s_qn, s_pn)
+    if fn_encoder is not None:
+        fenc = fn_encoder if not isinstance(fn_encoder, str) else get_encoder(fn_encoder)
+        femb = embed_triplets(t, fenc, cache_dir=cache_dir, use_cache=use_cache, show_progress=show_progress)
+        judge = similarities(femb.matrix, femb.qi, femb.pi, femb.ni)
+        timings["encoder_forward"] += femb.encode_seconds
+    flags = flag_triplets(t.assign(s_qp=judge[0], s_qn=judge[1], s_pn=judge[2]))
     timings["flags"] = time.perf_counter() - t0
     prep = Prepared(t, emb, enc, s_qp, s_qn, s_pn, names, codes, qcodes, flags, timings)
     prep.rho(config)

@@ -99,3 +99,21 @@ def test_fn_discount_hand_checked():
     assert fn_discount(np.array([0.0, 0.5, 0.9]), 2.0).tolist() == pytest.approx([1.0, 0.25, 0.01])
     assert fn_discount(np.array([0.3, 1.0]), 0.0).tolist() == [1.0, 1.0]
     assert fn_discount(np.array([1.0]), 1.0)[0] == pytest.approx(1e-6)
+
+
+def test_a_stronger_encoder_can_judge_the_false_negatives():
+    """The target encoder scores; --fn-encoder judges which negatives answer the query. A target that cannot
+    tell (random vectors) flags at chance; with the informative judge the paraphrases are flagged again."""
+    table, strong = synthetic()
+    rng = np.random.default_rng(7)
+    weak = TableEncoder({t: unit(rng.normal(size=D)) for t in strong.vectors})
+    weak.model_id = "random-table"
+    config = ScoreConfig(bootstrap=50, stability_trials=10)
+    alone = prepare(table, weak, config)
+    judged = prepare(table, weak, config, fn_encoder=strong)
+    para = (judged.triplets["source"] == "paraphrase").to_numpy()
+    judged_flags, alone_flags = judged.flags["fn_flag"].to_numpy(), alone.flags["fn_flag"].to_numpy()
+    assert judged_flags[para].mean() >= 0.8 and judged_flags[~para].mean() <= 0.2
+    assert abs(alone_flags[para].mean() - alone_flags[~para].mean()) < 0.4   # the random target cannot tell
+    assert np.array_equal(judged.s_qn, alone.s_qn)            # the score itself still uses the target encoder
+    assert ranking(judged, fn_penalty=4.0)[-1] == "paraphrase"

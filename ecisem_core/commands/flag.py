@@ -14,8 +14,9 @@ from ecisem_core.io.load import read_triplets
 from ecisem_core.curation.fn_score import cross_encoder_scores, flag_triplets
 from ecisem_core.embed.fingerprint import check_model_spec
 from ecisem_core.report.outputs import write_file_atomically
+from ecisem_core.embed.encoders import get_encoder
 from ecisem_core.score import prepare
-from ecisem_core.commands.options import add_encoder_options, encoder_from_args
+from ecisem_core.commands.options import add_encoder_options, add_fn_encoder_option, encoder_from_args
 
 FORMATS = ("auto", "jsonl", "csv", "label-studio", "argilla")
 """Output formats; ``auto`` follows the suffix of --out (.csv → CSV, anything else → JSONL)."""
@@ -35,6 +36,7 @@ def add_parser(sub: "argparse._SubParsersAction") -> argparse.ArgumentParser:
                        description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("data", nargs="+", metavar="DATA", help="triplet files (any format 'ecisem score' reads)")
     add_encoder_options(p)
+    add_fn_encoder_option(p)
     p.add_argument("--out", default="candidates.jsonl", metavar="FILE", help="output file (default: %(default)s)")
     p.add_argument("--format", choices=FORMATS, default="auto", help="output format (default: by --out suffix)")
     p.add_argument("--min-score", type=float, default=0.0, metavar="P",
@@ -81,6 +83,7 @@ def run(args: argparse.Namespace) -> int:
             raise InputError(f"unknown source(s) {unknown}; the data has {known}")
         triplets = triplets[triplets["source"].astype(str).isin(args.source)]
     prep = prepare(triplets, encoder_from_args(args), cache_dir=args.cache_dir, use_cache=not args.no_cache,
+                   fn_encoder=get_encoder(args.fn_encoder) if args.fn_encoder else None,
                    show_progress=not args.quiet)
     table = prep.triplets.assign(s_qp=prep.s_qp, s_qn=prep.s_qn, s_pn=prep.s_pn)
     flags = prep.flags

@@ -34,6 +34,12 @@ def add_encoder_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-cache", action="store_true", help="do not read or write the embedding cache")
 
 
+def add_fn_encoder_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--fn-encoder", default=None, metavar="NAME|PATH",
+                   help="encoder that judges false negatives (the flags and fn_score), e.g. 'default' when the target "
+                        "encoder is a weak starting model (default: the target encoder)")
+
+
 def add_metric_options(p: argparse.ArgumentParser) -> None:
     """``--preset NAME`` or ``--config FILE``, then one flag per registry setting that has one (default ``None``: not given, so the
     file's value or the registry default stands; the help says the default)."""
@@ -80,6 +86,8 @@ def load_and_prepare(args: argparse.Namespace, config: ScoreConfig) -> tuple[Loa
     if not args.quiet:
         print(loaded.report.summary(), file=sys.stderr)
     triplets = add_hybrids(loaded.triplets, args.hybrid, seed=config.seed)
+    fn_encoder = getattr(args, "fn_encoder", None)
     prep = prepare(triplets, encoder_from_args(args), config, cache_dir=args.cache_dir, use_cache=not args.no_cache,
-                   show_progress=not args.quiet)
+                   show_progress=not args.quiet,
+                   fn_encoder=get_encoder(fn_encoder) if fn_encoder else None)
     return loaded, prep

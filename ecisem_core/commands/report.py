@@ -9,7 +9,10 @@ from pathlib import Path
 from ecisem_core.errors import InputError
 from ecisem_core.report.html import POINTS_PER_SOURCE, TOP_FLAGGED, report_html, write_report
 from ecisem_core.score import score_prepared
-from ecisem_core.commands.options import add_data_options, add_encoder_options, add_metric_options, config_from_args, load_and_prepare
+from ecisem_core.commands.options import (
+    add_data_options, add_encoder_options, add_fn_encoder_option, add_metric_options, config_from_args,
+    load_and_prepare,
+)
 
 DESCRIPTION = """Score every negative source in DATA and write one self-contained HTML report: the settings used,
 the leaderboard with 95% intervals, the Shapley contributions of each term, the P(A > B) heat map, a 2-D map of
@@ -22,6 +25,7 @@ def add_parser(sub: "argparse._SubParsersAction") -> argparse.ArgumentParser:
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     add_data_options(p)
     add_encoder_options(p)
+    add_fn_encoder_option(p)
     add_metric_options(p)
     p.add_argument("--out", default="report.html", metavar="FILE", help="output HTML file (default: %(default)s)")
     p.add_argument("--top", type=int, default=TOP_FLAGGED, metavar="N",

@@ -10,7 +10,8 @@ import numpy as np
 import pandas as pd
 
 from ecisem_core.commands.options import (
-    add_data_options, add_encoder_options, add_metric_options, config_from_args, load_and_prepare,
+    add_data_options, add_encoder_options, add_fn_encoder_option, add_metric_options, config_from_args,
+    load_and_prepare,
 )
 from ecisem_core.config import ScoreConfig
 from ecisem_core.io.csvsafe import safe_csv
@@ -36,6 +37,7 @@ def add_parser(sub: "argparse._SubParsersAction") -> argparse.ArgumentParser:
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     add_data_options(p)
     add_encoder_options(p)
+    add_fn_encoder_option(p)
     add_metric_options(p)
     p.add_argument("--out", default="ecisem_out", metavar="DIR", help="output folder (default: %(default)s)")
     p.add_argument("--quiet", action="store_true", help="no progress bar and no leaderboard on stdout")
@@ -61,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
     result = score_prepared(prep, config)
     out = Path(args.out)
     settings = {"preset": preset_of(config) or "custom", "config": config.to_dict(), "encoder": result.encoder_id,
-                "dim": result.dim,
+                "fn_encoder": args.fn_encoder or "the target encoder", "dim": result.dim,
                 "kappa": config.kappa_for(result.dim), "data": [str(d) for d in args.data], "hybrids": args.hybrid}
     warning = all_zero_warning(result.sources, config)
     if warning:
