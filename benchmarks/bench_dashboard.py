@@ -29,20 +29,16 @@ import argparse
 import json
 import os
 import shutil
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+sys.path.insert(0, str(ROOT / "tests"))
+
+from browser_support import launch_chromium, streamlit_server  # noqa: E402  (tests/browser_support.py)
 
 OBSERVE_JS = """() => {
   const read = () => { const t = document.querySelector('[data-testid="eciBoard"] table tbody');
@@ -57,12 +53,6 @@ OBSERVE_JS = """() => {
       if (now !== null && now !== b.prev) { b.t1 = performance.now(); }
   }).observe(document.body, {subtree: true, childList: true, characterData: true, attributes: false});
 }"""
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def in_process(data: Path, cap: int) -> dict:
@@ -130,28 +120,15 @@ def browser(data: Path, cache: Path, moves: int, cap: int, shots: Path | None) -
     from playwright.sync_api import sync_playwright
 
     shutil.rmtree(cache / "projections", ignore_errors=True)
-    port = _free_port()
     timing = cache / "bench-timing.jsonl"
     timing.unlink(missing_ok=True)
     env = {**os.environ, "ECISEM_CACHE_DIR": str(cache), "ECISEM_DATA_ROOT": str(data.parent),
            "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "ECISEM_TIMING": str(timing),
            "ECISEM_WARM_UMAP": "0"}  # no background compilation: the first map below is fully cold
-    log = open(cache / "bench-streamlit.log", "wb")
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.headless",
-                             "true", "--server.port", str(port), "--server.address", "127.0.0.1",
-                             "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false"],
-                            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    base = f"http://127.0.0.1:{port}"
     out: dict = {}
-    try:
-        for _ in range(300):
-            try:
-                urllib.request.urlopen(base + "/_stcore/health", timeout=2)
-                break
-            except OSError:
-                time.sleep(0.3)
+    with streamlit_server(env, cache / "bench-streamlit.log") as base:
         with sync_playwright() as p:
-            b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+            b = launch_chromium(p)
             page = b.new_page(viewport={"width": 1440, "height": 1400})
             t0 = time.perf_counter()
             page.goto(f"{base}/?ds=path:{data.name}")
@@ -202,14 +179,6 @@ def browser(data: Path, cache: Path, moves: int, cap: int, shots: Path | None) -
             if shots:
                 fresh.screenshot(path=str(shots / "bench-geometry.png"), full_page=True)
             b.close()
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)  # background bootstrap threads may keep it busy: then kill
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=15)
-        log.close()
     return out
 
 

@@ -10,26 +10,15 @@ coloured by source with one query's links drawn. Needs /usr/bin/chromium.
 from __future__ import annotations
 
 import argparse
-import os
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+sys.path.insert(0, str(ROOT / "tests"))
+
+from browser_support import launch_chromium, streamlit_server  # noqa: E402  (tests/browser_support.py)
 MAX_BYTES = 300_000
-
-
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _shrink(path: Path) -> None:
@@ -50,23 +39,11 @@ def take(out: Path) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix="ecisem-shots-"))
     demo.seed_cache(tmp / "cache")
-    port = _port()
-    env = {**os.environ, "ECISEM_CACHE_DIR": str(tmp / "cache"), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.headless",
-                             "true", "--server.port", str(port), "--server.address", "127.0.0.1",
-                             "--server.fileWatcherType", "none"], cwd=ROOT, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    base = f"http://127.0.0.1:{port}"
+    env = {"ECISEM_CACHE_DIR": str(tmp / "cache")}
     shots = []
-    try:
-        for _ in range(300):
-            try:
-                urllib.request.urlopen(base + "/_stcore/health", timeout=2)
-                break
-            except OSError:
-                time.sleep(0.3)
+    with streamlit_server(env, tmp / "streamlit.log") as base:
         with sync_playwright() as p:
-            b = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS, headless=True)
+            b = launch_chromium(p)
             page = b.new_page(viewport={"width": 1440, "height": 2150}, device_scale_factor=1)
             page.goto(base + "/")
             page.locator('[data-testid="eciBoard"] .badge').first.wait_for(timeout=900_000)  # bootstrap done
@@ -83,12 +60,6 @@ def take(out: Path) -> list[Path]:
             shots.append(out / "geometry.png")
             page.screenshot(path=str(shots[-1]), full_page=True)
             b.close()
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
     for s in shots:
         _shrink(s)
     return shots
