@@ -40,7 +40,8 @@ SOURCE_EXTRA_COLUMNS = ["rank", "junk_rate", "k", "signal", "margin", "n_sampled
                         "fn_share", "rank_no_fn"]
 """``eci_sem_no_fn``: ECI_sem with the flagged false negatives of the sample left out (same settings);
 ``fn_share`` = 1 − eci_sem_no_fn / eci_sem, the share of the score that comes from flagged triplets;
-``rank_no_fn``: the ranking by eci_sem_no_fn."""
+``rank_no_fn``: the ranking by eci_sem_no_fn. All three are NaN when ``contributions=False`` (the dashboard's instant
+path), like the other columns that path does not compute."""
 TRIPLET_COLUMNS = ["query_id", "negative_id", "source", "s_qp", "s_qn", "s_pn", "c", "h", "rho", "w",
                    "fn_score", "fn_reasons"]
 """Columns of ``triplets.parquet`` (README, "Command line"), in order; more follow them."""
@@ -217,7 +218,8 @@ def score_prepared(prep: Prepared, config: ScoreConfig | None = None, *, uncerta
         keep = ~fn_flag[idx]
         return eci_sem(r[keep], w[idx][keep], kappa).score if keep.any() else 0.0
 
-    clean = map_sources(without_flagged, len(names))
+    # one more log-det per source: computed with the contributions (the full path), not on the slider's instant path
+    clean = map_sources(without_flagged, len(names)) if contributions else [np.nan] * len(names)
     for name, (full, phi), no_fn in zip(names, map_sources(per_source, len(names)), clean):
         idx, r = samples[name]
         in_sample[idx] = True
@@ -230,7 +232,7 @@ def score_prepared(prep: Prepared, config: ScoreConfig | None = None, *, uncerta
             "eci_v1": ce.eci, "fn_rate": float(fn_flag[members].mean()), "junk_rate": float(junk[members].mean()),
             "k": ce.k, "signal": ce.signal, "margin": ce.margin, "n_sampled": int(idx.size), "stability": np.nan,
             "eci_sem_no_fn": float(no_fn),
-            "fn_share": 1.0 - float(no_fn) / full.score if full.score > 0 else np.nan,
+            "fn_share": 1.0 - float(no_fn) / full.score if full.score > 0 and np.isfinite(no_fn) else np.nan,
         })
         unc_samples.append(SourceSample(name, r, delta[idx], rho[idx], prep.query_codes[idx],
                                         None if discount is None else discount[idx]))
@@ -251,7 +253,8 @@ def score_prepared(prep: Prepared, config: ScoreConfig | None = None, *, uncerta
                                             config.seed)
         timings["uncertainty"] = time.perf_counter() - t1
     table["rank"] = ranks_desc(table["eci_sem"].to_numpy()) if len(table) else []
-    table["rank_no_fn"] = ranks_desc(table["eci_sem_no_fn"].to_numpy()) if len(table) else []
+    no_fn = table["eci_sem_no_fn"].to_numpy() if len(table) else np.zeros(0)
+    table["rank_no_fn"] = ranks_desc(no_fn) if np.isfinite(no_fn).all() else np.nan
     table = table.sort_values("rank").reset_index(drop=True)[SOURCE_COLUMNS + SOURCE_EXTRA_COLUMNS]
     trip = prep.triplets
     keep = trip["source"].isin(names).to_numpy()
