@@ -29,7 +29,7 @@ from ecisem_core.metric.classic import classic_eci_from_sims
 from ecisem_core.metric.eci_sem import eci_sem
 from ecisem_core.metric.logdet import coding_rate, weighted_grams
 from ecisem_core.metric.presets import Preset, write_preset
-from ecisem_core.metric.terms import semantic_locality, target_consistency, weights
+from ecisem_core.metric.terms import fn_discount, semantic_locality, target_consistency, weights
 from ecisem_core.score import prepare
 
 PRIMARY = "ood_ndcg10"
@@ -111,7 +111,7 @@ class SourceFeatures:
             h = semantic_locality(self.delta[idx], tau)
             w = weights(c, h, self.rho[idx], alpha, beta, gamma)
             if fn_penalty:
-                w = w * np.power(np.clip(1.0 - self.fn[idx], 1e-6, 1.0), fn_penalty)
+                w = w * fn_discount(self.fn[idx], fn_penalty)
             if drop_flagged:
                 keep = ~self.flag[idx]
                 r, w = r[keep], w[keep]
@@ -179,7 +179,7 @@ def _score_matrix(f: SourceFeatures, configs: list[dict[str, float]], chunk: int
             h = semantic_locality(f.delta[idx], tau)
             w = weights(c, h, f.rho[idx], a, b, g)
             if phi:
-                w = w * np.power(np.clip(1.0 - f.fn[idx], 1e-6, 1.0), phi)
+                w = w * fn_discount(f.fn[idx], phi)
             cols.append(w)
         W = np.stack(cols, axis=1)
         grams = np.concatenate([weighted_grams(r, W[:, s:s + chunk]) for s in range(0, W.shape[1], chunk)])
