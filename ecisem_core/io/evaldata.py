@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ecisem_core.confine import checked
 from ecisem_core.errors import InputError
 from ecisem_core.hashing import short_id
 from ecisem_core.io.jsonl import iter_jsonl
@@ -138,7 +139,7 @@ def load_beir(folder: str | Path, split: str | None = None) -> EvalData:
         queries[str(row["_id"])] = text
     qrels_path = _pick_qrels(folder, split)
     qrels: dict[str, dict[str, int]] = {}
-    with qrels_path.open(encoding="utf-8-sig") as fh:
+    with checked(qrels_path).open(encoding="utf-8-sig") as fh:
         for line_no, line in enumerate(fh, start=1):
             parts = line.rstrip("\r\n").split("\t")
             if not line.strip() or (line_no == 1 and not _is_int(parts[-1])):
@@ -187,7 +188,7 @@ def _iter_table(path: Path) -> Iterable[tuple[int, list[str]]]:
     """(1-based line, fields) of a TSV (split on tabs, no quoting: MS MARCO text has bare quotes) or CSV file."""
     if not path.is_file():
         raise InputError("file not found", path)
-    with path.open(encoding="utf-8-sig", newline="") as fh:
+    with checked(path).open(encoding="utf-8-sig", newline="") as fh:
         if path.suffix.lower() == ".csv":
             reader = csv.reader(fh)
             try:

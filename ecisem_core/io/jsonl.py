@@ -9,6 +9,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from ecisem_core.confine import checked
 from ecisem_core.errors import InputError
 
 
@@ -89,7 +90,7 @@ def _utf8_lines(path: Path) -> Iterator[str]:
     """The lines of a UTF-8 file (leading BOM dropped; universal newlines), read lazily; a line that is not
     UTF-8 names itself."""
     try:
-        fh = path.open("rb")
+        fh = checked(path).open("rb")
     except OSError as exc:
         raise InputError(f"cannot read file ({exc.strerror or exc})", path) from None
     line_no = 0

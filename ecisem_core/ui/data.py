@@ -30,13 +30,14 @@ import streamlit as st
 
 from ecisem_core.config import ScoreConfig
 from ecisem_core.embed.encoders import Encoder, SentenceTransformerEncoder, TfidfLsaEncoder, get_encoder
+from ecisem_core.confine import confined_to
 from ecisem_core.errors import InputError
 from ecisem_core.metric.explain import triplet_contributions, weight_cuts
 from ecisem_core.curation.highlight import idf_table
 from ecisem_core.io.load import LoadReport, read_triplets
 from ecisem_core.embed.projection import Projection, data_fingerprint, project, warm_up
 from ecisem_core.score import Prepared, ScoreResult, prepare, score_prepared
-from ecisem_core.ui.paths import PROJECT_ROOT, data_root, resolve_under_root
+from ecisem_core.ui.paths import PROJECT_ROOT, data_root, resolve_tree_under_root, resolve_under_root
 from ecisem_core.ui.state import ENCODER_DEFAULT, ENCODER_TFIDF, PATH_PREFIX, ViewState
 from ecisem_core.ui.store import Jobs, Store, lower_priority
 import html
@@ -110,7 +111,8 @@ def load_under_root(rel: str) -> Dataset:
     root = data_root()
     path = resolve_under_root(rel, root)
     rel_id = path.relative_to(root).as_posix()
-    return load_file(path, PATH_PREFIX + rel_id, rel_id)
+    with confined_to(root):  # files inside the folder (and those a state.json names) are checked as they open
+        return load_file(path, PATH_PREFIX + rel_id, rel_id)
 
 
 _SAFE_NAME = re.compile(r"[^\w.\-+]+")
@@ -166,10 +168,13 @@ def make_encoder(spec: str) -> Encoder:
     if spec == ENCODER_TFIDF:
         return TfidfLsaEncoder()
     if spec.startswith(PATH_PREFIX):
-        path = resolve_under_root(spec[len(PATH_PREFIX):])
+        root = data_root()
+        path = resolve_tree_under_root(spec[len(PATH_PREFIX):], root)
         if not path.is_dir():
             raise InputError("a local encoder must be a sentence-transformers model folder", path)
-        return caches()["encoders"].get_or_compute(("path", str(path)), lambda: SentenceTransformerEncoder(str(path)))
+        with confined_to(root):  # the encoder keeps the root and checks its files again before it loads them
+            return caches()["encoders"].get_or_compute(("path", str(path)),
+                                                       lambda: SentenceTransformerEncoder(str(path)))
     if spec != ENCODER_DEFAULT:
         raise InputError(f"unknown encoder {spec!r}")
     return caches()["encoders"].get_or_compute("default", lambda: get_encoder(None))

@@ -4,15 +4,19 @@
 working directory, so starting the app from elsewhere never widens what it may read. A path is accepted only when
 it resolves (symbolic links followed) to a location inside the root; anything else — an absolute path elsewhere,
 ``..`` segments, a link pointing out — is refused with an :class:`~ecisem_core.errors.InputError` that says so.
+Files read *inside* an accepted folder are checked again when they are opened: the dashboard reads user data
+within :func:`ecisem_core.confine.confined_to` (the data root), and every reader calls
+:func:`ecisem_core.confine.checked`.
 """
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
+from ecisem_core.confine import ROOT_ENV, checked_tree, inside
 from ecisem_core.errors import InputError
 
-DATA_ROOT_ENV = "ECISEM_DATA_ROOT"
+DATA_ROOT_ENV = ROOT_ENV
 """Environment variable naming the data root."""
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_DATA_ROOT = PROJECT_ROOT / "data"
@@ -26,25 +30,36 @@ def data_root() -> Path:
 
 
 def resolve_under_root(user_path: str, root: Path | None = None, *, must_exist: bool = True) -> Path:
-    """The absolute path of ``user_path`` (relative to the root, or absolute) if it lies inside the root.
+    """The absolute path of ``user_path`` (relative to the root, or absolute) if it lies inside the root
+    (:func:`ecisem_core.confine.inside`, the same check every reader makes inside a confinement).
 
     Raises:
-        InputError: empty, outside the data root, or (``must_exist``) not there.
+        InputError: empty, outside the data root, unresolvable, or (``must_exist``) not there.
     """
     root = (root or data_root()).resolve()
     text = (user_path or "").strip()
     if not text:
         raise InputError("no path given: type a file or folder under the data root")
+    if "\0" in text:
+        raise InputError("the path holds a NUL byte", repr(text))
     candidate = Path(text).expanduser()
     if not candidate.is_absolute():
         candidate = root / candidate
-    resolved = candidate.resolve(strict=False)
-    if resolved != root and not resolved.is_relative_to(root):
-        raise InputError(f"refused: {text!r} is outside the data root {root} "
-                         f"(set {DATA_ROOT_ENV} to read from another folder)")
-    if must_exist and not resolved.exists():
+    resolved = inside(candidate, root, shown=text)
+    try:
+        there = resolved.exists()
+    except OSError as exc:  # a name too long for the file system
+        raise InputError(f"cannot look up the path ({exc.strerror or exc})", text) from None
+    if must_exist and not there:
         raise InputError(f"nothing at {text!r} under the data root {root}")
     return resolved
+
+
+def resolve_tree_under_root(user_path: str, root: Path | None = None) -> Path:
+    """:func:`resolve_under_root`, and every file and folder under it also inside the root (for a path handed on
+    to something that reads a whole folder: a background ``ecisem validate`` run, a model folder)."""
+    root = (root or data_root()).resolve()
+    return checked_tree(resolve_under_root(user_path, root), root)
 
 
 def relative_to_root(path: Path, root: Path | None = None) -> str:

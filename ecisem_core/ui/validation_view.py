@@ -29,12 +29,13 @@ import pandas as pd
 
 from ecisem_core.config import ScoreConfig, Setting, config_class
 from ecisem_core.downstream.calibrate import grid_settings, settings_of
+from ecisem_core.confine import checked
 from ecisem_core.errors import InputError
 from ecisem_core.downstream.background import (  # noqa: F401 - the page uses them through this module
     LOG_FILE, RUN_FILE, SMALL_EVAL_PASSAGES, SMALL_EVAL_QUERIES, Run, build_command, get_run, progress, start_run,
     stop_run, tail,
 )
-from ecisem_core.ui.paths import data_root, resolve_under_root
+from ecisem_core.ui.paths import data_root, resolve_tree_under_root, resolve_under_root
 from ecisem_core.ui.state import nearest_option, ui_coerce, ui_symbol, widget_key
 from ecisem_core.report.figures import agreement_figure
 
@@ -108,7 +109,7 @@ def _read_csv(folder: Path, name: str) -> pd.DataFrame:
     if not path.is_file():
         raise ResultsError(f"{name} is missing — is this an `ecisem validate --out` folder?", str(path))
     try:
-        df = pd.read_csv(path)
+        df = pd.read_csv(checked(path))
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError) as exc:
         raise ResultsError(f"{name} cannot be read as CSV ({str(exc).splitlines()[0] if str(exc) else exc})",
                            str(path)) from None
@@ -130,7 +131,7 @@ def _num(x: Any) -> float | None:
 
 def read_calibration(path: Path) -> Calibration:
     """``calibrated_config.json``: the settings (``ScoreConfig.load``) and the trust numbers beside them."""
-    config = config_class().load(path)   # InputError with file/line on bad JSON or unknown settings
+    config = config_class().load(checked(path))   # InputError with file/line on bad JSON or unknown settings
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -167,7 +168,7 @@ def read_results(folder: str | Path) -> Results:
     notes: list[str] = []
     scores = None
     try:
-        scores = pd.read_csv(folder / "scores.csv", index_col=0)
+        scores = pd.read_csv(checked(folder / "scores.csv"), index_col=0)
         scores.index = scores.index.astype(str)
     except FileNotFoundError:
         notes.append("scores.csv is missing: the ECI_sem-vs-nDCG@10 panel of the plot is left out")
@@ -175,7 +176,7 @@ def read_results(folder: str | Path) -> Results:
         notes.append("scores.csv cannot be read: the ECI_sem-vs-nDCG@10 panel of the plot is left out")
     summary: dict[str, Any] = {}
     try:
-        loaded = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
+        loaded = json.loads(checked(folder / "summary.json").read_text(encoding="utf-8"))
         summary = loaded if isinstance(loaded, dict) else {}
         if not isinstance(loaded, dict):
             notes.append("summary.json does not hold a JSON object; run details are not shown")
@@ -388,7 +389,7 @@ def dataset_files(dataset_id: str, demo: Path, root: Path | None = None) -> list
     if dataset_id == "demo":
         return [demo]
     if dataset_id.startswith("path:"):
-        return [resolve_under_root(dataset_id[len("path:"):], root)]
+        return [resolve_tree_under_root(dataset_id[len("path:"):], root)]
     return None
 
 
@@ -410,7 +411,7 @@ def eval_argument(text: str, root: Path | None = None) -> str:
     text = (text or "").strip()
     if text == "split" or text.startswith("split:"):
         return text
-    return str(resolve_under_root(text, root))
+    return str(resolve_tree_under_root(text, root))
 
 
 def new_run_folder(root: Path | None = None, now: float | None = None) -> Path:

@@ -10,6 +10,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from ecisem_core.confine import checked
 from ecisem_core.errors import InputError
 from ecisem_core.io.decode import read_head
 from ecisem_core.io.schema import LINE_COLUMN
@@ -33,7 +34,7 @@ def read_parquet_table(p: Path) -> pa.Table:
     if head != b"PAR1":
         raise InputError("not a Parquet file (the PAR1 magic bytes are missing)", p)
     try:
-        return pq.read_table(p)
+        return pq.read_table(checked(p))
     except (pa.ArrowException, OSError) as exc:
         raise InputError(f"cannot read Parquet ({exc})", p) from None
 
@@ -43,12 +44,12 @@ def read_arrow_file(p: Path) -> pa.Table:
     if not read_head(p, False, 1):
         raise InputError("file is empty", p)
     try:
-        with pa.memory_map(str(p)) as src:
+        with pa.memory_map(str(checked(p))) as src:
             return pa.ipc.open_stream(src).read_all()
     except (pa.ArrowException, OSError):
         pass
     try:
-        with pa.memory_map(str(p)) as src:
+        with pa.memory_map(str(checked(p))) as src:
             return pa.ipc.open_file(src).read_all()
     except (pa.ArrowException, OSError) as exc:
         raise InputError(f"not an Arrow IPC file or stream ({exc})", p) from None
@@ -62,7 +63,7 @@ def is_saved_dataset(p: Path) -> bool:
 def dataset_dict_splits(p: Path) -> list[Path]:
     """The split folders of a ``DatasetDict`` folder, in the order of its ``dataset_dict.json``."""
     try:
-        splits = json.loads((p / "dataset_dict.json").read_text(encoding="utf-8"))["splits"]
+        splits = json.loads(checked(p / "dataset_dict.json").read_text(encoding="utf-8"))["splits"]
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise InputError(f"unreadable dataset_dict.json ({exc})", p / "dataset_dict.json") from None
     out = [p / str(s) for s in splits]
@@ -77,10 +78,12 @@ def read_saved_dataset(p: Path) -> pa.Table:
     state = p / "state.json"
     if state.is_file():
         try:
-            names = [d["filename"] for d in json.loads(state.read_text(encoding="utf-8"))["_data_files"]]
+            names = [d["filename"] for d in json.loads(checked(state).read_text(encoding="utf-8"))["_data_files"]]
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise InputError(f"unreadable state.json ({exc})", state) from None
         files = [p / n for n in names]
+        for f in files:
+            checked(f)  # a name holding ../ (or a link) must not lead out of a confinement
     else:
         files = sorted(p.glob("*.arrow"))
     if not files:
