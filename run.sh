@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # The dashboard on the bundled demo: set-up on first use (scripts/setup.sh), then `streamlit run app.py`.
-# Extra arguments go to streamlit, e.g. ./run.sh --server.port 8502
+# Extra arguments go to streamlit, e.g. ./run.sh --server.port 8502; ECISEM_DEV=1 shows tracebacks in the page.
 set -euo pipefail
 cd "$(dirname "$0")"
 source scripts/setup.sh
-exec "$VENV/bin/python" -m streamlit run app.py --browser.gatherUsageStats false "$@"
+# Tracebacks in the page only in development (ECISEM_DEV=1); .streamlit/config.toml hides them otherwise.
+dev=()
+if [ "${ECISEM_DEV:-0}" = "1" ]; then dev=(--client.showErrorDetails full); fi
+exec "$VENV/bin/python" -m streamlit run app.py --browser.gatherUsageStats false "${dev[@]}" "$@"
