@@ -15,6 +15,7 @@ Documented shapes the exports are validated against:
 from __future__ import annotations
 
 import json
+from pathlib import Path
 import xml.etree.ElementTree as ET
 
 import numpy as np
@@ -310,3 +311,45 @@ def test_flag_command_end_to_end(tmp_path, capsys):
     # bad input → exit 2 with a message
     assert main(["flag", str(data), "--out", str(out), "--source", "nope", "--encoder", "tfidf", "--quiet"]) == 2
     assert "unknown source" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("export", ["label_studio", "argilla", "jsonl", "csv"])
+def test_an_export_that_fails_half_way_leaves_the_previous_file_whole(tmp_path, monkeypatch, export):
+    """Exports are whole or absent (ecisem_core.io.atomic): a failure while writing keeps the previous file and
+    leaves no temporary file behind."""
+    import ecisem_core.curation.exports as ex
+
+    target = tmp_path / {"label_studio": "tasks.json", "argilla": "records.jsonl", "jsonl": "c.jsonl",
+                         "csv": "c.csv"}[export]
+    run = {"label_studio": lambda: export_label_studio(flagged(), target),
+           "argilla": lambda: export_argilla(flagged(), target),
+           "jsonl": lambda: export_candidates(flagged(), target),
+           "csv": lambda: export_candidates(flagged(), target)}[export]
+    run()
+    before = target.read_bytes()
+    files_before = sorted(p.name for p in tmp_path.iterdir())
+    calls = {"n": 0}
+    real_dumps = ex.json.dumps
+
+    def failing_dumps(*a, **kw):
+        calls["n"] += 1
+        if calls["n"] > 1:
+            raise RuntimeError("disk full half-way")
+        return real_dumps(*a, **kw)
+
+    monkeypatch.setattr(ex.json, "dumps", failing_dumps)
+    if export == "label_studio":
+        real_write = Path.write_text
+
+        def half_write(self, text, *a, **kw):
+            real_write(self, text[: len(text) // 2], *a, **kw)
+            raise RuntimeError("disk full half-way")
+
+        monkeypatch.setattr(Path, "write_text", half_write)
+    if export == "csv":
+        monkeypatch.setattr(pd.DataFrame, "to_csv", lambda self, path, **kw: (open(path, "w").write("half"),
+                                                                              1 / 0))
+    with pytest.raises((RuntimeError, ZeroDivisionError)):
+        run()
+    assert target.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == files_before

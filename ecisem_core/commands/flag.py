@@ -13,7 +13,7 @@ from ecisem_core.curation.exports import export_argilla, export_candidates, expo
 from ecisem_core.io.load import read_triplets
 from ecisem_core.curation.fn_score import cross_encoder_scores, flag_triplets
 from ecisem_core.embed.fingerprint import check_model_spec
-from ecisem_core.report.outputs import write_file_atomically
+from ecisem_core.io.atomic import write_file_atomically
 from ecisem_core.embed.encoders import get_encoder
 from ecisem_core.score import prepare
 from ecisem_core.commands.options import add_encoder_options, add_fn_encoder_option, encoder_from_args

@@ -28,6 +28,7 @@ import pandas as pd
 
 from ecisem_core.curation.verdicts import VERDICTS, normalise_verdict
 from ecisem_core.errors import InputError
+from ecisem_core.io.atomic import write_file_atomically
 from ecisem_core.io.csvsafe import safe_csv
 from ecisem_core.curation.fn_model import resample
 
@@ -86,10 +87,16 @@ def candidate_frame(frame: pd.DataFrame) -> pd.DataFrame:
 def write_jsonl(records: Iterable[Mapping[str, Any]], path: str | Path) -> int:
     """One JSON object per line (UTF-8, non-ASCII kept); returns the number of lines."""
     n = 0
-    with Path(path).open("w", encoding="utf-8", newline="\n") as fh:
-        for rec in records:
-            fh.write(json.dumps({k: _plain(v) for k, v in rec.items()}, ensure_ascii=False, allow_nan=False) + "\n")
-            n += 1
+
+    def write(tmp: Path) -> None:
+        nonlocal n
+        with tmp.open("w", encoding="utf-8", newline="\n") as fh:
+            for rec in records:
+                fh.write(json.dumps({k: _plain(v) for k, v in rec.items()}, ensure_ascii=False, allow_nan=False)
+                         + "\n")
+                n += 1
+
+    write_file_atomically(path, write)
     return n
 
 
@@ -99,7 +106,7 @@ def export_candidates(frame: pd.DataFrame, path: str | Path, fmt: str | None = N
     fmt = (fmt or Path(path).suffix.lstrip(".")).lower()
     out = candidate_frame(frame)
     if fmt == "csv":
-        safe_csv(out).to_csv(path, index=False, encoding="utf-8")
+        write_file_atomically(path, lambda tmp: safe_csv(out).to_csv(tmp, index=False, encoding="utf-8"))
         return len(out)
     if fmt in ("jsonl", "json"):
         return write_jsonl(_records(out, out.columns), path)
@@ -177,9 +184,10 @@ def label_studio_tasks(frame: pd.DataFrame, predictions: bool = True) -> list[di
 def export_label_studio(frame: pd.DataFrame, path: str | Path, predictions: bool = True) -> Path:
     """Write ``path`` (tasks JSON) and, beside it, ``<stem>.label_config.xml``; returns the config path."""
     path = Path(path)
-    path.write_text(json.dumps(label_studio_tasks(frame, predictions), ensure_ascii=False, indent=1), "utf-8")
+    text = json.dumps(label_studio_tasks(frame, predictions), ensure_ascii=False, indent=1)
     config_path = path.with_name(path.stem + ".label_config.xml")
-    config_path.write_text(label_studio_config(), encoding="utf-8")
+    write_file_atomically(config_path, lambda tmp: tmp.write_text(label_studio_config(), encoding="utf-8"))
+    write_file_atomically(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
     return config_path
 
 
@@ -268,9 +276,10 @@ def argilla_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
 def export_argilla(frame: pd.DataFrame, path: str | Path) -> Path:
     """Write the records as JSONL at ``path`` and the settings beside it (``<stem>.settings.json``)."""
     path = Path(path)
-    write_jsonl(argilla_records(frame), path)
     settings_path = path.with_name(path.stem + ".settings.json")
-    settings_path.write_text(json.dumps(argilla_settings(), indent=2), encoding="utf-8")
+    write_file_atomically(settings_path,
+                          lambda tmp: tmp.write_text(json.dumps(argilla_settings(), indent=2), encoding="utf-8"))
+    write_jsonl(argilla_records(frame), path)
     return settings_path
 
 
@@ -364,7 +373,8 @@ def write_training_file(frame: pd.DataFrame, path: str | Path) -> int:
     out = frame[[c for c in TRAINING_COLUMNS if c in frame.columns]]
     suffix = Path(path).suffix.lower()
     if suffix == ".csv":
-        out.to_csv(path, index=False, encoding="utf-8")
+        # texts kept exactly as they are (a training file, not a sheet): no formula neutralising here
+        write_file_atomically(path, lambda tmp: out.to_csv(tmp, index=False, encoding="utf-8"))
         return len(out)
     if suffix in (".jsonl", ".json"):
         return write_jsonl(_records(out, out.columns), path)

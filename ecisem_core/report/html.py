@@ -32,7 +32,7 @@ import pandas as pd
 from ecisem_core import __version__
 from ecisem_core.embed import projection
 from ecisem_core.hashing import content_key
-from ecisem_core.report.outputs import write_file_atomically
+from ecisem_core.io.atomic import write_file_atomically
 from ecisem_core.score import Prepared, ScoreResult
 
 TOP_FLAGGED: int = 50

@@ -5,7 +5,8 @@ swapped atomically (Linux ``renameat2(RENAME_EXCHANGE)``) or, where that is unav
 removed after; a folder left aside by a run killed between those two renames is put back by the next write or
 read. :func:`read_manifest` tells a complete output from an incomplete one.
 
-Single-file outputs (``ecisem report``, ``ecisem flag``) use :func:`write_file_atomically` (temp file + rename).
+Single-file outputs (``ecisem report``, ``ecisem flag``, the annotation exports) use
+:func:`ecisem_core.io.atomic.write_file_atomically` (temp file + rename).
 """
 from __future__ import annotations
 
@@ -22,10 +23,10 @@ from pathlib import Path
 from typing import Any
 
 from ecisem_core.errors import InputError
+from ecisem_core.io.atomic import TMP_TAG
 
 MANIFEST = "run.json"
 """The manifest written last into every output folder."""
-TMP_TAG = ".tmp-"
 OLD_TAG = ".old-"
 _RENAME_EXCHANGE = 2
 _AT_FDCWD = -100
@@ -227,22 +228,3 @@ def read_manifest(folder: str | os.PathLike[str]) -> dict[str, Any]:
         elif f.stat().st_size != entry.get("size") or sha256_file(f) != entry.get("sha256"):
             problems.append(f"incomplete: {entry.get('name')} does not match its sha256 in run.json")
     return {**manifest, "complete": not problems, "problems": problems}
-
-
-def write_file_atomically(path: str | os.PathLike[str], write: Callable[[Path], None], what: str = "--out") -> Path:
-    """Write one output file via a temporary file beside it and a rename (whole or absent)."""
-    p = Path(path)
-    if p.is_dir():
-        raise InputError(f"{what} must be a file, but this is a folder", p)
-    tmp = p.with_name(f".{p.name}{TMP_TAG}{os.getpid()}-{uuid.uuid4().hex[:8]}{p.suffix}")
-    try:
-        p.parent.mkdir(parents=True, exist_ok=True)
-        write(tmp)
-        os.replace(tmp, p)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise InputError(f"cannot write the output ({exc.strerror or exc})", p) from None
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return p
