@@ -2,7 +2,8 @@
 (fast: weights → ECI_sem, contributions, classic ECI, uncertainty). ``score_sources`` does both.
 
 A slider in the dashboard only calls :func:`score_prepared`; the per-triplet terms it needs are cached in the
-:class:`Prepared` object (residuals per sample, ρ per tokenizer/IDF setting).
+:class:`Prepared` object (residuals per sample, ρ per tokenizer/IDF setting, and the word-token matrix of the unique
+texts, built once and read by both ρ and the false-negative features).
 """
 from __future__ import annotations
 
@@ -20,16 +21,18 @@ from ecisem_core.embed.texts import Embedded, Progress, embed_triplets
 from ecisem_core.embed.encoders import Encoder, get_encoder
 from ecisem_core.errors import InputError
 from ecisem_core.hashing import content_key
-from ecisem_core.metric.lexical import residuality_indexed, word_tokenize
+from ecisem_core.metric.lexical import residuality_indexed, token_matrix, word_tokenize
 from ecisem_core.metric.classic import classic_eci_from_sims
 from ecisem_core.metric.eci_sem import EciSem, eci_sem
 from ecisem_core.metric.shapley import PLAYERS, eci_sem_contributions
 from ecisem_core.curation.negatives import flag_triplets
+from ecisem_core.metric.tokens import TokenMatrix
 from ecisem_core.metric.terms import (
     fn_discount, residual_directions, semantic_locality, similarities, target_consistency, weights,
 )
 from ecisem_core.metric.uncertainty import (
     SourceSample, bootstrap_scores, centre, intervals, map_sources, pairwise_prob, rank_stability, ranks_desc,
+    top_sources,
 )
 from ecisem_core.hashing import short_id
 
@@ -64,6 +67,9 @@ class Prepared:
     query_codes: np.ndarray
     flags: pd.DataFrame
     timings: dict[str, float] = field(default_factory=dict)
+    tokens: TokenMatrix | None = field(default=None, repr=False)
+    """Word-token matrix of ``embedded.texts`` (rows ``embedded.qi/pi/ni``): the flags' features read it, and so does
+    ρ with the word tokenizer (any IDF corpus)."""
     _rho: dict[tuple[str, str | None], np.ndarray] = field(default_factory=dict, repr=False)
     _samples: dict[tuple[int, int], dict[str, tuple[np.ndarray, np.ndarray]]] = field(default_factory=dict,
                                                                                       repr=False)
@@ -84,7 +90,8 @@ class Prepared:
             tok = word_tokenize if config.tokenizer == "word" else self.encoder.tokenize
             corpus = read_corpus(config.idf_corpus) if config.idf_corpus else None
             e = self.embedded
-            self._rho[key] = residuality_indexed(e.texts, e.qi, e.pi, e.ni, tok, corpus)
+            shared = self.tokens if self.tokens is not None and self.tokens.tokenize is tok else None
+            self._rho[key] = residuality_indexed(e.texts, e.qi, e.pi, e.ni, tok, corpus, shared)
             self.timings["lexical"] = time.perf_counter() - t0
         return self._rho[key]
 
@@ -169,15 +176,18 @@ def prepare(triplets: pd.DataFrame, encoder: Encoder | str | None = None, config
     codes = pd.Categorical(t["source"], categories=names).codes.astype(np.int64)
     qcodes = pd.Categorical(t["query_id"], categories=sorted(t["query_id"].unique())).codes.astype(np.int64)
     t0 = time.perf_counter()
+    tokens = token_matrix(emb.texts, emb.qi, emb.pi, emb.ni)  # every unique text tokenised once: flags and ρ
+    timings["tokens"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
     judge = (s_qp, s_qn, s_pn)
     if fn_encoder is not None:
         fenc = fn_encoder if not isinstance(fn_encoder, str) else get_encoder(fn_encoder)
         femb = embed_triplets(t, fenc, cache_dir=cache_dir, use_cache=use_cache, show_progress=show_progress)
         judge = similarities(femb.matrix, femb.qi, femb.pi, femb.ni)
         timings["encoder_forward"] += femb.encode_seconds
-    flags = flag_triplets(t.assign(s_qp=judge[0], s_qn=judge[1], s_pn=judge[2]))
+    flags = flag_triplets(t.assign(s_qp=judge[0], s_qn=judge[1], s_pn=judge[2]), tokens=tokens)
     timings["flags"] = time.perf_counter() - t0
-    prep = Prepared(t, emb, enc, s_qp, s_qn, s_pn, names, codes, qcodes, flags, timings)
+    prep = Prepared(t, emb, enc, s_qp, s_qn, s_pn, names, codes, qcodes, flags, timings, tokens)
     prep.rho(config)
     prep.sample(config)
     return prep
@@ -220,10 +230,14 @@ def score_prepared(prep: Prepared, config: ScoreConfig | None = None, *, uncerta
 
     # one more log-det per source: computed with the contributions (the full path), not on the slider's instant path
     clean = map_sources(without_flagged, len(names)) if contributions else [np.nan] * len(names)
+    code_of = {n: i for i, n in enumerate(prep.source_names)}
+    by_code = np.argsort(prep.source_codes, kind="stable")  # the rows of each source, one sort for all
+    bounds = np.searchsorted(prep.source_codes[by_code], np.arange(len(prep.source_names) + 1))
     for name, (full, phi), no_fn in zip(names, map_sources(per_source, len(names)), clean):
         idx, r = samples[name]
         in_sample[idx] = True
-        members = np.flatnonzero(prep.source_codes == prep.source_names.index(name))
+        code = code_of[name]
+        members = by_code[bounds[code]:bounds[code + 1]]
         ce = classic_eci_from_sims(prep.s_qp[members], prep.s_qn[members], prep.query_codes[members])
         rows.append({
             "source": name, "n": int(members.size), "eci_sem": full.score, "eci_sem_per_dim": full.per_dim,
@@ -238,7 +252,8 @@ def score_prepared(prep: Prepared, config: ScoreConfig | None = None, *, uncerta
                                         None if discount is None else discount[idx]))
         unc_w.append(w[idx])
     table = pd.DataFrame(rows)
-    pairwise = pd.DataFrame(np.nan, index=names, columns=names)
+    shown = [names[i] for i in top_sources(table["eci_sem"].to_numpy() if len(table) else None, len(names))]
+    pairwise = pd.DataFrame(np.nan, index=shown, columns=shown)
     timings = dict(prep.timings)
     timings["score"] = time.perf_counter() - t0
     if uncertainty and names:
@@ -247,7 +262,7 @@ def score_prepared(prep: Prepared, config: ScoreConfig | None = None, *, uncerta
                       table["eci_sem"].to_numpy())
         lo, hi = intervals(boot)
         table["ci_low"], table["ci_high"] = lo, hi
-        pairwise = pairwise_prob(boot, names)
+        pairwise = pairwise_prob(boot, names, table["eci_sem"].to_numpy())
         table["stability"] = rank_stability(unc_samples, config.tau, config.alpha, config.beta, config.gamma,
                                             kappa, table["eci_sem"].to_numpy(), config.stability_trials,
                                             config.seed)

@@ -29,6 +29,29 @@ def download_html(col, label: str, fig, title: str, file_name: str) -> None:
                         icon=":material/download:", width="stretch")
 
 
+def show_fn_what_if(contrib_sources, penalty: float) -> None:
+    """How much of each source's score comes from triplets flagged as likely false negatives, and the ranking
+    with them left out (one more log-det per source, computed with the contributions)."""
+    what = tables.fn_what_if(contrib_sources)
+    moved = int((what["change"].str.startswith(("↑", "↓"))).sum())
+    title = ("What if the flagged false negatives were left out? "
+             + (f"{moved} source(s) change rank" if moved else "no rank changes"))
+    with st.expander(title, icon=":material/rule:"):
+        st.caption("Each source scored again without its triplets flagged as likely false negatives (the False "
+                   "negatives page lists them with reasons). A large share from flagged triplets means the score "
+                   "leans on negatives that may be paraphrases of the positive — they hurt training."
+                   + (f" The current settings already down-weight flagged triplets (φ = {penalty:g})."
+                      if penalty else " The FN penalty φ in the sidebar down-weights them in the score itself."))
+        st.dataframe(what, hide_index=True, width="stretch", column_config={
+            "ECI_sem": st.column_config.NumberColumn(format="%.4g"),
+            "ECI_sem without flagged FNs": st.column_config.NumberColumn(format="%.4g"),
+            "share from flagged FNs": st.column_config.NumberColumn(
+                format="percent", help="1 − ECI_sem without / ECI_sem (negative: the source scores higher without "
+                                       "them, since M is a mean over its triplets)"),
+            "FN rate": st.column_config.NumberColumn(format="percent"),
+        })
+
+
 def main() -> None:
     s = layout.scored()
     layout.mark("scored")
@@ -86,8 +109,12 @@ def main() -> None:
         right.info("Computing the exact Shapley contributions (16 evaluations per source)…",
                    icon=":material/hourglass_top:")
 
+    if contrib.value is not None:
+        show_fn_what_if(contrib.value.sources, res.config.fn_penalty)
+
     if unc.value is not None and len(res.sources) > 1:
-        order = list(res.sources["source"])
+        shown = set(unc.value.pairwise.index)  # the best-ranked PAIRWISE_MAX_SOURCES when there are more
+        order = [s for s in res.sources["source"] if s in shown]
         heat = figures.pairwise_heatmap(unc.value.pairwise.loc[order, order])
         download_html(d4, "P(A > B) map (HTML)", heat, "P(A > B)", "pairwise.html")
         h1, h2 = st.columns([3, 2], gap="large")

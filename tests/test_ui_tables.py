@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 
 from ecisem_core.score import SOURCE_COLUMNS
-from ecisem_core.ui.tables import PENDING, csv_table, leaderboard, leaderboard_html
+from ecisem_core.ui.tables import PENDING, csv_table, leaderboard, leaderboard_html, fn_what_if
 
 
 def _sources(names=("llm", "<script>alert(1)</script>")):
@@ -51,3 +51,18 @@ def test_csv_has_the_sources_csv_columns_and_fills_what_is_known():
     contrib = src.assign(phi_c=[-0.1, -0.2], phi_h=-1.0, phi_rho=-0.1, phi_div=-0.3)
     filled = csv_table(src, src.assign(ci_low=0.01, ci_high=0.09, stability=1.0), contrib)
     assert filled["phi_c"].tolist() == [-0.1, -0.2] and (filled["ci_high"] == 0.09).all()
+
+
+def test_fn_what_if_ranks_arrows_and_shares():
+    contrib = pd.DataFrame({
+        "source": ["llm", "bm25", "dense"], "rank": [1, 2, 3], "rank_no_fn": [3, 1, 2],
+        "eci_sem": [0.5, 0.4, 0.2], "eci_sem_no_fn": [0.1, 0.4, 0.25], "fn_share": [0.8, 0.0, -0.25],
+        "fn_rate": [0.6, 0.0, 0.1],
+    })
+    t = fn_what_if(contrib.iloc[[2, 0, 1]])  # any row order in: sorted by rank out
+    assert t["source"].tolist() == ["llm", "bm25", "dense"]
+    assert t["change"].tolist() == ["↓ 2", "↑ 1", "↑ 1"]
+    assert t["rank without flagged FNs"].tolist() == [3, 1, 2]
+    assert t["share from flagged FNs"].tolist() == [0.8, 0.0, -0.25]
+    same = fn_what_if(contrib.assign(rank_no_fn=[1, 2, 3]))
+    assert same["change"].tolist() == ["=", "=", "="]

@@ -63,3 +63,59 @@ def test_rank_stability_is_one_for_well_separated_sources():
     st = rank_stability([a, b], 0.05, 1, 1, 1, 16.0, base, trials=10, seed=0)
     assert st.tolist() == [1.0, 1.0]
     assert ranks_desc(np.array([0.1, np.nan, 0.3])).tolist() == [2, 3, 1]
+
+
+def _one_at_a_time(samples, w, kappa, n_boot, seed):
+    """The reference: each source's bootstrap draws through _score_weighted (the N ≥ d path), same draws."""
+    present = np.unique(np.concatenate([s.query_codes for s in samples]))
+    rng = np.random.default_rng(seed)
+    counts = np.stack([np.bincount(rng.integers(0, present.size, present.size), minlength=present.size)
+                       for _ in range(n_boot)]).astype(np.float64)
+    out = np.full((n_boot, len(samples)), np.nan)
+    for j, s in enumerate(samples):
+        mult = counts[:, np.searchsorted(present, s.query_codes)]
+        out[:, j] = [_score_weighted(s.residuals.astype(np.float32), w[j], mult[b], kappa) for b in range(n_boot)]
+    return out
+
+
+def test_row_side_batched_bootstrap_equals_one_source_at_a_time():
+    """Sources with N < d are done together (row Gram matrices re-scaled per draw): same numbers as one at a
+    time, for sources of different and equal N, one-triplet sources included, and with N ≥ d mixed in."""
+    samples = [sample("a", 6, 16, 0, 0.2), sample("b", 6, 16, 1, 0.2), sample("c", 10, 16, 2, 0.2),
+               sample("big", 40, 16, 3, 0.2)]
+    one = sample("one", 2, 16, 4, 0.2)
+    samples.append(SourceSample("single", one.residuals[:1], one.delta[:1], one.rho[:1], np.array([7])))
+    w = [np.random.default_rng(10 + j).uniform(0.05, 1, len(s.delta)) for j, s in enumerate(samples)]
+    got = bootstrap_scores(samples, w, 24.0, 30, seed=3)
+    want = _one_at_a_time(samples, w, 24.0, 30, seed=3)
+    assert np.array_equal(np.isnan(got), np.isnan(want)) and np.isnan(got[:, -1]).any()  # draws without query 7
+    assert np.allclose(got, want, rtol=1e-5, atol=1e-9, equal_nan=True)
+
+
+def test_row_side_batched_rank_stability_equals_one_source_at_a_time(monkeypatch):
+    import ecisem_core.metric.uncertainty as u
+
+    samples = [sample(f"s{j}", 4 + (j % 2) * 2, 16, j, 0.05 + 0.1 * j) for j in range(6)]
+    base = np.array([eci_sem(s.residuals, np.ones(len(s.delta)), 24.0).score for s in samples])
+    got = rank_stability(samples, 0.05, 1, 1, 1, 24.0, base, trials=12, seed=0)
+    monkeypatch.setattr(u, "row_side_groups", lambda ss: ([], list(range(len(ss)))))  # force one at a time
+    want = rank_stability(samples, 0.05, 1, 1, 1, 24.0, base, trials=12, seed=0)
+    assert np.array_equal(got, want)
+
+
+def test_pairwise_prob_equals_the_pair_by_pair_count_and_keeps_the_top_sources():
+    rng = np.random.default_rng(0)
+    boot = rng.normal(size=(50, 5))
+    boot[rng.random((50, 5)) < 0.2] = np.nan
+    names = list("abcde")
+    p = pairwise_prob(boot, names)
+    for i in range(5):
+        for j in range(5):
+            if i == j:
+                assert np.isnan(p.iloc[i, j])
+                continue
+            ok = ~np.isnan(boot[:, i]) & ~np.isnan(boot[:, j])
+            assert p.iloc[i, j] == pytest.approx((boot[ok, i] > boot[ok, j]).mean())
+    top = pairwise_prob(boot, names, estimate=np.array([0.1, 0.5, 0.3, np.nan, 0.4]), limit=3)
+    assert list(top.index) == ["b", "c", "e"] and list(top.columns) == ["b", "c", "e"]
+    assert top.loc["b", "e"] == p.loc["b", "e"]

@@ -8,6 +8,11 @@ explanation all call.
 M is formed on the smaller side: d×d when N ≥ d, else the N×N matrix A Aᵀ with rows A_i = sqrt(w_i/T)·r̂_i, which
 has the same non-zero spectrum, so log det(I_d + κAᵀA) = log det(I_N + κAAᵀ). The log-det is taken from a float64
 Cholesky factor.
+
+Many sources at once (:func:`coding_rates_rowside`): for N < d the N×N *row* Gram matrix G = R Rᵀ does not depend
+on the weights, so every re-weighting of the same rows — a bootstrap draw (multiplicities), a jittered setting,
+a Shapley coalition — is M = D G D with D = diag(sqrt(w_i/T)), and the log-dets of all of them (and of all sources
+of the same N) are one batched Cholesky.
 """
 from __future__ import annotations
 
@@ -72,6 +77,47 @@ def logdet_i_plus(a: np.ndarray, kappa: float) -> float:
     n, d = a.shape
     gram = a @ a.T if n < d else a.T @ a
     return logdet_i_plus_gram(gram, kappa)
+
+
+BATCH_BYTES = 64 << 20
+"""Memory of one chunk of stacked N×N matrices in :func:`coding_rates_rowside` (float64)."""
+
+
+def row_grams(residuals: np.ndarray) -> np.ndarray:
+    """G = R Rᵀ for a stack of residual matrices: (S, N, d) → (S, N, N), in the residuals' precision."""
+    r = _float(residuals)
+    return r @ r.transpose(0, 2, 1)
+
+
+def coding_rates_rowside(grams: np.ndarray, scales: np.ndarray, kappa: float) -> np.ndarray:
+    """(1/κ) log det(I_N + κ D G D), D = diag(sqrt(scale)), for S sources × K weightings at once.
+
+    ``grams``: (S, N, N) row Gram matrices (:func:`row_grams`); ``scales``: (K, S, N) with scale_i = w_i / T (a row
+    with scale 0 drops out: its row and column of D G D are 0). Returns (K, S). Equal to :func:`coding_rate` of
+    :func:`weighted_gram` (the N×N side) for each pair, computed in float64 with chunks of :data:`BATCH_BYTES`.
+    """
+    grams = np.asarray(grams)
+    k, s, n = scales.shape
+    out = np.empty((k, s))
+    if k == 0 or s == 0:
+        return out
+    if n == 0:
+        out[:] = 0.0
+        return out
+    root = np.sqrt(np.asarray(scales, dtype=np.float64))
+    eye = np.eye(n)
+    per_matrix = 8 * n * n
+    s_step = max(1, BATCH_BYTES // per_matrix)
+    for b in range(0, s, s_step):
+        g = grams[b:b + s_step].astype(np.float64)
+        k_step = max(1, BATCH_BYTES // (per_matrix * g.shape[0]))
+        for a in range(0, k, k_step):
+            d = root[a:a + k_step, b:b + s_step]
+            m = kappa * g[None] * d[..., :, None] * d[..., None, :]
+            m += eye
+            chol = np.linalg.cholesky(m)
+            out[a:a + k_step, b:b + s_step] = 2.0 * np.log(np.diagonal(chol, axis1=-2, axis2=-1)).sum(-1) / kappa
+    return out
 
 
 def _float(x: np.ndarray) -> np.ndarray:

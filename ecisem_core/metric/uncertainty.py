@@ -9,6 +9,9 @@
 - Rank stability: share of jittered settings (τ, α, β, γ each times a factor drawn log-uniformly in
   [0.5, 1.5]; 0 stays 0) under which a source keeps its rank.
 
+Sources whose sample has fewer rows than dimensions (N < d) are done together, grouped by N: their row Gram
+matrices R Rᵀ are formed once and every draw or jittered setting only re-scales them
+(:func:`ecisem_core.metric.logdet.coding_rates_rowside`), so many small sources cost one batched Cholesky.
 Bootstrap and stability Gram matrices are accumulated in float32 (the log-det stays float64): the resampling
 noise they measure is orders of magnitude larger than float32 rounding (checked in tests/test_uncertainty.py).
 """
@@ -24,7 +27,7 @@ import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
-from ecisem_core.metric.logdet import coding_rate, weighted_gram
+from ecisem_core.metric.logdet import coding_rate, coding_rates_rowside, row_grams, weighted_gram
 from ecisem_core.metric.terms import semantic_locality, target_consistency, weights
 
 JITTER_LOW, JITTER_HIGH = 0.5, 1.5
@@ -71,14 +74,38 @@ def bootstrap_scores(samples: list[SourceSample], w: list[np.ndarray], kappa: fl
     counts = np.stack([np.bincount(rng.integers(0, present.size, present.size), minlength=present.size)
                        for _ in range(n_boot)]).astype(np.float32)  # B × |queries|
 
+    groups, large = row_side_groups(samples)
+    for js in groups:
+        grams = row_grams(np.stack([np.asarray(samples[j].residuals, dtype=np.float32) for j in js]))
+        mult = counts[:, np.stack([local[j] for j in js])].astype(np.float64)  # B × g × N
+        total = mult.sum(axis=-1)  # B × g
+        scale = mult * np.stack([w[j] for j in js]).astype(np.float64)[None] / np.maximum(total, 1.0)[..., None]
+        rates = coding_rates_rowside(grams, scale, kappa)
+        rates[total <= 0] = np.nan
+        out[:, js] = rates
+
     def one(j: int) -> np.ndarray:
         r32 = np.ascontiguousarray(samples[j].residuals, dtype=np.float32)
         mult = counts[:, local[j]]
         return np.array([_score_weighted(r32, w[j], mult[b].astype(np.float64), kappa) for b in range(n_boot)])
 
-    for j, col in enumerate(map_sources(one, len(samples))):
+    for j, col in zip(large, map_sources(lambda i: one(large[i]), len(large))):
         out[:, j] = col
     return out
+
+
+def row_side_groups(samples: list[SourceSample]) -> tuple[list[list[int]], list[int]]:
+    """Indices of the sources with 0 < N < d sampled rows, grouped by N (done batched on the row side), and of
+    the rest (N ≥ d, or empty: one at a time)."""
+    by_n: dict[int, list[int]] = {}
+    large = []
+    for j, s in enumerate(samples):
+        n, d = np.shape(s.residuals)
+        if 0 < n < d:
+            by_n.setdefault(n, []).append(j)
+        else:
+            large.append(j)
+    return list(by_n.values()), large
 
 
 def centre(boot: np.ndarray, estimate: np.ndarray) -> np.ndarray:
@@ -101,15 +128,40 @@ def intervals(boot: np.ndarray, level: float = 0.95) -> tuple[np.ndarray, np.nda
         return np.nanpercentile(boot, lo, axis=0), np.nanpercentile(boot, 100 - lo, axis=0)
 
 
-def pairwise_prob(boot: np.ndarray, names: list[str]) -> pd.DataFrame:
-    """P(row source > column source) over bootstrap draws (NaN draws ignored); diagonal NaN."""
+PAIRWISE_MAX_SOURCES = 300
+"""P(A > B) is a matrix over pairs: with more sources than this it is kept for the this many best-ranked ones
+(by the point estimate), which holds every adjacent pair a reader compares near the top."""
+
+
+def top_sources(estimate: np.ndarray | None, n: int, limit: int = PAIRWISE_MAX_SOURCES) -> np.ndarray:
+    """Indices (in their original order) of the ``limit`` sources with the highest ``estimate`` (NaN last); all
+    ``n`` when there are no more than ``limit`` or no estimate."""
+    if estimate is None or n <= limit:
+        return np.arange(n)
+    order = np.argsort(-np.nan_to_num(np.asarray(estimate, dtype=np.float64), nan=-np.inf), kind="stable")
+    return np.sort(order[:limit])
+
+
+def pairwise_prob(boot: np.ndarray, names: list[str], estimate: np.ndarray | None = None,
+                  limit: int = PAIRWISE_MAX_SOURCES) -> pd.DataFrame:
+    """P(row source > column source) over bootstrap draws (draws where either is NaN ignored); diagonal NaN.
+
+    With more than ``limit`` sources, only the ``limit`` highest by ``estimate`` (all when it is None) are rows and
+    columns. One pass per draw over the S × S comparisons (vectorised), so the cost is B·S² comparisons.
+    """
+    keep = top_sources(estimate, len(names), limit)
+    boot, names = boot[:, keep], [names[i] for i in keep]
     s = boot.shape[1]
-    p = np.full((s, s), np.nan)
-    for i in range(s):
-        for j in range(s):
-            if i != j:
-                ok = ~np.isnan(boot[:, i]) & ~np.isnan(boot[:, j])
-                p[i, j] = float((boot[ok, i] > boot[ok, j]).mean()) if ok.any() else np.nan
+    wins = np.zeros((s, s))
+    both = np.zeros((s, s))
+    for row in boot:
+        ok = ~np.isnan(row)
+        pair = ok[:, None] & ok[None, :]
+        both += pair
+        wins += pair & (row[:, None] > row[None, :])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p = np.where(both > 0, wins / np.maximum(both, 1), np.nan)
+    np.fill_diagonal(p, np.nan)
     return pd.DataFrame(p, index=names, columns=names)
 
 
@@ -130,6 +182,18 @@ def rank_stability(samples: list[SourceSample], tau: float, alpha: float, beta: 
     factors = np.exp(rng.uniform(np.log(JITTER_LOW), np.log(JITTER_HIGH), size=(trials, 4)))
     settings = factors * np.array([tau, alpha, beta, gamma])
 
+    scores = np.full((trials, len(samples)), np.nan)  # trials × S
+    groups, large = row_side_groups(samples)
+    for js in groups:
+        grams = row_grams(np.stack([np.asarray(samples[j].residuals, dtype=np.float32) for j in js]))
+        delta = np.stack([samples[j].delta for j in js])
+        rho = np.stack([samples[j].rho for j in js])
+        disc = np.stack([np.ones(delta.shape[1]) if samples[j].discount is None else samples[j].discount
+                         for j in js])
+        scale = np.stack([weights(target_consistency(delta, t), semantic_locality(delta, t), rho, a, b, g) * disc
+                          for t, a, b, g in settings]) / delta.shape[1]
+        scores[:, js] = coding_rates_rowside(grams, scale, kappa)
+
     def one(j: int) -> np.ndarray:
         s = samples[j]
         r32 = np.ascontiguousarray(s.residuals, dtype=np.float32)
@@ -139,7 +203,8 @@ def rank_stability(samples: list[SourceSample], tau: float, alpha: float, beta: 
             for t, a, b, g in settings
         ])
 
-    scores = np.stack(map_sources(one, len(samples)), axis=1)  # trials × S
+    for j, col in zip(large, map_sources(lambda i: one(large[i]), len(large))):
+        scores[:, j] = col
     base = ranks_desc(base_scores)
     kept = np.array([ranks_desc(row) == base for row in scores])
     return kept.mean(axis=0)

@@ -55,12 +55,34 @@ def csv_table(sources: pd.DataFrame, unc: pd.DataFrame | None, contrib: pd.DataF
     """The table written by the CSV download: the columns of ``sources.csv`` (README, "Command line") and the extras, with the
     interval/stability columns from ``unc`` and the φ columns from ``contrib`` when computed (empty otherwise)."""
     t = sources.copy()
-    for other, cols in ((unc, ["ci_low", "ci_high", "stability"]), (contrib, ["phi_c", "phi_h", "phi_rho", "phi_div"])):
+    for other, cols in ((unc, ["ci_low", "ci_high", "stability"]), (contrib, ["phi_c", "phi_h", "phi_rho", "phi_div", "eci_sem_no_fn", "fn_share",
+                                             "rank_no_fn"])):
         if other is not None:
             o = other.set_index("source").reindex(t["source"])
             for c in cols:
-                t[c] = o[c].to_numpy()
+                if c in o.columns:
+                    t[c] = o[c].to_numpy()
     return t
+
+
+def fn_what_if(contrib: pd.DataFrame) -> pd.DataFrame:
+    """The false-negative what-if: each source's rank and ECI_sem as scored, and again with its flagged triplets
+    left out (``eci_sem_no_fn``, ``rank_no_fn`` of the contributions result), the rank change as an arrow and the
+    share of ECI_sem that came from flagged triplets (``fn_share`` = 1 − ECI_sem without / ECI_sem)."""
+    t = contrib.sort_values("rank")
+    change = t["rank"].to_numpy(dtype=float) - t["rank_no_fn"].to_numpy(dtype=float)  # > 0: moves up
+    arrows = ["—" if not np.isfinite(c) else "=" if c == 0 else (f"↑ {int(c)}" if c > 0 else f"↓ {int(-c)}")
+              for c in change]
+    return pd.DataFrame({
+        "source": t["source"].astype(str).to_numpy(),
+        "rank": t["rank"].to_numpy(),
+        "rank without flagged FNs": t["rank_no_fn"].to_numpy(),
+        "change": arrows,
+        "ECI_sem": t["eci_sem"].to_numpy(dtype=float),
+        "ECI_sem without flagged FNs": t["eci_sem_no_fn"].to_numpy(dtype=float),
+        "share from flagged FNs": t["fn_share"].to_numpy(dtype=float),
+        "FN rate": t["fn_rate"].to_numpy(dtype=float),
+    })
 
 
 # ----------------------------------------------------------------------------------------- HTML leaderboard
