@@ -15,11 +15,13 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 from ecisem_core.ui import registry, sidebar  # noqa: E402
 from ecisem_core.ui.layout import apply_style, flush_marks, mark  # noqa: E402
+from ecisem_core.ui.paths import ensure_data_root  # noqa: E402
 from ecisem_core.ui.share import PARAMS  # noqa: E402
 from ecisem_core.ui.state import K  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent
 mark("start")
+ensure_data_root()  # data/ exists from the first run on, so "Path" has a place to point at
 
 st.set_page_config(page_title="ECIsem Explorer", page_icon=":material/insights:", layout="wide",
                    initial_sidebar_state="expanded")

@@ -13,6 +13,7 @@ from ecisem_core.ui import layout, sidebar
 from ecisem_core.ui import validation_view as vv
 from ecisem_core.ui.data import demo_path
 from ecisem_core.confine import confined_to
+from ecisem_core.ui.text import md_escape
 from ecisem_core.ui.paths import data_root, relative_to_root
 from ecisem_core.ui.state import K, ui_symbol, widget_key
 
@@ -78,7 +79,9 @@ def run_section(ctx: sidebar.Context) -> None:
     running = _running()
     with st.expander("Start a small run", icon=":material/play_circle:", expanded=running is not None):
         ds = ctx.dataset
-        if ds is None:
+        if ds is None and ctx.error:
+            st.error(f"Cannot load the dataset — {md_escape(ctx.error)}", icon=":material/error:")
+        elif ds is None:
             st.info("Load a dataset in the sidebar: its sources are what the run fine-tunes on.")
         else:
             st.caption(f"Fine-tunes a copy of the base model (all-MiniLM-L6-v2) on each source of **{ds.label}** "

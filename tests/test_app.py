@@ -186,6 +186,7 @@ def test_invalid_upload_shows_a_readable_error(demo_cache):
     assert not at.exception
     errors = [md_unescape(e.value) for e in at.error]   # user text is markdown-escaped on the page (issue 14)
     assert any("broken.jsonl" in e and "line 2" in e and "JSON" in e for e in errors), errors
+    assert len([e for e in errors if "broken.jsonl" in e]) == 1, errors  # shown once (page), not also in the sidebar
     assert board_html(at) is None  # no stale leaderboard of another dataset
     at.file_uploader(key=K.DS_UPLOAD).set_value(("empty.csv", b"query,positive\nq,p\n", "text/csv")).run()
     assert any("empty.csv" in md_unescape(e.value) and "negative" in e.value for e in at.error), \

@@ -49,3 +49,15 @@ def test_root_from_environment(monkeypatch, root):
     assert data_root() == root.resolve()
     monkeypatch.delenv(DATA_ROOT_ENV)
     assert data_root() == DEFAULT_DATA_ROOT.resolve()
+
+
+def test_default_data_root_is_created_on_first_use_but_a_named_one_is_not(monkeypatch, tmp_path):
+    import ecisem_core.ui.paths as paths
+
+    monkeypatch.delenv(DATA_ROOT_ENV, raising=False)
+    monkeypatch.setattr(paths, "DEFAULT_DATA_ROOT", tmp_path / "fresh" / "data")
+    assert paths.ensure_data_root() == (tmp_path / "fresh" / "data").resolve()
+    assert (tmp_path / "fresh" / "data").is_dir()
+    monkeypatch.setenv(DATA_ROOT_ENV, str(tmp_path / "typo"))
+    paths.ensure_data_root()
+    assert not (tmp_path / "typo").exists()

@@ -29,6 +29,19 @@ def data_root() -> Path:
     return (Path(value).expanduser() if value else DEFAULT_DATA_ROOT).resolve()
 
 
+def ensure_data_root() -> Path:
+    """The data root, with the project's default ``data/`` folder created when it is the root and missing (a
+    fresh checkout has none); a root named by ``ECISEM_DATA_ROOT`` is never created (a typo should not make an
+    empty folder that silently holds nothing)."""
+    root = data_root()
+    if DATA_ROOT_ENV not in os.environ and not root.exists():
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+        except OSError:
+            pass  # a read-only checkout: the path input then says "nothing at …"
+    return root
+
+
 def resolve_under_root(user_path: str, root: Path | None = None, *, must_exist: bool = True) -> Path:
     """The absolute path of ``user_path`` (relative to the root, or absolute) if it lies inside the root
     (:func:`ecisem_core.confine.inside`, the same check every reader makes inside a confinement).

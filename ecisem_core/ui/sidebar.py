@@ -84,8 +84,8 @@ def _dataset_section() -> tuple[data.Dataset | None, str | None]:
                       help=f"Read only from inside the data root {data_root()} (set ECISEM_DATA_ROOT to change "
                            "it). Press Enter to load.")
     ds, error = _load_dataset(mode)
-    if error:
-        st.error(md_escape(error), icon=":material/error:")
+    if error:  # the message itself is shown once, on the page (layout.scored); here only that there is one
+        st.caption("Not loaded: the reason is shown on the page.")
     elif ds is not None:
         st.caption(f"**{md_escape(ds.label)}** · {len(ds.table):,} triplets · {len(ds.sources)} sources")
         if ds.report.rows_excluded:
