@@ -4,7 +4,8 @@ flagger and the learned scorer read (:data:`FEATURE_COLUMNS`), vectorised over r
 ``cov`` (key-term coverage): the positive's *key terms* are its tokens that are not in the query, the top
 ``key_terms`` by IDF (the answer-bearing words: the query's own words are in every hard negative by construction);
 ``cov = Σ_{t ∈ K ∩ T(n)} idf(t) / Σ_{t ∈ K} idf(t)``. IDF: smoothed BM25 idf over the unique passages
-(positives ∪ negatives) of the table, word tokenizer (:mod:`ecisem_core.metric.lexical`).
+(positives ∪ negatives) of the table, word tokenizer: the table's
+:class:`~ecisem_core.metric.tokens.TokenMatrix` (:mod:`ecisem_core.metric.lexical`), which ρ reads too.
 
 Token Jaccard: ``|T(p) ∩ T(n)| / |T(p) ∪ T(n)|`` (0 when both are empty). Target consistency
 ``c = σ((s_qp − s_qn)/τ)``; the relative gap ``(s_qn − s_qp)/max(|s_qp|, 1e-9)`` (the relative-margin rule is
@@ -19,8 +20,9 @@ import scipy.sparse as sp
 from ecisem_core.curation.junk import junk_pattern_mask, normalise_text
 from ecisem_core.curation.rules import FlagConfig, sigmoid
 from ecisem_core.errors import InputError
-from ecisem_core.metric.lexical import idf_vector
-from ecisem_core.metric.lexical import word_term_matrix as term_matrix
+from ecisem_core.metric.lexical import triplet_token_matrix, word_tokenize
+from ecisem_core.metric.lexical import word_term_matrix as term_matrix  # noqa: F401  (re-exported by negatives)
+from ecisem_core.metric.tokens import TokenMatrix
 
 REQUIRED_COLUMNS: tuple[str, ...] = ("query", "positive", "negative", "source", "query_id", "s_qp", "s_qn", "s_pn")
 """Columns :func:`triplet_features` (hence :func:`~ecisem_core.curation.fn_score.flag_triplets`) needs."""
@@ -54,21 +56,27 @@ def _row_top_k(m: sp.csr_matrix, k: int) -> sp.csr_matrix:
     return out
 
 
-def lexical_features(table: pd.DataFrame, config: FlagConfig = FlagConfig()) -> pd.DataFrame:
+def lexical_features(
+    table: pd.DataFrame, config: FlagConfig = FlagConfig(), tokens: TokenMatrix | None = None
+) -> pd.DataFrame:
     """Token features per triplet, vectorised on sparse unique-text matrices.
 
     Returns (same index): ``jaccard`` = |T(p) ∩ T(n)| / |T(p) ∪ T(n)| (0 when both empty), ``key_coverage`` = cov
     (module docstring), ``n_key_terms`` = |K| (≤ ``key_terms``), ``n_tokens`` = |T(n)|, ``len_ratio`` =
     |T(n)| / max(1, |T(p)|).
+
+    ``tokens``: the table's word-token matrix when already built (its ``qi``, ``pi``, ``ni`` are the table's rows in
+    order, e.g. shared with ρ by :func:`ecisem_core.score.prepare`); built here otherwise
+    (:func:`~ecisem_core.metric.lexical.triplet_token_matrix`).
     """
     n = len(table)
-    all_texts = pd.concat([table["query"], table["positive"], table["negative"]], ignore_index=True).astype(str)
-    codes, uniques = pd.factorize(all_texts)
-    qi, pi, ni = codes[:n], codes[n : 2 * n], codes[2 * n :]
-    x, vocab = term_matrix(list(uniques))
-    doc_rows = np.unique(np.concatenate([pi, ni]))
-    idf = idf_vector(x[doc_rows], vocab) if n else np.zeros(vocab)
-    sizes = np.diff(x.indptr).astype(np.float64)
+    if tokens is None:
+        tokens = triplet_token_matrix(table["query"], table["positive"], table["negative"])
+    elif tokens.n_triplets != n or tokens.tokenize is not word_tokenize:
+        raise ValueError(f"the token matrix has {tokens.n_triplets} triplets (word tokens expected), the table {n}")
+    x, idf, qi, pi, ni = tokens.x, tokens.idf, tokens.qi, tokens.pi, tokens.ni
+    n_texts = tokens.n_texts
+    sizes = tokens.sizes()
 
     xp, xn = x[pi], x[ni]
     inter = np.asarray(xp.multiply(xn).sum(axis=1)).ravel()
@@ -76,9 +84,9 @@ def lexical_features(table: pd.DataFrame, config: FlagConfig = FlagConfig()) -> 
     jaccard = np.divide(inter, union, out=np.zeros(n), where=union > 0)
 
     # key terms per unique (query, positive) pair: positive tokens not in the query, top-k by idf
-    pair_codes, pair_uniques = pd.factorize(pd.Series(qi.astype(np.int64) * (len(uniques) + 1) + pi))
-    pair_q = pair_uniques.to_numpy() // (len(uniques) + 1)
-    pair_p = pair_uniques.to_numpy() % (len(uniques) + 1)
+    pair_codes, pair_uniques = pd.factorize(pd.Series(qi * (n_texts + 1) + pi))
+    pair_q = pair_uniques.to_numpy() // (n_texts + 1)
+    pair_p = pair_uniques.to_numpy() % (n_texts + 1)
     kp = x[pair_p]
     key = (kp - kp.multiply(x[pair_q])).tocsr()
     key.eliminate_zeros()
@@ -102,14 +110,16 @@ def lexical_features(table: pd.DataFrame, config: FlagConfig = FlagConfig()) -> 
     )
 
 
-def triplet_features(table: pd.DataFrame, config: FlagConfig = FlagConfig()) -> pd.DataFrame:
+def triplet_features(
+    table: pd.DataFrame, config: FlagConfig = FlagConfig(), tokens: TokenMatrix | None = None
+) -> pd.DataFrame:
     """Every piece of evidence per triplet (columns :data:`FEATURE_COLUMNS`, same index).
 
     ``delta`` = s_qp − s_qn, ``c`` = σ(Δ/τ), ``rel_gap`` = (s_qn − s_qp)/max(|s_qp|, 1e-9) (the relative-margin
     rule is rel_gap > −m), ``boilerplate_count`` = distinct queries of the same source sharing this negative
     text, ``boilerplate_share`` = that count over the source's distinct queries, ``pattern_hit`` = preamble/refusal
     regex match (:mod:`ecisem_core.curation.junk`), ``identical`` = normalised n == normalised p, plus
-    :func:`lexical_features`.
+    :func:`lexical_features` (``tokens``: the table's word-token matrix, when already built).
     """
     check_columns(table, REQUIRED_COLUMNS)
     s_qp = table["s_qp"].to_numpy(dtype=np.float64)
@@ -141,7 +151,7 @@ def triplet_features(table: pd.DataFrame, config: FlagConfig = FlagConfig()) -> 
         },
         index=table.index,
     )
-    lex = lexical_features(table, config)
+    lex = lexical_features(table, config, tokens)
     feats = pd.concat([feats, lex], axis=1)
     return feats[list(FEATURE_COLUMNS)]
 

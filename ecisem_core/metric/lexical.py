@@ -4,7 +4,10 @@
     ρ(q, p, n) = Σ_{t ∈ T(n) \\ T(q ∪ p)} idf(t) / Σ_{t ∈ T(n)} idf(t)   over unique tokens; 0 for an empty n
 
 Everything is computed on binary (unique-token) sparse document–term matrices, one row per unique text, so
-ρ for 100k triplets is a handful of sparse products, not a Python loop.
+ρ for 100k triplets is a handful of sparse products, not a Python loop. A table's texts are tokenised once into a
+:class:`~ecisem_core.metric.tokens.TokenMatrix` (:func:`token_matrix`, :func:`triplet_token_matrix`: the matrix,
+its vocabulary and the passages' idf, :func:`passage_idf`), which ρ (:func:`residuality_indexed`) and the
+false-negative features (:func:`ecisem_core.curation.features.lexical_features`) both read.
 """
 from __future__ import annotations
 
@@ -14,6 +17,8 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
+
+from ecisem_core.metric.tokens import TokenMatrix
 
 Tokenizer = Callable[[str], list[str]]
 
@@ -55,18 +60,18 @@ _ROW_SEP = "\x01"
 _TOKEN_OR_SEP = re.compile(r"\w+|\x01", re.UNICODE)
 
 
-def word_term_matrix(texts: Sequence[str]) -> tuple[sp.csr_matrix, int]:
+def word_term_vocab(texts: Sequence[str]) -> tuple[sp.csr_matrix, np.ndarray]:
     """Binary unique-token matrix with :func:`word_tokenize`'s tokens, built with one regex pass over all texts
-    (no per-text Python work); returns (X, vocabulary size). Same result as
-    ``binary_term_matrix(texts, word_tokenize)`` up to the order of the columns.
+    (no per-text Python work), and its vocabulary (object array: the token of each column, in order of first
+    appearance). Same result as ``binary_term_matrix(texts, word_tokenize)``.
 
-    >>> x, v = word_term_matrix(["b a b", "", "a c"])
-    >>> x.toarray().tolist(), v
-    ([[1.0, 1.0, 0.0], [0.0, 0.0, 0.0], [0.0, 1.0, 1.0]], 3)
+    >>> x, v = word_term_vocab(["b a b", "", "a c"])
+    >>> x.toarray().tolist(), v.tolist()
+    ([[1.0, 1.0, 0.0], [0.0, 0.0, 0.0], [0.0, 1.0, 1.0]], ['b', 'a', 'c'])
     """
     n = len(texts)
     if n == 0:
-        return sp.csr_matrix((0, 0)), 0
+        return sp.csr_matrix((0, 0)), np.array([], dtype=object)
     big = _ROW_SEP.join(t.replace(_ROW_SEP, " ") for t in texts).lower()
     tokens = _TOKEN_OR_SEP.findall(big)
     codes, uniques = pd.factorize(pd.Series(tokens, dtype=object))
@@ -78,11 +83,32 @@ def word_term_matrix(texts: Sequence[str]) -> tuple[sp.csr_matrix, int]:
     col = codes[~sep]
     if sep_code.size:  # vocabulary without the separator: shift codes above it down by one
         col = col - (col > sep_code[0])
-    vocab = len(uniques) - int(sep_code.size)
-    x = sp.csr_matrix((np.ones(col.size), (row, col)), shape=(n, vocab))
+    vocab = np.delete(np.asarray(uniques, dtype=object), sep_code)
+    x = sp.csr_matrix((np.ones(col.size), (row, col)), shape=(n, vocab.size))
     x.sum_duplicates()
     x.data[:] = 1.0
     return x, vocab
+
+
+def word_term_matrix(texts: Sequence[str]) -> tuple[sp.csr_matrix, int]:
+    """:func:`word_term_vocab` with the vocabulary's size instead of its tokens: (X, vocabulary size). Same result
+    as ``binary_term_matrix(texts, word_tokenize)`` up to the order of the columns.
+
+    >>> x, v = word_term_matrix(["b a b", "", "a c"])
+    >>> x.toarray().tolist(), v
+    ([[1.0, 1.0, 0.0], [0.0, 0.0, 0.0], [0.0, 1.0, 1.0]], 3)
+    """
+    x, vocab = word_term_vocab(texts)
+    return x, int(vocab.size)
+
+
+def term_matrix_vocab(texts: Sequence[str], tokenize: Tokenizer = word_tokenize) -> tuple[sp.csr_matrix, np.ndarray]:
+    """Binary unique-token matrix of ``texts`` and its vocabulary (the token of each column, in order of first
+    appearance), for any tokenizer (:func:`word_term_vocab`'s one regex pass for :func:`word_tokenize`)."""
+    if tokenize is word_tokenize:  # fast path, same tokens
+        return word_term_vocab(texts)
+    x, vocab = binary_term_matrix(texts, tokenize)
+    return x, np.array(list(vocab), dtype=object)
 
 
 def smoothed_idf(df: np.ndarray, n_docs: int) -> np.ndarray:
@@ -134,6 +160,57 @@ def residuality(
     return np.clip(rho, 0.0, 1.0)
 
 
+def passage_idf(x: sp.csr_matrix, pi: np.ndarray, ni: np.ndarray, n_columns: int | None = None) -> np.ndarray:
+    """Smoothed idf (:func:`smoothed_idf`) of every column of a binary text–term matrix over its passages: the D
+    documents are the distinct rows P = ``pi`` ∪ ``ni`` (positives and negatives), df(t) = rows of P containing t."""
+    doc_rows = np.unique(np.concatenate([np.asarray(pi), np.asarray(ni)]))
+    return idf_vector(x[doc_rows], n_columns)
+
+
+def token_matrix(
+    texts: Sequence[str], qi: np.ndarray, pi: np.ndarray, ni: np.ndarray, tokenize: Tokenizer = word_tokenize
+) -> TokenMatrix:
+    """Tokenise unique ``texts`` once: the :class:`~ecisem_core.metric.tokens.TokenMatrix` of triplets given as
+    index arrays into them (idf over the passages, :func:`passage_idf`)."""
+    x, vocab = term_matrix_vocab(texts, tokenize)
+    qi, pi, ni = (np.asarray(a, dtype=np.int64) for a in (qi, pi, ni))
+    return TokenMatrix(x, vocab, passage_idf(x, pi, ni, vocab.size), qi, pi, ni, tokenize)
+
+
+def triplet_token_matrix(
+    queries: pd.Series, positives: pd.Series, negatives: pd.Series, tokenize: Tokenizer = word_tokenize
+) -> TokenMatrix:
+    """:func:`token_matrix` of aligned text columns: texts as ``str``, de-duplicated in order of first appearance
+    (queries, then positives, then negatives)."""
+    n = len(queries)
+    all_texts = pd.concat([queries, positives, negatives], ignore_index=True).astype(str)
+    codes, uniques = pd.factorize(all_texts)
+    return token_matrix(list(uniques), codes[:n], codes[n : 2 * n], codes[2 * n :], tokenize)
+
+
+def corpus_idf(tokens: TokenMatrix, idf_corpus: Sequence[str]) -> np.ndarray:
+    """Smoothed idf over an IDF corpus (D = its unique texts) for the columns of ``tokens`` followed by the
+    corpus's own new tokens (in order of first appearance), tokenised with ``tokens.tokenize``; tokens absent from
+    the corpus get df = 0 (the largest idf). The columns are those of tokenising the texts and the corpus together.
+    """
+    docs = list(dict.fromkeys(idf_corpus))
+    xc, corpus_vocab = term_matrix_vocab(docs, tokens.tokenize)
+    col = np.asarray(pd.Index(tokens.vocab, dtype=object).get_indexer(corpus_vocab), dtype=np.int64)
+    new = col < 0
+    col[new] = tokens.vocab.size + np.arange(int(new.sum()), dtype=np.int64)
+    n_columns = int(tokens.vocab.size + new.sum())
+    xc = sp.csr_matrix((xc.data, col[xc.indices], xc.indptr), shape=(xc.shape[0], n_columns))
+    return idf_vector(xc, n_columns)
+
+
+def token_residuality(tokens: TokenMatrix, idf_corpus: Sequence[str] | None = None) -> np.ndarray:
+    """ρ (:func:`residuality`) of every triplet of a token matrix; idf over its passages (``tokens.idf``) unless
+    ``idf_corpus`` is given (:func:`corpus_idf`)."""
+    idf = tokens.idf if idf_corpus is None else corpus_idf(tokens, idf_corpus)
+    x = tokens.x
+    return residuality(x[tokens.qi], x[tokens.pi], x[tokens.ni], idf)
+
+
 def residuality_indexed(
     texts: Sequence[str],
     qi: np.ndarray,
@@ -141,25 +218,20 @@ def residuality_indexed(
     ni: np.ndarray,
     tokenize: Tokenizer = word_tokenize,
     idf_corpus: Sequence[str] | None = None,
+    tokens: TokenMatrix | None = None,
 ) -> np.ndarray:
     """ρ for triplets given as index arrays into a list of unique texts.
 
     IDF documents: the unique passages (texts at ``pi`` ∪ ``ni``) unless ``idf_corpus`` is given; tokens absent
-    from the IDF documents get df = 0 (the largest idf).
+    from the IDF documents get df = 0 (the largest idf). ``tokens``: these texts' and triplets' token matrix when
+    already built (``token_matrix(texts, qi, pi, ni, tokenize)``, shared with the false-negative features); built
+    here otherwise.
     """
-    corpus = [] if idf_corpus is None else list(dict.fromkeys(idf_corpus))
-    if tokenize is word_tokenize:  # fast path, same tokens
-        x_both, n_vocab = word_term_matrix([*texts, *corpus])
-    else:
-        x_both, vocab = binary_term_matrix([*texts, *corpus], tokenize)
-        n_vocab = len(vocab)
-    x_all, x_corpus = x_both[: len(texts)], x_both[len(texts) :]
-    if idf_corpus is None:
-        doc_rows = np.unique(np.concatenate([np.asarray(pi), np.asarray(ni)]))
-        idf = idf_vector(x_all[doc_rows], n_vocab)
-    else:
-        idf = idf_vector(x_corpus, n_vocab)
-    return residuality(x_all[qi], x_all[pi], x_all[ni], idf)
+    if tokens is None:
+        tokens = token_matrix(texts, qi, pi, ni, tokenize)
+    elif tokens.tokenize is not tokenize or not tokens.describes(qi, pi, ni, len(texts)):
+        raise ValueError("the token matrix was built for other texts, triplets or another tokenizer")
+    return token_residuality(tokens, idf_corpus)
 
 
 def residuality_from_texts(
