@@ -321,6 +321,33 @@ def test_local_encoder_outside_the_data_root_is_refused(demo_cache, data_root):
     assert any("nothing at" in e.value for e in at.error)
 
 
+def test_model_name_from_the_local_hugging_face_cache(demo_cache, tmp_path, monkeypatch):
+    """"Model name" loads a sentence-transformers model by its hub id from this machine's Hugging Face cache,
+    offline (a cache built here from the default model's files); an id not in the cache or not an id is refused
+    with a message, and nothing is downloaded."""
+    from ecisem_core.embed.encoders import default_encoder
+
+    hub = tmp_path / "hub"
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    snap = hub / "models--local--minilm" / "snapshots" / commit
+    snap.mkdir(parents=True)
+    for f in Path(default_encoder().name_or_path).iterdir():
+        os.symlink(f, snap / f.name)
+    (hub / "models--local--minilm" / "refs").mkdir()
+    (hub / "models--local--minilm" / "refs" / "main").write_text(commit)
+    monkeypatch.setenv("HF_HUB_CACHE", str(hub))
+    monkeypatch.setenv("ECISEM_CACHE_DIR", str(tmp_path / "emb"))
+    at = start(params={"enc": "hf:local/minilm"})
+    assert not at.error, [e.value for e in at.error]
+    assert at.button_group(key=K.ENC_KIND).value == "name" and at.text_input(key=K.ENC_NAME).value == "local/minilm"
+    assert "encoder local/minilm (d = 384)" in "".join(h.proto.body for h in at.get("html"))
+    assert order(at) == library_order()  # the same weights as the default: the same ranking
+    at = start(params={"enc": "hf:nobody/not-cached"})
+    assert any("offline" in e.value for e in at.error), [e.value for e in at.error]
+    at = start(params={"enc": "hf:../../etc"})
+    assert any("enc" in w.value for w in at.warning)  # not a model id: the link's value is ignored, with a note
+
+
 @pytest.mark.slow
 def test_default_encoder_encodes_an_upload_from_scratch(tmp_path, monkeypatch):
     """The real default encoder (all-MiniLM-L6-v2, offline) runs its forward passes: an empty embedding cache and

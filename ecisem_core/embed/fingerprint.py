@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import uuid
 from pathlib import Path
 
@@ -75,6 +76,16 @@ def weight_hash(path: Path, memo_root: Path | None = None) -> str:
 
 def is_model_folder(folder: Path) -> bool:
     return any((folder / m).is_file() for m in MODEL_MARKERS)
+
+
+HUB_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,95}(/[A-Za-z0-9][A-Za-z0-9_.\-]{0,95})?")
+"""A Hugging Face model id, ``name`` or ``org/name`` (letters, digits, ``_ . -``; no path separators beyond one
+``/``, no ``..``): what the dashboard's "Model name" field accepts."""
+
+
+def is_hub_name(text: str) -> bool:
+    """True for a Hugging Face model id (:data:`HUB_NAME`) that cannot be read as a path elsewhere."""
+    return bool(HUB_NAME.fullmatch(text or "")) and ".." not in text
 
 
 def check_model_spec(spec: str, what: str = "--encoder") -> None:

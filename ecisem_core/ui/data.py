@@ -29,6 +29,7 @@ import pandas as pd
 import streamlit as st
 
 from ecisem_core.config import ScoreConfig
+from ecisem_core.embed.fingerprint import is_hub_name
 from ecisem_core.embed.encoders import Encoder, SentenceTransformerEncoder, TfidfLsaEncoder, get_encoder
 from ecisem_core.confine import confined_to
 from ecisem_core.errors import InputError
@@ -38,7 +39,7 @@ from ecisem_core.io.load import LoadReport, read_triplets
 from ecisem_core.embed.projection import Projection, data_fingerprint, project, warm_up
 from ecisem_core.score import Prepared, ScoreResult, prepare, score_prepared
 from ecisem_core.ui.paths import PROJECT_ROOT, data_root, resolve_tree_under_root, resolve_under_root
-from ecisem_core.ui.state import ENCODER_DEFAULT, ENCODER_TFIDF, PATH_PREFIX, ViewState
+from ecisem_core.ui.state import ENCODER_DEFAULT, ENCODER_TFIDF, HUB_PREFIX, PATH_PREFIX, ViewState
 from ecisem_core.ui.store import Jobs, Store, lower_priority
 import html
 
@@ -155,10 +156,21 @@ def load_upload(files: list[tuple[str, bytes]]) -> Dataset:
 # ---------------------------------------------------------------------------------------------------- encoders
 
 
+def hub_name(spec: str) -> str:
+    """The model id of an ``hf:`` spec, checked (:func:`~ecisem_core.embed.fingerprint.is_hub_name`)."""
+    name = spec[len(HUB_PREFIX):].strip()
+    if not is_hub_name(name):
+        raise InputError(f"{name!r} is not a model name: use org/name as on the Hugging Face hub (letters, digits, "
+                         "_ . -), for a model already in this machine's Hugging Face cache")
+    return name
+
+
 def encoder_id(spec: str) -> str:
     """Stable id of an encoder spec (for cache keys); a local path is resolved under the data root."""
     if spec.startswith(PATH_PREFIX):
         return PATH_PREFIX + str(resolve_under_root(spec[len(PATH_PREFIX):]))
+    if spec.startswith(HUB_PREFIX):
+        return HUB_PREFIX + hub_name(spec)
     return spec
 
 
@@ -175,6 +187,9 @@ def make_encoder(spec: str) -> Encoder:
         with confined_to(root):  # the encoder keeps the root and checks its files again before it loads them
             return caches()["encoders"].get_or_compute(("path", str(path)),
                                                        lambda: SentenceTransformerEncoder(str(path)))
+    if spec.startswith(HUB_PREFIX):  # offline: from the local Hugging Face cache only (HF_HUB_OFFLINE=1)
+        name = hub_name(spec)
+        return caches()["encoders"].get_or_compute(("hub", name), lambda: SentenceTransformerEncoder(name, root=None))
     if spec != ENCODER_DEFAULT:
         raise InputError(f"unknown encoder {spec!r}")
     return caches()["encoders"].get_or_compute("default", lambda: get_encoder(None))

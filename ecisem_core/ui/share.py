@@ -18,7 +18,8 @@ from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 from ecisem_core.config import Setting
-from ecisem_core.ui.state import (COLOUR_OPTIONS, DATASET_DEMO, ENCODER_DEFAULT, ENCODER_TFIDF, PATH_PREFIX, RANGES,
+from ecisem_core.embed.fingerprint import is_hub_name
+from ecisem_core.ui.state import (COLOUR_OPTIONS, DATASET_DEMO, ENCODER_DEFAULT, ENCODER_TFIDF, HUB_PREFIX, PATH_PREFIX, RANGES,
                                   UPLOAD_PREFIX, MetricState, ViewState, nearest_option, ui_settings, ui_symbol)
 
 PARAMS: dict[str, str] = {
@@ -183,10 +184,12 @@ def decode(params: Mapping[str, str | Sequence[str]]) -> tuple[ViewState, list[s
             else:
                 notes.append(f"ignored ds={text!r}: expected 'demo', 'path:<file>' or 'upload:<id>'")
         elif name == "encoder":
-            if text in (ENCODER_DEFAULT, ENCODER_TFIDF) or (text.startswith(PATH_PREFIX) and len(text) > len(PATH_PREFIX)):
+            if text in (ENCODER_DEFAULT, ENCODER_TFIDF) or (text.startswith(PATH_PREFIX) and len(text) > len(PATH_PREFIX)) \
+                    or (text.startswith(HUB_PREFIX) and is_hub_name(text[len(HUB_PREFIX):])):
                 values[name] = text
             else:
-                notes.append(f"ignored enc={text!r}: expected 'default', 'tfidf' or 'path:<folder>'")
+                notes.append(f"ignored enc={text!r}: expected 'default', 'tfidf', 'path:<folder>' or "
+                             "'hf:<model name>'")
         elif name == "colour":
             if text in COLOUR_OPTIONS:
                 values[name] = text

@@ -16,13 +16,13 @@ from ecisem_core.metric.presets import get_preset, presets
 from ecisem_core.ui import data, share
 from ecisem_core.ui.paths import data_root
 from ecisem_core.ui.text import md_escape
-from ecisem_core.ui.state import (DATASET_DEMO, PATH_PREFIX, UPLOAD_PREFIX, K, MetricState, ViewState, nearest_option,
-                                  ui_default,
-                                  ui_settings, view_from_state, view_to_state, widget_key)
+from ecisem_core.ui.state import (DATASET_DEMO, HUB_PREFIX, PATH_PREFIX, UPLOAD_PREFIX, K, MetricState, ViewState,
+                                  nearest_option, ui_default, ui_settings, view_from_state, view_to_state, widget_key)
 
 CONTEXT = "_ecisem_context"
 MODE_LABELS = {"demo": "Demo", "upload": "Upload", "path": "Path"}
-ENCODER_LABELS = {"default": "MiniLM (default)", "tfidf": "TF-IDF / LSA", "path": "Local model"}
+ENCODER_LABELS = {"default": "MiniLM (default)", "tfidf": "TF-IDF / LSA", "path": "Model folder",
+                  "name": "Model name"}
 
 
 @dataclass
@@ -98,14 +98,20 @@ def _encoder_section() -> tuple[str, str | None]:
     st.segmented_control("Encoder", list(ENCODER_LABELS), format_func=ENCODER_LABELS.get, key=K.ENC_KIND,
                          required=True, width="stretch",
                          help="The frozen target encoder that scores the triplets: all-MiniLM-L6-v2 (offline, "
-                              "default), a TF-IDF/LSA baseline, or a sentence-transformers folder under the data root.")
+                              "default), a TF-IDF/LSA baseline, a sentence-transformers folder under the data root, or a model "
+                              "name from the local Hugging Face cache (offline).")
     kind = st.session_state.get(K.ENC_KIND) or "default"
-    if kind == "path":
-        st.text_input("Model folder under the data root", key=K.ENC_PATH, placeholder="e.g. models/e5-small-v2")
-        rel = (st.session_state.get(K.ENC_PATH) or "").strip()
-        if not rel:
-            return "default", "type a model folder (using the default encoder meanwhile)"
-        spec = PATH_PREFIX + rel
+    if kind in ("path", "name"):
+        if kind == "path":
+            st.text_input("Model folder under the data root", key=K.ENC_PATH, placeholder="e.g. models/e5-small-v2")
+        else:
+            st.text_input("Model name (from this machine's Hugging Face cache; nothing is downloaded)",
+                          key=K.ENC_NAME, placeholder="e.g. BAAI/bge-small-en-v1.5")
+        text = (st.session_state.get(K.ENC_PATH if kind == "path" else K.ENC_NAME) or "").strip()
+        if not text:  # nothing typed yet: a hint, not an error
+            st.caption("Scoring with the default encoder until a model is given.")
+            return "default", None
+        spec = (PATH_PREFIX if kind == "path" else HUB_PREFIX) + text
         try:
             data.encoder_id(spec)
         except InputError as exc:

@@ -29,8 +29,9 @@ class K:
     DS_MODE = "ds_mode"            # radio: demo | upload | path
     DS_PATH = "ds_path"            # text input: a path under the data root
     DS_UPLOAD = "ds_upload"        # file uploader
-    ENC_KIND = "enc_kind"          # radio: default | tfidf | path
+    ENC_KIND = "enc_kind"          # radio: default | tfidf | path | name
     ENC_PATH = "enc_path"          # text input: a local model folder under the data root
+    ENC_NAME = "enc_name"          # text input: a sentence-transformers model name from the local Hugging Face cache
     # metric settings: widget_key(setting), e.g. "tau", "kappa_d" (κ/d)
     SOURCES = "sources"            # multiselect of source names ([] or missing = all)
     WHY_A = "why_a"                # "Why this rank": the two sources compared
@@ -89,6 +90,8 @@ DATASET_DEMO = "demo"
 ENCODER_DEFAULT = "default"
 ENCODER_TFIDF = "tfidf"
 PATH_PREFIX = "path:"
+HUB_PREFIX = "hf:"
+"""Encoder spec prefix of a model named by its Hugging Face id, loaded offline from the local cache."""
 UPLOAD_PREFIX = "upload:"
 
 COLOUR_OPTIONS = ("role", "source", "c", "h", "rho", "w", "fn_score")
@@ -250,6 +253,8 @@ def view_from_state(state: Mapping[str, Any]) -> ViewState:
         values["encoder"] = ENCODER_TFIDF
     elif kind == "path" and state.get(K.ENC_PATH):
         values["encoder"] = PATH_PREFIX + str(state[K.ENC_PATH]).strip()
+    elif kind == "name" and state.get(K.ENC_NAME):
+        values["encoder"] = HUB_PREFIX + str(state[K.ENC_NAME]).strip()
     else:
         values["encoder"] = ENCODER_DEFAULT
     values["metric"] = MetricState({s.name: state[widget_key(s)] for s in ui_settings()
@@ -276,5 +281,7 @@ def view_to_state(view: ViewState, state: MutableMapping[str, Any]) -> None:
         state[K.ENC_KIND] = "tfidf"
     elif enc.startswith(PATH_PREFIX):
         state[K.ENC_KIND], state[K.ENC_PATH] = "path", enc[len(PATH_PREFIX):]
+    elif enc.startswith(HUB_PREFIX):
+        state[K.ENC_KIND], state[K.ENC_NAME] = "name", enc[len(HUB_PREFIX):]
     else:
         state[K.ENC_KIND] = "default"
