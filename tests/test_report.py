@@ -236,3 +236,23 @@ def test_report_map_uses_the_umap_projection_when_installed(tmp_path):
                    "--points-per-source", 30, "--quiet")
     assert proc.returncode == 0, proc.stderr
     assert "2-D map of the embeddings: UMAP" in out.read_text(encoding="utf-8")
+
+
+def test_report_uses_the_dashboards_colours_and_pairwise_scale(demo_report):
+    """One look (issue 12): a source has the same colour in the report as in the app (figures.source_colours), and
+    P(A > B) has the app's colour scale."""
+    from ecisem_core.report.figures import PAIRWISE_SCALE, source_colours
+
+    text = demo_report.read_text(encoding="utf-8")
+    sources = sorted(pd.read_json(demo.TRIPLETS_PATH, lines=True)["source"].unique())
+    colours = source_colours(sources)
+    bars = text[text.index('id="fig-leaderboard"'):]
+    bars = bars[:bars.index("</script>")]
+    for name in sources:
+        assert colours[name] in bars
+    fig_map = text[text.index('id="fig-map"'):]
+    fig_map = fig_map[:fig_map.index("</script>")]
+    for name in sources:
+        assert re.search(r'"color":\s*"' + re.escape(colours[name]) + '"', fig_map), name
+    heat = text[text.index('id="fig-pairwise"'):]
+    assert f'"colorscale":"{PAIRWISE_SCALE}"' in heat[:heat.index("</script>")].replace(" ", "")

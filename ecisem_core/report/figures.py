@@ -2,6 +2,7 @@
 import, no metric maths)."""
 from __future__ import annotations
 
+import html
 from collections.abc import Mapping
 from typing import Any
 
@@ -19,6 +20,16 @@ TERM_NAMES = {"phi_c": "φ_c consistency", "phi_h": "φ_h locality", "phi_rho": 
               "phi_div": "φ_div diversity", "base": "zero residuals"}
 ROLE_COLOURS = {"query": "#1F2937", "positive": "#16A34A", "negative": "#9CA3AF"}
 FONT = dict(family="Inter, 'Source Sans Pro', 'Helvetica Neue', Arial, sans-serif", size=13, color="#1F2937")
+
+
+PAIRWISE_SCALE = "RdBu"
+"""The one colour scale of P(A > B), app and report alike: red near 0 (A below B), white at 0.5, blue near 1."""
+
+
+def esc(value: Any) -> str:
+    """User text (a source name) as plotly label text: plotly reads a small HTML subset in labels (``<b>``,
+    ``<a href>``…), so the text is escaped; plotly shows the entities as the characters they stand for."""
+    return html.escape(str(value), quote=True)
 
 
 def source_colours(names: list[str] | pd.Index) -> dict[str, str]:
@@ -66,7 +77,7 @@ def eci_bars(sources: pd.DataFrame, colours: dict[str, str], ci: pd.DataFrame | 
     ci_low, ci_high) is given."""
     t = sources.sort_values("rank", ascending=False)
     score = t["eci_sem"].to_numpy(dtype=float)
-    bar = dict(type="bar", x=score, y=t["source"].tolist(), orientation="h",
+    bar = dict(type="bar", x=score, y=[esc(v) for v in t["source"]], orientation="h",
                marker=dict(color=[colours[s] for s in t["source"]]),
                customdata=np.stack([t["info"], t["diversity"], t["n"]], axis=1),
                hovertemplate="<b>%{y}</b><br>ECI_sem %{x:.4g}<br>info %{customdata[0]:.4g}"
@@ -84,7 +95,7 @@ def eci_bars(sources: pd.DataFrame, colours: dict[str, str], ci: pd.DataFrame | 
 def contributions(sources: pd.DataFrame) -> go.Figure:
     """Stacked Shapley contributions φ_c, φ_h, φ_ρ, φ_div of log ECI_sem per source, with the total marked."""
     t = sources.sort_values("rank", ascending=False)
-    names = t["source"].tolist()
+    names = [esc(v) for v in t["source"]]
     traces = [dict(type="bar", x=t[col].to_numpy(dtype=float), y=names, orientation="h", name=TERM_NAMES[col],
                    marker=dict(color=TERM_COLOURS[col]),
                    hovertemplate="<b>%{y}</b><br>" + TERM_NAMES[col] + " %{x:.3f}<extra></extra>")
@@ -101,8 +112,9 @@ def pairwise_heatmap(pairwise: pd.DataFrame) -> go.Figure:
     """P(row source scores above column source), bootstrap share; diagonal blank."""
     z = pairwise.to_numpy(dtype=float)
     text = [["" if np.isnan(v) else f"{v:.2f}" for v in row] for row in z]
-    heat = dict(type="heatmap", z=np.where(np.isnan(z), None, z).tolist(), x=list(pairwise.columns),
-                y=list(pairwise.index), text=text, texttemplate="%{text}", colorscale="RdBu", zmin=0, zmax=1,
+    heat = dict(type="heatmap", z=np.where(np.isnan(z), None, z).tolist(), x=[esc(v) for v in pairwise.columns],
+                y=[esc(v) for v in pairwise.index], text=text, texttemplate="%{text}", colorscale=PAIRWISE_SCALE,
+                zmin=0, zmax=1,
                 zmid=0.5, colorbar=dict(title=dict(text="P"), thickness=12), xgap=2, ygap=2,
                 hovertemplate="P(%{y} > %{x}) = %{z:.2f}<extra></extra>")
     return _figure([heat], "P(A scores above B)", max(300, 44 * len(pairwise) + 130),

@@ -20,7 +20,7 @@ import html
 import importlib.util
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -33,6 +33,7 @@ from ecisem_core import __version__
 from ecisem_core.embed import projection
 from ecisem_core.hashing import content_key
 from ecisem_core.io.atomic import write_file_atomically
+from ecisem_core.report import figures
 from ecisem_core.score import Prepared, ScoreResult
 
 TOP_FLAGGED: int = 50
@@ -42,11 +43,9 @@ POINTS_PER_SOURCE: int = 150
 HOVER_CHARS: int = 160
 """Characters of a text shown when hovering a point of the map."""
 PLOT_CONFIG: dict[str, Any] = {"displaylogo": False, "responsive": True}
-TERM_COLUMNS: tuple[tuple[str, str], ...] = (("phi_c", "φ_c target consistency"), ("phi_h", "φ_h semantic locality"),
-                                             ("phi_rho", "φ_ρ lexical residuality"), ("phi_div", "φ_div diversity"))
 ROLE_MARKERS = {"query": {"symbol": "diamond", "color": "#222222"},
                 "positive": {"symbol": "circle-open", "color": "#222222"}}
-"""Queries and positives are black (diamonds, open circles); negatives take the palette by source."""
+"""Queries and positives are black (diamonds, open circles); negatives take the dashboard's colour of their source."""
 
 
 def esc(value: Any) -> str:
@@ -70,59 +69,6 @@ def _fig_html(fig: Any, div_id: str) -> str:
 
     return pio.to_html(fig, include_plotlyjs=False, full_html=False, div_id=div_id, config=PLOT_CONFIG,
                        default_width="100%", default_height=f"{fig.layout.height or 420}px")
-
-
-def leaderboard_figure(sources: pd.DataFrame) -> Any:
-    """Bars of ECI_sem per source with the 95% bootstrap interval as error bars."""
-    import plotly.graph_objects as go
-
-    s = sources
-    y = s["eci_sem"].to_numpy(float)
-    err_hi = np.nan_to_num(s["ci_high"].to_numpy(float) - y, nan=0.0)
-    err_lo = np.nan_to_num(y - s["ci_low"].to_numpy(float), nan=0.0)
-    fig = go.Figure(go.Bar(
-        x=[esc(v) for v in s["source"]], y=y, marker_color="#4c78a8",
-        error_y={"type": "data", "symmetric": False, "array": err_hi, "arrayminus": err_lo},
-        hovertemplate="%{x}<br>ECI_sem %{y:.4g}<extra></extra>"))
-    fig.update_layout(template="plotly_white", height=380, margin={"t": 40, "b": 40},
-                      title="ECI_sem per source (95% bootstrap interval over queries)",
-                      yaxis_title="ECI_sem")
-    return fig
-
-
-def contributions_figure(sources: pd.DataFrame) -> Any:
-    """Stacked (relative) bars of the exact Shapley contributions φ_c + φ_h + φ_ρ + φ_div = log ECI_sem."""
-    import plotly.graph_objects as go
-
-    names = [esc(v) for v in sources["source"]]
-    colours = ("#4c78a8", "#f58518", "#54a24b", "#b279a2")
-    fig = go.Figure()
-    for (col, label), colour in zip(TERM_COLUMNS, colours):
-        fig.add_bar(x=names, y=sources[col].to_numpy(float), name=label, marker_color=colour,
-                    hovertemplate="%{x}<br>" + label + " %{y:.3f}<extra></extra>")
-    fig.add_scatter(x=names, y=np.log(sources["eci_sem"].to_numpy(float)), mode="markers", name="log ECI_sem",
-                    marker={"symbol": "diamond", "size": 10, "color": "black"},
-                    hovertemplate="%{x}<br>log ECI_sem %{y:.3f}<extra></extra>")
-    fig.update_layout(template="plotly_white", barmode="relative", height=420, margin={"t": 40, "b": 40},
-                      title="Shapley contributions to log ECI_sem (they add up to the diamond)",
-                      yaxis_title="contribution to log ECI_sem", legend={"orientation": "h", "y": -0.15})
-    return fig
-
-
-def pairwise_figure(pairwise: pd.DataFrame) -> Any:
-    """Heat map of P(row source scores above column source) from the bootstrap."""
-    import plotly.graph_objects as go
-
-    names = [esc(v) for v in pairwise.index]
-    z = pairwise.to_numpy(float)
-    text = [[("" if not np.isfinite(v) else f"{v:.2f}") for v in row] for row in z]
-    fig = go.Figure(go.Heatmap(z=z, x=names, y=names, zmin=0, zmax=1, colorscale="RdBu", text=text,
-                               texttemplate="%{text}", colorbar={"title": "P"},
-                               hovertemplate="P(%{y} > %{x}) = %{z:.2f}<extra></extra>"))
-    fig.update_layout(template="plotly_white", height=max(320, 60 + 45 * len(names)), margin={"t": 40},
-                      title="P(row source scores above column source), query bootstrap",
-                      yaxis={"autorange": "reversed"})
-    return fig
 
 
 def pca_2d(x: np.ndarray) -> np.ndarray:
@@ -205,18 +151,18 @@ def map_points(prep: Prepared, per_source: int = POINTS_PER_SOURCE, seed: int = 
                      f"PCA, first two principal components (UMAP {why})")
 
 
-def map_figure(points: MapPoints) -> Any:
-    """Scatter of the map: negatives coloured by source, queries and positives in their own colours."""
-    import plotly.express as px
+def map_figure(points: MapPoints, colours: Mapping[str, str]) -> Any:
+    """Scatter of the map: negatives coloured by source (``colours``, the dashboard's), queries and positives in
+    their own colours."""
     import plotly.graph_objects as go
 
     fig = go.Figure()
-    palette = px.colors.qualitative.T10 + px.colors.qualitative.Set3
     sources = sorted(set(points.source[points.role == "negative"]))
-    for i, src in enumerate(sources):
+    fallback = figures.source_colours(sources)
+    for src in sources:
         m = (points.role == "negative") & (points.source == src)
         fig.add_scattergl(x=points.xy[m, 0], y=points.xy[m, 1], mode="markers", name=f"negative · {esc(src)}",
-                          marker={"size": 6, "color": palette[i % len(palette)], "opacity": 0.75},
+                          marker={"size": 6, "color": colours.get(src, fallback[src]), "opacity": 0.75},
                           text=[points.text[j] for j in np.flatnonzero(m)],
                           hovertemplate="negative · " + esc(src) + "<br>%{text}<extra></extra>")
     for role in ("query", "positive"):
@@ -337,6 +283,7 @@ def report_html(prep: Prepared, result: ScoreResult, *, data: Sequence[str] = ()
         "ecisem version": __version__, "plotly version": plotly_version,
     }
     points = map_points(prep, points_per_source, config.seed, cache_dir=cache_dir, use_umap=use_umap)
+    colours = figures.source_colours(s["source"])  # the dashboard's colours: one colour per source everywhere
     flagged = flagged_rows(result, top)
     n_flag = int(result.triplets["fn_flag"].sum())
     n_junk = int(prep.flags["junk_flag"].sum()) if "junk_flag" in prep.flags.columns else 0
@@ -357,15 +304,16 @@ def report_html(prep: Prepared, result: ScoreResult, *, data: Sequence[str] = ()
         "each source (our construction of the paper's ECI_sem); classic ECI (v1) = ln(1+K) × harmonic mean of signal "
         "and margin, exactly as the paper defines it. 95% interval: bootstrap over queries. Rank stability: share of "
         "jittered settings under which the source keeps its rank.</p>",
-        leaderboard_table(s), _fig_html(leaderboard_figure(s), "fig-leaderboard"),
+        leaderboard_table(s), _fig_html(figures.eci_bars(s, colours, s[["source", "ci_low", "ci_high"]]),
+                                        "fig-leaderboard"),
         '<h2 id="contributions">Why this rank: term contributions</h2>',
         '<p class="note">Exact Shapley values of log ECI_sem over four players: target consistency c (α), semantic '
         "locality h (β), lexical residuality ρ (γ) and diversity (κ). With every part off, ECI_sem = 1.</p>",
-        _fig_html(contributions_figure(s), "fig-contributions"),
-        '<h2 id="pairwise">Pairwise: P(A &gt; B)</h2>', _fig_html(pairwise_figure(result.pairwise), "fig-pairwise"),
+        _fig_html(figures.contributions(s), "fig-contributions"),
+        '<h2 id="pairwise">Pairwise: P(A &gt; B)</h2>', _fig_html(figures.pairwise_heatmap(result.pairwise), "fig-pairwise"),
         '<h2 id="map">Geometry</h2>',
         f'<p class="note">Up to {points_per_source} triplets per source; method: {esc(points.method)}.</p>',
-        _fig_html(map_figure(points), "fig-map"),
+        _fig_html(map_figure(points, colours), "fig-map"),
         '<h2 id="flagged">Flagged triplets (likely false negatives)</h2>',
         f'<p class="note">{n_flag:,} of {len(result.triplets):,} triplets are flagged as likely false negatives '
         f"(junk negatives, {n_junk:,} here, are counted apart and not listed). Top {len(flagged)} by fn_score, one row per "
