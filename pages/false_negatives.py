@@ -19,7 +19,7 @@ ANNOTATE = "pages/annotate.py"
 TOP_N = 50          # default "top N of the list" for a batch
 CARDS = 3           # selected triplets shown as cards
 RANK_LABELS = {"fn_score": "Rules", "fn_model": "Learned"}
-CLEAN_LABELS = {"drop": "Drop likely FNs", "weight": "Down-weight them (1 − p)"}
+CLEAN_LABELS = {"drop": "Drop likely false negatives", "weight": "Down-weight them (1 − p)"}
 
 
 @st.cache_resource(max_entries=3, show_spinner=False)
@@ -346,9 +346,9 @@ def main() -> None:
         baselines_tab(table, list(chosen["sources"]))
     with tabs[5]:
         st.dataframe(summary, hide_index=True, width="stretch", column_config={
-            "flagged_rate": st.column_config.NumberColumn("flagged", format="percent"),
+            "flagged_rate": st.column_config.NumberColumn("FN rate", format="percent"),
             "junk_rate": st.column_config.NumberColumn("junk rate", format="percent"),
-            "flagged": st.column_config.NumberColumn("likely FNs"),
+            "flagged": st.column_config.NumberColumn("likely false negatives"),
             "labelled_fn": st.column_config.NumberColumn("labelled FNs"),
             "labelled_fn_flagged": st.column_config.NumberColumn("labelled FNs flagged")})
 

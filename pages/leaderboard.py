@@ -44,8 +44,8 @@ def show_fn_what_if(contrib_sources, penalty: float) -> None:
                       if penalty else " The FN penalty φ in the sidebar down-weights them in the score itself."))
         st.dataframe(what, hide_index=True, width="stretch", column_config={
             "ECI_sem": st.column_config.NumberColumn(format="%.4g"),
-            "ECI_sem without flagged FNs": st.column_config.NumberColumn(format="%.4g"),
-            "share from flagged FNs": st.column_config.NumberColumn(
+            "ECI_sem without flagged": st.column_config.NumberColumn(format="%.4g"),
+            "share from flagged": st.column_config.NumberColumn(
                 format="percent", help="1 − ECI_sem without / ECI_sem (negative: the source scores higher without "
                                        "them, since M is a mean over its triplets)"),
             "FN rate": st.column_config.NumberColumn(format="percent"),

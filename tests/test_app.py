@@ -152,17 +152,17 @@ def test_fn_what_if_shows_the_ranking_without_flagged_triplets(demo_cache):
 
     at = start()
     deadline = time.time() + TIMEOUT
-    while not [d for d in at.dataframe if "rank without flagged FNs" in d.value.columns]:
+    while not [d for d in at.dataframe if "rank without flagged" in d.value.columns]:
         assert time.time() < deadline, "contributions did not finish"
         time.sleep(2)
         at.run()
-    what = [d for d in at.dataframe if "rank without flagged FNs" in d.value.columns][0].value
+    what = [d for d in at.dataframe if "rank without flagged" in d.value.columns][0].value
     assert any(e.label.startswith("What if the flagged false negatives were left out?") for e in at.expander)
     lib = score_prepared(prepare(read_triplets(DEMO_PATH).triplets), uncertainty=False).sources.set_index("source")
     got = what.set_index("source")
     assert got.index.tolist() == lib.sort_values("rank").index.tolist()
-    assert got["rank without flagged FNs"].tolist() == lib.loc[got.index, "rank_no_fn"].tolist()
-    assert np.allclose(got["share from flagged FNs"], lib.loc[got.index, "fn_share"], rtol=1e-6)
+    assert got["rank without flagged"].tolist() == lib.loc[got.index, "rank_no_fn"].tolist()
+    assert np.allclose(got["share from flagged"], lib.loc[got.index, "fn_share"], rtol=1e-6)
 
 
 def test_a_slider_change_reorders_the_leaderboard(demo_cache):

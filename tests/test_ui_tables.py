@@ -62,7 +62,7 @@ def test_fn_what_if_ranks_arrows_and_shares():
     t = fn_what_if(contrib.iloc[[2, 0, 1]])  # any row order in: sorted by rank out
     assert t["source"].tolist() == ["llm", "bm25", "dense"]
     assert t["change"].tolist() == ["↓ 2", "↑ 1", "↑ 1"]
-    assert t["rank without flagged FNs"].tolist() == [3, 1, 2]
-    assert t["share from flagged FNs"].tolist() == [0.8, 0.0, -0.25]
+    assert t["rank without flagged"].tolist() == [3, 1, 2]
+    assert t["share from flagged"].tolist() == [0.8, 0.0, -0.25]
     same = fn_what_if(contrib.assign(rank_no_fn=[1, 2, 3]))
     assert same["change"].tolist() == ["=", "=", "="]

@@ -189,7 +189,7 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]], cls: str = "") 
 
 def leaderboard_table(sources: pd.DataFrame) -> str:
     header = ["rank", "source", "triplets", "ECI_sem", "95% CI", "ECI_sem / d", "info", "diversity",
-              "classic ECI (v1)", "K", "flagged FN rate", "rank stability"]
+              "classic ECI", "K", "FN rate", "rank stability"]
     rows = []
     for r in sources.itertuples(index=False):
         rows.append([_num(r.rank, ".0f"), esc(r.source), f"{int(r.n):,}", _num(r.eci_sem), f"[{_num(r.ci_low)}, "
@@ -301,7 +301,7 @@ def report_html(prep: Prepared, result: ScoreResult, *, data: Sequence[str] = ()
         '<a href="#settings">Settings</a></nav>',
         '<h2 id="leaderboard">Leaderboard</h2>',
         '<p class="note">ECI_sem = (1/κ)·log det(I + κM), M the weighted residual information matrix of a sample of '
-        "each source (our construction of the paper's ECI_sem); classic ECI (v1) = ln(1+K) × harmonic mean of signal "
+        "each source (our construction of the paper's ECI_sem); classic ECI = ln(1+K) × harmonic mean of signal "
         "and margin, exactly as the paper defines it. 95% interval: bootstrap over queries. Rank stability: share of "
         "jittered settings under which the source keeps its rank.</p>",
         leaderboard_table(s), _fig_html(figures.eci_bars(s, colours, s[["source", "ci_low", "ci_high"]]),

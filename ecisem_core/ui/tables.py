@@ -76,11 +76,11 @@ def fn_what_if(contrib: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({
         "source": t["source"].astype(str).to_numpy(),
         "rank": t["rank"].to_numpy(),
-        "rank without flagged FNs": t["rank_no_fn"].to_numpy(),
+        "rank without flagged": t["rank_no_fn"].to_numpy(),
         "change": arrows,
         "ECI_sem": t["eci_sem"].to_numpy(dtype=float),
-        "ECI_sem without flagged FNs": t["eci_sem_no_fn"].to_numpy(dtype=float),
-        "share from flagged FNs": t["fn_share"].to_numpy(dtype=float),
+        "ECI_sem without flagged": t["eci_sem_no_fn"].to_numpy(dtype=float),
+        "share from flagged": t["fn_share"].to_numpy(dtype=float),
         "FN rate": t["fn_rate"].to_numpy(dtype=float),
     })
 

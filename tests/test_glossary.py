@@ -1,0 +1,28 @@
+"""One name per concept (docs/GLOSSARY.md): the retired names do not come back in the pages, the dashboard's
+modules or the report."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RETIRED = ["likely FNs", "flagged FN rate", "classic ECI (v1)", "flagged FNs", "Classic ECI (v1)"]
+"""Names the glossary retired (its right column)."""
+WHERE = [*sorted((ROOT / "pages").glob("*.py")), *sorted((ROOT / "ecisem_core" / "ui").glob("*.py")),
+         ROOT / "ecisem_core" / "report" / "html.py", ROOT / "ecisem_core" / "report" / "figures.py", ROOT / "app.py"]
+
+
+def test_retired_names_are_not_used():
+    found = []
+    for path in WHERE:
+        for i, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            for name in RETIRED:
+                if name in line:
+                    found.append(f"{path.relative_to(ROOT)}:{i}: {name!r}")
+    assert not found, "\n".join(found)
+
+
+def test_the_glossary_lists_every_retired_name():
+    text = (ROOT / "docs" / "GLOSSARY.md").read_text(encoding="utf-8")
+    for name in ["likely FNs", "flagged FN rate", "classic ECI (v1)"]:
+        assert re.search(re.escape(name), text), name
