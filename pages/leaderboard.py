@@ -19,7 +19,7 @@ def wait_for(s: layout.Scored, kinds: tuple[str, ...], bootstrap: int, trials: i
     if any(ready[k](s.dataset, s.ctx.encoder, s.request, s.prep).value is not None for k in kinds):
         st.rerun()
     if "uncertainty" in kinds:
-        st.caption(f":material/hourglass_top: Computing 95% intervals, P(A > B) and rank stability (bootstrap "
+        st.caption(f"Computing 95% intervals, P(A > B) and rank stability (bootstrap "
                    f"B = {bootstrap} over queries, {trials} jittered settings) in the background. The scores "
                    "shown are final for these settings; the other columns fill in when ready.")
 
