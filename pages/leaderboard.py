@@ -94,7 +94,7 @@ def main() -> None:
     d1.download_button("Table (CSV)", tables.csv_table(res.sources, unc_sources, contrib_sources).to_csv(index=False),
                        file_name="sources.csv", mime="text/csv", icon=":material/download:", width="stretch")
     bars = figures.eci_bars(res.sources, colours, unc_sources)
-    download_html(d2, "ECI_sem chart (HTML)", bars, "ECI_sem by source", "eci_sem.html")
+    download_html(d2, "ECI_sem (HTML)", bars, "ECI_sem by source", "eci_sem.html")
     left, right = st.columns(2, gap="large")
     left.plotly_chart(bars, width="stretch", config=PLOT_CONFIG, theme=None)
     if contrib.value is not None:
@@ -116,7 +116,7 @@ def main() -> None:
         shown = set(unc.value.pairwise.index)  # the best-ranked PAIRWISE_MAX_SOURCES when there are more
         order = [s for s in res.sources["source"] if s in shown]
         heat = figures.pairwise_heatmap(unc.value.pairwise.loc[order, order])
-        download_html(d4, "P(A > B) map (HTML)", heat, "P(A > B)", "pairwise.html")
+        download_html(d4, "P(A > B) (HTML)", heat, "P(A > B)", "pairwise.html")
         h1, h2 = st.columns([3, 2], gap="large")
         h1.plotly_chart(heat, width="stretch", config=PLOT_CONFIG, theme=None)
         h2.markdown("**Reading the map**")
@@ -127,7 +127,7 @@ def main() -> None:
                    "each exponent multiplied by a factor in 0.5–1.5) under which the source keeps its rank. "
                    "Stable ≥ 80%, shaky ≥ 50%, fragile below.")
     else:
-        d4.button("P(A > B) map (HTML)", disabled=True, icon=":material/download:", width="stretch",
+        d4.button("P(A > B) (HTML)", disabled=True, icon=":material/download:", width="stretch",
                   help="Available once the bootstrap is done.")
 
 

@@ -1,15 +1,18 @@
-"""Take the README screenshots from the real app on the demo: ``assets/screenshots/leaderboard.png`` and
-``assets/screenshots/geometry.png`` (each kept under 300 KB).
+"""Screenshots of every page of the real app on the demo, at 1440 and 1024 px wide:
+``assets/screenshots/<page>-<width>.png`` (each kept under 300 KB), plus the README's ``leaderboard.png`` and
+``geometry.png`` (the 1440 px ones).
 
-    python scripts/screenshots.py [--out assets/screenshots]
+    python scripts/screenshots.py [--out assets/screenshots] [--widths 1440 1024] [--pages leaderboard why …]
 
 Starts ``streamlit run app.py`` on a free port with the demo's shipped vectors seeded into a temporary cache,
-waits for the leaderboard's background results (CI, P(A > B), stability, contributions), then opens Geometry
-coloured by source with one query's links drawn. Needs /usr/bin/chromium.
+waits for the leaderboard's background results (CI, P(A > B), stability, contributions), then opens each page
+(Geometry coloured by source with one query's links drawn). Needs /usr/bin/chromium. Look at every image before
+calling a view done.
 """
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -17,7 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
-from browser_support import launch_chromium, streamlit_server  # noqa: E402  (tests/browser_support.py)
+from browser_support import close_page_not_found, launch_chromium, streamlit_server, wait_idle  # noqa: E402  (tests/browser_support.py)
 MAX_BYTES = 300_000
 
 
@@ -31,7 +34,19 @@ def _shrink(path: Path) -> None:
     img.quantize(colors=256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE).save(path, optimize=True)
 
 
-def take(out: Path) -> list[Path]:
+PAGES: dict[str, tuple[str, str | None, int]] = {
+    "leaderboard": ("/", "Why each score: term contributions", 2150),
+    "why": ("/why?view=why", "Δ log ECI_sem", 1500),
+    "geometry": ("/geometry?col=source&q=astronomy-01&view=geometry", "unique texts laid out by UMAP", 1150),
+    "explorer": ("/explorer?view=explorer", None, 1300),
+    "false-negatives": ("/false-negatives?view=false-negatives", None, 1500),
+    "annotate": ("/annotate?view=annotate", None, 1100),
+    "validate": ("/validate?view=validate", None, 1500),
+}
+"""Page → (path and query, a text that shows the page is complete or None for "script idle", viewport height)."""
+
+
+def take(out: Path, widths: list[int], pages: list[str]) -> list[Path]:
     from playwright.sync_api import sync_playwright
 
     from ecisem_core import demo
@@ -39,7 +54,8 @@ def take(out: Path) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix="ecisem-shots-"))
     demo.seed_cache(tmp / "cache")
-    env = {"ECISEM_CACHE_DIR": str(tmp / "cache")}
+    env = {"ECISEM_CACHE_DIR": str(tmp / "cache"), "ECISEM_DATA_ROOT": str(tmp / "data")}
+    (tmp / "data").mkdir()
     shots = []
     with streamlit_server(env, tmp / "streamlit.log") as base:
         with sync_playwright() as p:
@@ -49,16 +65,21 @@ def take(out: Path) -> list[Path]:
             page.locator('[data-testid="eciBoard"] .badge').first.wait_for(timeout=900_000)  # bootstrap done
             page.get_by_text("P(A scores above B)").first.wait_for(timeout=900_000)
             page.get_by_text("Why each score: term contributions").last.wait_for(timeout=900_000)
-            page.wait_for_timeout(1500)
-            shots.append(out / "leaderboard.png")
-            page.screenshot(path=str(shots[-1]), full_page=True)
-            qid = "astronomy-01"
-            page.set_viewport_size({"width": 1440, "height": 1150})
-            page.goto(f"{base}/geometry?col=source&q={qid}&view=geometry")
-            page.get_by_text("unique texts laid out by UMAP").wait_for(timeout=900_000)
-            page.wait_for_timeout(2500)
-            shots.append(out / "geometry.png")
-            page.screenshot(path=str(shots[-1]), full_page=True)
+            for width in widths:
+                for name in pages:
+                    path, ready, height = PAGES[name]
+                    page.set_viewport_size({"width": width, "height": height})
+                    page.goto(base + path)
+                    close_page_not_found(page)
+                    if ready:
+                        page.get_by_text(ready).first.wait_for(timeout=900_000)
+                    wait_idle(page, 900_000)
+                    page.wait_for_timeout(2500)
+                    shots.append(out / f"{name}-{width}.png")
+                    page.screenshot(path=str(shots[-1]))
+                    if width == 1440 and name in ("leaderboard", "geometry"):  # the README's two images
+                        shots.append(out / f"{name}.png")
+                        shutil.copyfile(shots[-2], shots[-1])
             b.close()
     for s in shots:
         _shrink(s)
@@ -68,8 +89,10 @@ def take(out: Path) -> list[Path]:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", type=Path, default=ROOT / "assets" / "screenshots")
+    ap.add_argument("--widths", type=int, nargs="+", default=[1440, 1024])
+    ap.add_argument("--pages", nargs="+", default=list(PAGES), choices=list(PAGES))
     args = ap.parse_args(argv)
-    for path in take(args.out):
+    for path in take(args.out, args.widths, args.pages):
         print(path, f"{path.stat().st_size / 1000:.0f} KB")
     return 0
 

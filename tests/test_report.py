@@ -255,4 +255,5 @@ def test_report_uses_the_dashboards_colours_and_pairwise_scale(demo_report):
     for name in sources:
         assert re.search(r'"color":\s*"' + re.escape(colours[name]) + '"', fig_map), name
     heat = text[text.index('id="fig-pairwise"'):]
-    assert f'"colorscale":"{PAIRWISE_SCALE}"' in heat[:heat.index("</script>")].replace(" ", "")
+    want = json.dumps([list(stop) for stop in PAIRWISE_SCALE]).replace(" ", "")
+    assert f'"colorscale":{want}' in heat[:heat.index("</script>")].replace(" ", "")

@@ -22,8 +22,11 @@ ROLE_COLOURS = {"query": "#1F2937", "positive": "#16A34A", "negative": "#9CA3AF"
 FONT = dict(family="Inter, 'Source Sans Pro', 'Helvetica Neue', Arial, sans-serif", size=13, color="#1F2937")
 
 
-PAIRWISE_SCALE = "RdBu"
-"""The one colour scale of P(A > B), app and report alike: red near 0 (A below B), white at 0.5, blue near 1."""
+PAIRWISE_SCALE: tuple[tuple[float, str], ...] = ((0.0, "#B2182B"), (0.25, "#EF8A62"), (0.5, "#F7F7F7"),
+                                                 (0.75, "#67A9CF"), (1.0, "#2166AC"))
+"""The one colour scale of P(A > B), app and report alike: red near 0 (A below B), white at 0.5 (cannot tell),
+blue near 1 (A above B). Explicit stops, not the name "RdBu", which plotly.js and plotly.py run in opposite
+directions."""
 
 
 def esc(value: Any) -> str:
@@ -86,8 +89,7 @@ def eci_bars(sources: pd.DataFrame, colours: dict[str, str], ci: pd.DataFrame | 
         c = ci.set_index("source").reindex(t["source"])
         bar["error_x"] = dict(type="data", symmetric=False, array=c["ci_high"].to_numpy() - score,
                               arrayminus=score - c["ci_low"].to_numpy(), color="#374151", thickness=1.4, width=5)
-    title = "ECI_sem by source" + (" — 95% CI (bootstrap over queries)" if ci is not None else
-                                   " — 95% CI computing…")
+    title = "ECI_sem by source" + (", 95% CI" if ci is not None else ", 95% CI computing…")
     return _figure([bar], title, max(260, 46 * len(t) + 90), xaxis=dict(title=dict(text="ECI_sem"),
                                                                         rangemode="tozero"))
 
@@ -103,8 +105,11 @@ def contributions(sources: pd.DataFrame) -> go.Figure:
     traces.append(dict(type="scatter", x=np.log(t["eci_sem"].to_numpy(dtype=float)), y=names, mode="markers",
                        name="log ECI_sem", hovertemplate="<b>%{y}</b><br>log ECI_sem %{x:.3f}<extra></extra>",
                        marker=dict(symbol="diamond", size=11, color="#111827", line=dict(color="white", width=1))))
-    return _figure(traces, "Why each score: term contributions", max(300, 46 * len(t) + 150), legend_rows=2,
-                   barmode="relative", xaxis=dict(title=dict(text="contribution to log ECI_sem (exact Shapley)"),
+    # the legend at the foot of the figure: on a narrow page it wraps into more rows, which push the plot up
+    # instead of running into the title
+    return _figure(traces, "Why each score: term contributions", max(300, 46 * len(t) + 150),
+                   legend=dict(yref="container", y=0.0, yanchor="bottom"),
+                   barmode="relative", xaxis=dict(title=dict(text="contribution to log ECI_sem"),
                                                   zeroline=True, zerolinecolor="#6B7280"))
 
 
@@ -113,7 +118,7 @@ def pairwise_heatmap(pairwise: pd.DataFrame) -> go.Figure:
     z = pairwise.to_numpy(dtype=float)
     text = [["" if np.isnan(v) else f"{v:.2f}" for v in row] for row in z]
     heat = dict(type="heatmap", z=np.where(np.isnan(z), None, z).tolist(), x=[esc(v) for v in pairwise.columns],
-                y=[esc(v) for v in pairwise.index], text=text, texttemplate="%{text}", colorscale=PAIRWISE_SCALE,
+                y=[esc(v) for v in pairwise.index], text=text, texttemplate="%{text}", colorscale=[list(stop) for stop in PAIRWISE_SCALE],
                 zmin=0, zmax=1,
                 zmid=0.5, colorbar=dict(title=dict(text="P"), thickness=12), xgap=2, ygap=2,
                 hovertemplate="P(%{y} > %{x}) = %{z:.2f}<extra></extra>")

@@ -31,6 +31,12 @@ CSS = """
   .eci-pill {display: inline-block; padding: 0 0.45rem; border-radius: 999px; background: #F3F4F6;
              font-size: 0.75rem; margin-right: 0.3rem; color: #374151;}
   .eci-pill.warn {background: #FEF3C7; color: #92400E;}
+  /* narrow windows (≈1024 px with the sidebar open): less side padding, smaller metric values, wide tables scroll */
+  @media (max-width: 1200px) {
+    .block-container {padding-left: 1.5rem; padding-right: 1.5rem;}
+    [data-testid="stMetricValue"] {font-size: 1.55rem;}
+    [data-testid="stMetricLabel"] p {font-size: 0.8rem;}
+  }
 </style>
 """
 
