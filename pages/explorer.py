@@ -61,16 +61,16 @@ def _on_map_select() -> None:
 
 
 def filters(table, sources: list[str]) -> explorer.FilterSpec:
-    c1, c2, c3, c4, c5 = st.columns([3, 3, 1.2, 1.2, 1.4])
-    search = c1.text_input("Search queries, positives and negatives", key=SEARCH, persist_state="session",
+    search = st.text_input("Search queries, positives and negatives", key=SEARCH, persist_state="session",
                            placeholder="a word or phrase (case-insensitive)")
     if any(x not in sources for x in st.session_state.get(SOURCES) or []):
         st.session_state[SOURCES] = [x for x in st.session_state[SOURCES] if x in sources]
+    c2, c3, c4, c5 = st.columns([3, 1.5, 1.5, 1.6])  # the search has its own row: readable at 1024 px
     chosen = c2.multiselect("Sources", sources, key=SOURCES, placeholder="all sources", persist_state="session")
-    fn = c3.selectbox("Flagged FN", list(FLAG_OPTIONS), format_func=FLAG_LABELS.get, key=FN,
-                      persist_state="session")
+    fn = c3.selectbox("Flagged", list(FLAG_OPTIONS), format_func=FLAG_LABELS.get, key=FN, persist_state="session",
+                      help="Likely false negatives: triplets whose FN score passes the flag rule.")
     junk = c4.selectbox("Junk", list(FLAG_OPTIONS), format_func=FLAG_LABELS.get, key=JUNK, persist_state="session")
-    c5.number_input("Most points on the map", 1_000, 200_000, explorer.MAP_POINTS, step=1_000, key=LIMIT,
+    c5.number_input("Points on the map (most)", 1_000, 200_000, explorer.MAP_POINTS, step=1_000, key=LIMIT,
                     persist_state="session", help="Beyond it the map draws a seeded sample of the matching points.")
     bounds = explorer.slider_bounds(table)
     values = {}
