@@ -1,7 +1,7 @@
 """ECIsem Explorer — Streamlit entry point: ``streamlit run app.py``.
 
 Pages come from the registry in ``ecisem_core/ui/registry.py`` (a page appears when its file exists in
-``pages/``); the settings sidebar is drawn here, so it is the same on every page.
+``views/``); the settings sidebar is drawn here, so it is the same on every page.
 """
 from __future__ import annotations
 

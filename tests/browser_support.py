@@ -78,11 +78,9 @@ def wait_idle(page, timeout_ms: int = 120_000) -> None:
 
 
 def close_page_not_found(page) -> bool:
-    """Close Streamlit's "Page not found" dialog if it is open; returns whether it was.
-
-    The first session of a fresh server opened on a page path (not ``/``) gets it although the page then runs
-    (the pages are registered by ``st.navigation`` only once ``app.py`` has run); while it is open the rest of the
-    page is inert."""
+    """Close Streamlit's "Page not found" dialog if it is open; returns whether it was (the tests assert it was
+    not: with a ``pages/`` folder beside ``app.py`` — the project's pages live in ``views/`` — Streamlit's first run
+    on a fresh server took its legacy pages-folder path and showed this dialog over a share link to a page)."""
     dialog = page.get_by_role("dialog").filter(has_text="Page not found")
     if dialog.count() == 0:
         return False

@@ -205,7 +205,7 @@ def test_uploaded_text_is_escaped_on_the_why_page(demo_cache):
     at.button_group(key=K.DS_MODE).set_value("upload").run()
     at.file_uploader(key=K.DS_UPLOAD).set_value(("evil.csv", body, "text/csv")).run()
     assert sorted(order(at)) == ["a", "b"]
-    at.switch_page("pages/why_rank.py").run()
+    at.switch_page("views/why_rank.py").run()
     assert not at.exception, [e.value for e in at.exception]
     cards = "".join(h.proto.body for h in at.get("html"))
     assert "&lt;script&gt;" in cards or "&lt;<mark" in cards
@@ -251,7 +251,7 @@ def test_files_inside_an_accepted_folder_stay_in_the_data_root(demo_cache, data_
 
 
 def test_why_this_rank_page(demo_cache):
-    at = start("pages/why_rank.py")
+    at = start("views/why_rank.py")
     top = library_order()
     assert at.selectbox(key=K.WHY_A).value == top[0] and at.selectbox(key=K.WHY_B).value == top[1]
     labels = [m.label for m in at.metric]
@@ -269,7 +269,7 @@ def test_why_this_rank_page(demo_cache):
 
 
 def test_geometry_page(demo_cache):
-    at = start("pages/geometry.py")
+    at = start("views/geometry.py")
     charts = at.get("plotly_chart")
     assert len(charts) == 1 and '"scattergl"' in charts[0].proto.spec
     assert any("unique texts laid out by UMAP" in c.value for c in at.caption)

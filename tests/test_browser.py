@@ -131,7 +131,7 @@ def test_dashboard_in_chromium(server, browser, tmp_path):
     page.keyboard.press("Escape")
     fresh = browser.new_context(viewport=VIEWPORT).new_page()
     fresh.goto(link)
-    close_page_not_found(fresh)
+    assert not close_page_not_found(fresh), "a 'Page not found' modal over a share link"
     wait_for_table(fresh, len(demo_sources))
     fresh.wait_for_function("""() => {
         const s = [...document.querySelectorAll('[data-testid="stSlider"]')]

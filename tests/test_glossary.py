@@ -8,7 +8,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 RETIRED = ["likely FNs", "flagged FN rate", "classic ECI (v1)", "flagged FNs", "Classic ECI (v1)"]
 """Names the glossary retired (its right column)."""
-WHERE = [*sorted((ROOT / "pages").glob("*.py")), *sorted((ROOT / "ecisem_core" / "ui").glob("*.py")),
+WHERE = [*sorted((ROOT / "views").glob("*.py")), *sorted((ROOT / "ecisem_core" / "ui").glob("*.py")),
          ROOT / "ecisem_core" / "report" / "html.py", ROOT / "ecisem_core" / "report" / "figures.py", ROOT / "app.py"]
 
 

@@ -181,7 +181,7 @@ def explorer_app(tmp_path_factory, monkeypatch):
     monkeypatch.setenv(WARM_UP_ENV, "0")
     at = AppTest.from_file(APP, default_timeout=600)
     at.run()
-    at.switch_page("pages/explorer.py")
+    at.switch_page("views/explorer.py")
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     return at

@@ -11,21 +11,21 @@ ROOT = __import__("pathlib").Path(__file__).resolve().parents[1]
 
 
 def test_only_existing_pages_in_registry_order(tmp_path):
-    (tmp_path / "pages").mkdir()
+    (tmp_path / "views").mkdir()
     for f in ("geometry.py", "leaderboard.py"):
-        (tmp_path / "pages" / f).write_text("")
+        (tmp_path / "views" / f).write_text("")
     assert [p.title for p in available_pages(tmp_path)] == ["Leaderboard", "Geometry"]
-    (tmp_path / "pages" / "validate.py").write_text("")  # another developer adds a page later
-    (tmp_path / "pages" / "false_negatives.py").write_text("")
+    (tmp_path / "views" / "validate.py").write_text("")  # another developer adds a page later
+    (tmp_path / "views" / "false_negatives.py").write_text("")
     got = available_pages(tmp_path)
     assert [p.title for p in got] == ["Leaderboard", "Geometry", "False negatives", "Validate"]
     assert list(sections(got)) == ["Explore", "Curate", "Check"]
 
 
 def test_unregistered_page_goes_to_other(tmp_path):
-    (tmp_path / "pages").mkdir()
-    (tmp_path / "pages" / "my_extra_view.py").write_text("")
-    (tmp_path / "pages" / "_helper.py").write_text("")
+    (tmp_path / "views").mkdir()
+    (tmp_path / "views" / "my_extra_view.py").write_text("")
+    (tmp_path / "views" / "_helper.py").write_text("")
     got = available_pages(tmp_path)
     assert [(p.title, p.url_path, p.section) for p in got] == [("My extra view", "my-extra-view", OTHER_SECTION)]
 

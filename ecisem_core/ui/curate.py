@@ -362,7 +362,7 @@ def display_frame(rows: pd.DataFrame) -> pd.DataFrame:
 
 
 def page_path(file: str) -> str:
-    """The URL path of a registered page file (``"pages/annotate.py"`` → ``"annotate"``)."""
+    """The URL path of a registered page file (``"views/annotate.py"`` → ``"annotate"``)."""
     for spec in PAGES:
         if spec.file == file:
             return spec.url_path

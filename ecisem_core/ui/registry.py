@@ -1,7 +1,7 @@
 """The dashboard's pages: one registry, so a page file added later shows up without editing ``app.py``.
 
 ``available_pages(root)`` returns the :class:`PageSpec` of every registered page whose file exists, in registry
-order, then any other ``pages/*.py`` file (titled from its name, in an "Other" section). ``app.py`` turns them
+order, then any other ``views/*.py`` file (titled from its name, in an "Other" section). ``app.py`` turns them
 into ``st.Page`` objects for ``st.navigation``.
 """
 from __future__ import annotations
@@ -22,25 +22,25 @@ class PageSpec:
 
 
 PAGES: tuple[PageSpec, ...] = (
-    PageSpec("pages/leaderboard.py", "Leaderboard", ":material/leaderboard:", "leaderboard", "Explore"),
-    PageSpec("pages/why_rank.py", "Why this rank", ":material/compare_arrows:", "why", "Explore"),
-    PageSpec("pages/geometry.py", "Geometry", ":material/scatter_plot:", "geometry", "Explore"),
-    PageSpec("pages/explorer.py", "Explorer", ":material/travel_explore:", "explorer", "Explore"),
-    PageSpec("pages/false_negatives.py", "False negatives", ":material/flag:", "false-negatives", "Curate"),
-    PageSpec("pages/annotate.py", "Annotate", ":material/rate_review:", "annotate", "Curate"),
-    PageSpec("pages/validate.py", "Validate", ":material/model_training:", "validate", "Check"),
+    PageSpec("views/leaderboard.py", "Leaderboard", ":material/leaderboard:", "leaderboard", "Explore"),
+    PageSpec("views/why_rank.py", "Why this rank", ":material/compare_arrows:", "why", "Explore"),
+    PageSpec("views/geometry.py", "Geometry", ":material/scatter_plot:", "geometry", "Explore"),
+    PageSpec("views/explorer.py", "Explorer", ":material/travel_explore:", "explorer", "Explore"),
+    PageSpec("views/false_negatives.py", "False negatives", ":material/flag:", "false-negatives", "Curate"),
+    PageSpec("views/annotate.py", "Annotate", ":material/rate_review:", "annotate", "Curate"),
+    PageSpec("views/validate.py", "Validate", ":material/model_training:", "validate", "Check"),
 )
 """Known pages, in menu order; the first available one is the default page."""
 OTHER_SECTION = "Other"
 
 
 def available_pages(root: Path) -> list[PageSpec]:
-    """Registered pages whose file exists under ``root``, then unregistered ``pages/*.py`` files."""
+    """Registered pages whose file exists under ``root``, then unregistered ``views/*.py`` files."""
     root = Path(root)
     found = [p for p in PAGES if (root / p.file).is_file()]
     known = {p.file for p in PAGES}
-    for f in sorted((root / "pages").glob("*.py")):
-        rel = f"pages/{f.name}"
+    for f in sorted((root / "views").glob("*.py")):
+        rel = f"views/{f.name}"
         if rel in known or f.name.startswith("_"):
             continue
         stem = f.stem

@@ -44,7 +44,7 @@ class K:
     NOTICES = "_ecisem_notices"           # messages from reading the URL, shown once in the sidebar
     UPLOAD_LABEL = "_ecisem_upload_label"  # file name(s) of the dataset uploaded in this session
 
-    # ---- Curate pages: False negatives (pages/false_negatives.py) and Annotate (pages/annotate.py) ----
+    # ---- Curate pages: False negatives (views/false_negatives.py) and Annotate (views/annotate.py) ----
     FN_SOURCES = "fn_sources"              # sources listed ([] = every source of the sidebar selection)
     FN_REASONS = "fn_reason_filter"        # reason kinds ([] = any)
     FN_MIN_SCORE = "fn_min_score"          # hide flagged rows scored below this
@@ -73,7 +73,7 @@ class K:
     ANN_FORM = "ann_form"                  # answer form (key + "_<item id>")
     ANN_SHOW_REASONS = "ann_show_reasons"  # show the flagger's score and reasons to the annotator
 
-    # ---- Validate page (pages/validate.py) ----
+    # ---- Validate page (views/validate.py) ----
     VAL_SOURCE = "val_source"              # what to show: "folder" (a results folder) | "run" (the page's last run)
     VAL_FOLDER = "val_folder"              # results folder under the data root (text input)
     VAL_PICK = "val_pick"                  # results folder picked from those found under the data root

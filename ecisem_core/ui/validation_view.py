@@ -9,7 +9,7 @@ display tables and sidebar settings, and start / watch / stop a small validation
     run = start_run(build_command(data_files, eval_spec, out, per_source=64, epochs=1, seeds=[0]), out)
     run.status(); tail(run.log); stop_run(run)
 
-The page itself (``pages/validate.py``) only draws these; the background runs themselves are managed by
+The page itself (``views/validate.py``) only draws these; the background runs themselves are managed by
 :mod:`ecisem_core.downstream.background`. Longer than 400 lines because reading a results folder, its display
 tables and the calibrated-settings hand-off to the sidebar are one contract with the page; splitting them would
 scatter the page's logic over modules that no one else uses.

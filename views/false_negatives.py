@@ -14,8 +14,8 @@ from ecisem_core.ui import curate, data, layout
 from ecisem_core.ui.state import K
 from ecisem_core.ui.text import md_escape
 
-SELF = "pages/false_negatives.py"
-ANNOTATE = "pages/annotate.py"
+SELF = "views/false_negatives.py"
+ANNOTATE = "views/annotate.py"
 TOP_N = 50          # default "top N of the list" for a batch
 CARDS = 3           # selected triplets shown as cards
 RANK_LABELS = {"fn_score": "Rules", "fn_model": "Learned"}

@@ -18,7 +18,7 @@ from ecisem_core.ui import curate, layout, sidebar
 from ecisem_core.ui.state import K
 from ecisem_core.ui.text import md_escape
 
-FN_PAGE = "pages/false_negatives.py"
+FN_PAGE = "views/false_negatives.py"
 BUTTONS = {  # verdict → (label, shortcut, icon, type)
     "false_negative": ("False negative — it answers the query", "F", ":material/check_circle:", "primary"),
     "true_negative": ("True negative — it does not", "T", ":material/cancel:", "secondary"),
