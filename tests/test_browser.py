@@ -81,7 +81,7 @@ def shot(page, path: Path) -> None:
 def test_dashboard_in_chromium(server, browser, tmp_path):
     demo_sources = sorted(pd.read_json(DEMO_PATH, lines=True)["source"].unique())
     t_start = time.monotonic()
-    page = browser.new_page(viewport=VIEWPORT)
+    page = browser.new_context(viewport=VIEWPORT, permissions=["clipboard-read", "clipboard-write"]).new_page()
 
     # 1. the leaderboard renders with every source
     page.goto(server + "/")
@@ -126,6 +126,9 @@ def test_dashboard_in_chromium(server, browser, tmp_path):
             if attempt == 3:
                 raise
     link = code.inner_text().strip()
+    page.locator("button.eci-copy").click()  # "Copy link" puts exactly the shown link on the clipboard
+    page.get_by_text("Copied to the clipboard").wait_for(timeout=15_000)
+    assert page.evaluate("navigator.clipboard.readText()") == link
     query = parse_qs(urlsplit(link).query)
     assert link.startswith(server) and query["b"] == ["0"] and query["view"] == ["leaderboard"]
     page.keyboard.press("Escape")

@@ -91,3 +91,12 @@ def test_config_for_dimension():
     cfg = ViewState(metric=MetricState(kappa=4.0, alpha=0.5, sample_size=300)).config_for(384)
     assert cfg.kappa == 4.0 * 384 and cfg.alpha == 0.5 and cfg.sample_size == 300
     assert cfg.kappa_for(384) == 1536.0
+
+
+def test_copy_button_escapes_the_link_into_an_attribute_not_the_script():
+    from ecisem_core.ui.share import COPY_JS, copy_button_html
+
+    url = 'http://h/?ds=path:"><script>alert(1)</script>&x=\'y\''
+    out = copy_button_html(url)
+    assert "<script>alert(1)</script>" not in out and 'data-url="http://h/?ds=path:&quot;&gt;&lt;script&gt;' in out
+    assert out.endswith(COPY_JS) and "alert" not in COPY_JS

@@ -12,6 +12,7 @@ is clamped into its range) and says so in ``notes``.
 """
 from __future__ import annotations
 
+import html
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -232,3 +233,28 @@ def share_url(base: str, params: Mapping[str, ParamValue]) -> str:
         base += "/"
     qs = query_string(params)
     return f"{base}?{qs}" if qs else base
+
+
+COPY_JS = """<script>
+document.querySelectorAll('button.eci-copy').forEach(function (b) {
+  if (b.dataset.ready) return;
+  b.dataset.ready = '1';
+  b.addEventListener('click', function () {
+    var said = b.parentElement.querySelector('.eci-copied');
+    navigator.clipboard.writeText(b.dataset.url).then(
+      function () { said.textContent = 'Copied to the clipboard'; },
+      function () { said.textContent = 'The browser refused the clipboard: copy the link below'; });
+  });
+});
+</script>"""
+"""The copy button's script: it holds no user text (the link travels in the button's escaped data attribute)."""
+
+
+def copy_button_html(url: str) -> str:
+    """A "Copy link" button that puts ``url`` on the clipboard (``navigator.clipboard``) and says so; the URL is
+    html-escaped into a data attribute, never into the script."""
+    return ('<div class="eci-copy-row"><button class="eci-copy" type="button" data-url="'
+            + html.escape(url, quote=True) + '">Copy link</button> <span class="eci-copied" role="status"></span>'
+            '</div><style>.eci-copy{border:1px solid #2563EB;background:#2563EB;color:#fff;border-radius:6px;'
+            'padding:.3rem .8rem;cursor:pointer;font-size:.9rem}.eci-copied{color:#166534;font-size:.85rem;'
+            'margin-left:.4rem}</style>' + COPY_JS)

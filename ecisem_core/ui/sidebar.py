@@ -236,8 +236,8 @@ def _share_popover(view: ViewState) -> None:
     arriving) does not close it. Page settings not chosen yet are at their defaults, which a link leaves out."""
     url = share.share_url(st.context.url or "", share.encode(view, full=True))
     with st.popover("Copy share link", icon=":material/link:", width="stretch", key="share_popover"):
-        st.caption("Opens this view with the same dataset, encoder, weights, sources and page settings. "
-                   "Click the copy icon.")
+        st.caption("Opens this view with the same dataset, encoder, weights, sources and page settings.")
+        st.html(share.copy_button_html(url), unsafe_allow_javascript=True)  # the URL is escaped into an attribute
         st.code(url, language=None, wrap_lines=True)
         if view.dataset.startswith(UPLOAD_PREFIX):
             st.caption("The dataset was uploaded: whoever opens the link must upload the same file(s).")
