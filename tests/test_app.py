@@ -209,7 +209,7 @@ def test_uploaded_text_is_escaped_on_the_why_page(demo_cache):
     assert not at.exception, [e.value for e in at.exception]
     cards = "".join(h.proto.body for h in at.get("html"))
     assert "&lt;script&gt;" in cards or "&lt;<mark" in cards
-    assert "<script>" not in cards
+    assert "<script>alert" not in cards  # the only scripts are our own (sort, copy), holding no user text
 
 
 def test_path_outside_the_data_root_is_refused_and_inside_is_read(demo_cache, data_root):

@@ -216,3 +216,44 @@ def test_explorer_page_search_then_row_opens_card(explorer_app):
     assert html.escape(str(first["negative"])) in cards[0] and "nearest texts to the negative" in cards[0]
     assert cards[0].count("<li>") == 5
     assert '"chosen row"' in at.get("plotly_chart")[0].proto.spec  # its point is ringed on the map
+
+
+def test_filters_round_trip_through_link_parameters():
+    params = ex.filters_to_params("  venus ", ["llm", "bm25"], "yes", "any")
+    assert params == {"xq": "venus", "xs": ["llm", "bm25"], "xf": "yes"}
+    lists = {k: v if isinstance(v, list) else [v] for k, v in params.items()}
+    assert ex.filters_from_params(lists, ["bm25", "llm", "dense"]) == {"search": "venus", "sources": ["llm", "bm25"],
+                                                                         "fn": "yes"}
+    bad = {"xs": ["nope", "llm"], "xf": ["maybe"], "xj": ["no"], "xq": ["   "]}
+    assert ex.filters_from_params(bad, ["llm"]) == {"sources": ["llm"], "junk": "no"}
+    assert ex.filters_to_params("", None, "any", "any") == {}
+
+
+def test_explorer_filters_travel_in_the_link_and_the_share_link(tmp_path_factory, monkeypatch):
+    """A link naming the explorer's filters opens with them set; the page's share link carries them; on another
+    page they leave the URL."""
+    if not DEMO_PATH.exists():
+        pytest.skip("the demo dataset is not built (python -m ecisem_core.demo build)")
+    from urllib.parse import parse_qs, urlsplit
+
+    from ecisem_core import demo
+
+    demo.seed_cache(tmp_path_factory.getbasetemp() / "ecisem_cache")
+    monkeypatch.setattr(app_test, "PagesManager", _NavigationPagesManager)
+    monkeypatch.setenv(WARM_UP_ENV, "0")
+    at = AppTest.from_file(APP, default_timeout=600)
+    at.query_params.update({"view": "explorer", "xq": "Venus", "xs": ["llm", "nope"], "xf": "no"})
+    at.run()
+    at.switch_page("views/explorer.py")
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.text_input(key="explorer_search").value == "Venus"
+    assert at.multiselect(key="explorer_sources").value == ["llm"]
+    assert at.selectbox(key="explorer_fn").value == "no"
+    shown = at.dataframe[0].value
+    assert len(shown) and set(shown["source"]) == {"llm"}
+    link = parse_qs(urlsplit(at.code[0].value).query)
+    assert link["xq"] == ["Venus"] and link["xs"] == ["llm"] and link["xf"] == ["no"]
+    at.switch_page("views/leaderboard.py")
+    at.run()
+    assert "xq" not in at.query_params and "xq" not in parse_qs(urlsplit(at.code[0].value).query)

@@ -9,14 +9,14 @@ import streamlit as st
 
 from ecisem_core.embed.projection import CAP_PER_SOURCE
 from ecisem_core.report import figures
-from ecisem_core.ui import data, explorer, layout
+from ecisem_core.ui import data, explorer, layout, share
 from ecisem_core.ui.state import K
 from ecisem_core.ui.store import Store
 from ecisem_core.ui.text import md_escape
 
 PREFIX = "explorer_"
 SEARCH, SOURCES, FN, JUNK, LIMIT, OF = (PREFIX + k for k in ("search", "sources", "fn", "junk", "limit", "of"))
-POINTS, MAP = PREFIX + "points", PREFIX + "map"
+POINTS, MAP, LINKED = PREFIX + "points", PREFIX + "map", PREFIX + "linked"
 FLAG_OPTIONS = {"any": None, "yes": True, "no": False}
 FLAG_LABELS = {"any": "any", "yes": "flagged", "no": "not flagged"}
 TABLE_ROWS = 5_000  # most rows sent to the table (the filters and the search narrow it down)
@@ -60,7 +60,30 @@ def _on_map_select() -> None:
     st.session_state[POINTS] = tuple(sorted(set(ids))) if ids else None
 
 
+def _from_link(sources: list[str]) -> None:
+    """Once per session: filters named in the link (xq, xs, xf, xj) become the widgets' values."""
+    if st.session_state.get(LINKED):
+        return
+    st.session_state[LINKED] = True
+    got = explorer.filters_from_params({k: st.query_params.get_all(k) for k in st.query_params}, sources)
+    for name, key in (("search", SEARCH), ("sources", SOURCES), ("fn", FN), ("junk", JUNK)):
+        if name in got:
+            st.session_state[key] = got[name]
+
+
+def _to_link(search: str, chosen: list[str], fn: str, junk: str) -> None:
+    """The filters into the URL (so the share link carries them); defaults leave their parameter out."""
+    want = explorer.filters_to_params(search or "", chosen, fn or "any", junk or "any")
+    for k in share.PAGE_PARAMS["explorer"]:
+        if k not in want and k in st.query_params:
+            del st.query_params[k]
+    for k, v in want.items():
+        if st.query_params.get_all(k) != (v if isinstance(v, list) else [v]):
+            st.query_params[k] = v
+
+
 def filters(table, sources: list[str]) -> explorer.FilterSpec:
+    _from_link(sources)
     search = st.text_input("Search queries, positives and negatives", key=SEARCH, persist_state="session",
                            placeholder="a word or phrase (case-insensitive)")
     if any(x not in sources for x in st.session_state.get(SOURCES) or []):
@@ -72,6 +95,7 @@ def filters(table, sources: list[str]) -> explorer.FilterSpec:
     junk = c4.selectbox("Junk", list(FLAG_OPTIONS), format_func=FLAG_LABELS.get, key=JUNK, persist_state="session")
     c5.number_input("Points on the map (most)", 1_000, 200_000, explorer.MAP_POINTS, step=1_000, key=LIMIT,
                     persist_state="session", help="Beyond it the map draws a seeded sample of the matching points.")
+    _to_link(search, chosen, fn, junk)
     bounds = explorer.slider_bounds(table)
     values = {}
     with st.expander("Ranges of s_qp, s_qn, s_pn, c, h, ρ, w, FN score"):

@@ -304,6 +304,41 @@ def card_html(row: Mapping[str, object], neighbours: pd.DataFrame | None = None,
             f'</div>{texts}{near}</div>')
 
 
+FLAG_PARAM_VALUES = ("yes", "no")
+"""Values of the flagged / junk filters in a link (``any`` is the default and is left out)."""
+
+
+def filters_to_params(search: str, sources: Sequence[str] | None, fn: str, junk: str) -> dict[str, str | list[str]]:
+    """The explorer's filters as query parameters (share.PAGE_PARAMS["explorer"]); defaults are left out."""
+    out: dict[str, str | list[str]] = {}
+    if search.strip():
+        out["xq"] = search.strip()
+    if sources:
+        out["xs"] = list(sources)
+    if fn in FLAG_PARAM_VALUES:
+        out["xf"] = fn
+    if junk in FLAG_PARAM_VALUES:
+        out["xj"] = junk
+    return out
+
+
+def filters_from_params(params: Mapping[str, Sequence[str]], sources: Sequence[str]) -> dict[str, object]:
+    """Filter values from query parameters (lists of values per name): a search, the known sources (unknown ones
+    dropped), the flagged / junk choice; anything unreadable is left at its default."""
+    out: dict[str, object] = {}
+    q = list(params.get("xq") or [])
+    if q and q[-1].strip():
+        out["search"] = q[-1].strip()[:500]
+    chosen = [x for x in params.get("xs") or [] if x in set(sources)]
+    if chosen:
+        out["sources"] = list(dict.fromkeys(chosen))
+    for name, key in (("fn", "xf"), ("junk", "xj")):
+        v = list(params.get(key) or [])
+        if v and v[-1] in FLAG_PARAM_VALUES:
+            out[name] = v[-1]
+    return out
+
+
 def split_reasons(reasons: str) -> list[str]:
     """The reason texts of an ``fn_reasons`` string: split at the separator, except where a piece starts with no
     reason name (the ``"; s_pn …"`` inside the numbers of "combined evidence"), which stays with its reason."""

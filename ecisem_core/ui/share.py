@@ -226,6 +226,25 @@ def query_string(params: Mapping[str, ParamValue]) -> str:
     return urlencode([(k, v) for k, vals in params.items() for v in as_list(vals)])
 
 
+PAGE_PARAMS: dict[str, tuple[str, ...]] = {
+    "explorer": ("xq", "xs", "xf", "xj"),  # search, sources, flagged, junk (views/explorer.py)
+    "annotate": ("batch",),  # the batch shown (the personal "annotator" parameter never goes into a share link)
+}
+"""Query parameters a page writes itself, by page (its url path): a share link made on that page carries them,
+and they are dropped from the URL on the other pages."""
+
+
+def page_params(view: str, current: Mapping[str, str | Sequence[str]]) -> dict[str, ParamValue]:
+    """The parameters of page ``view`` present in ``current`` (what its share link adds to the view's own)."""
+    names = PAGE_PARAMS.get(view, ())
+    return {k: (v if isinstance(v, str) else list(v)) for k, v in current.items() if k in names}
+
+
+def other_pages_params(view: str) -> frozenset[str]:
+    """The page parameters of every page but ``view`` (left behind in the URL when the user changed page)."""
+    return frozenset(k for page, names in PAGE_PARAMS.items() if page != view for k in names)
+
+
 def share_url(base: str, params: Mapping[str, ParamValue]) -> str:
     """``base`` (scheme, host, page path; any query string dropped) + ``?`` + :func:`query_string`."""
     base = base.split("?", 1)[0].split("#", 1)[0]

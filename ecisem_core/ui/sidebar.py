@@ -225,16 +225,21 @@ def start(view: str | None = None) -> Context:
         for note in st.session_state.pop(K.NOTICES, []) or []:
             st.warning(f"Share link: {md_escape(note)}", icon=":material/link_off:")
         view = _view(ds)
-        _share_popover(view)
+        st.session_state[SHARE_SLOT] = st.empty()  # the share link is drawn by finish(), after the page ran
     ctx = Context(view, ds, error, encoder, enc_error)
     st.session_state[CONTEXT] = ctx
     return ctx
 
 
-def _share_popover(view: ViewState) -> None:
+SHARE_SLOT = "_ecisem_share_slot"
+"""Session key of the sidebar placeholder the share link is drawn into at the end of a run."""
+
+
+def _share_popover(view: ViewState, extra: dict) -> None:
     """The "Copy share link" popover. Drawn at a fixed place with a key, so a rerun (a background result
-    arriving) does not close it. Page settings not chosen yet are at their defaults, which a link leaves out."""
-    url = share.share_url(st.context.url or "", share.encode(view, full=True))
+    arriving) does not close it. Page settings not chosen yet are at their defaults, which a link leaves out;
+    ``extra``: the current page's own parameters (share.PAGE_PARAMS), e.g. the Explorer's filters."""
+    url = share.share_url(st.context.url or "", {**share.encode(view, full=True), **extra})
     with st.popover("Copy share link", icon=":material/link:", width="stretch", key="share_popover"):
         st.caption("Opens this view with the same dataset, encoder, weights, sources and page settings.")
         st.html(share.copy_button_html(url), unsafe_allow_javascript=True)  # the URL is escaped into an attribute
@@ -260,8 +265,14 @@ def finish(view: str) -> None:
     data.warm_up_umap()
     st.session_state[K.VIEW] = view
     ctx = st.session_state.get(CONTEXT)
-    ours = share.encode(_view(ctx.dataset if ctx else None))
+    full = _view(ctx.dataset if ctx else None)
+    ours = share.encode(full)
     current = {k: st.query_params.get_all(k) for k in st.query_params.keys()}
-    merged = share.merge_params(current, ours)
+    stale = share.other_pages_params(view)
+    merged = {k: v for k, v in share.merge_params(current, ours).items() if k not in stale}
     if {k: share.as_list(v) for k, v in merged.items()} != {k: list(v) for k, v in current.items()}:
         st.query_params.from_dict(merged)
+    slot = st.session_state.pop(SHARE_SLOT, None)
+    if slot is not None:
+        with slot.container():
+            _share_popover(full, share.page_params(view, current))
