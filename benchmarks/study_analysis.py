@@ -331,8 +331,9 @@ def write_presets(report: dict[str, Any], dim: int = 384) -> list[Path]:
                        if r["seed_tau"] is None else "")
         preset = Preset(
             name, title,
-            provisional + f"Fitted on the validity study's '{regime}' regime (README): among the false-negative-aware settings "
-            f"(φ > 0) of a grid of {report['n_configs']}, the one whose ECI_sem ranking of the {len(r['sources'])} sources agreed best with their "
+            provisional + f"Fitted on the validity study's '{regime}' regime (README): among "
+            + ("the false-negative-aware settings (φ > 0)" if PRESET_FAMILY != "any" else "all the settings")
+            + f" of a grid of {report['n_configs']}, the one whose ECI_sem ranking of the {len(r['sources'])} sources agreed best with their "
             f"mean out-of-domain nDCG@10 after fine-tuning. κ = {fit['kappa_d']:g}·d at d = {dim} "
             "(all-MiniLM-L6-v2); with another encoder set --kappa to the same multiple of its d.",
             config,

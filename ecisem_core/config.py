@@ -135,6 +135,14 @@ class Setting:
         return None
 
 
+EXPONENT_MIN: float = -4.0
+"""Lowest exponent α, β, γ: a negative exponent turns its term against a source (docs/METRIC.md §2.1; the term is
+floored at ``metric.terms.NEGATIVE_EXPONENT_FLOOR`` first), which the validity study's calibration found the
+adapt regime asks for; below −4 a floored term's weight would dwarf every other triplet's."""
+EXPONENT_GRID: tuple[float, ...] = (-1.0, 0.0, 1.0, 2.0)
+"""Calibration grid of α, β, γ (``ecisem validate --calibrate``): either sign, off, and a stronger positive."""
+
+
 SETTINGS: tuple[Setting, ...] = (
     Setting("tau", float, TAU, "temperature τ (default {default})", symbol="τ",
             flag="--tau", url="tau", label="τ  temperature", widget_format="%.3f",
@@ -143,16 +151,18 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("alpha", float, ALPHA, "exponent of target consistency (default {default})", symbol="α",
             flag="--alpha", url="a", label="α  target consistency",
             widget_help="Exponent of c in w = c^α·h^β·ρ^γ. c near 0: the encoder prefers the negative (likely "
-                        "false negative). 0 switches the term off.",
-            minimum=0, ui_range=(0.0, 3.0), step=0.1, grid=(0.0, 0.5, 1.0, 2.0)),
+                        "false negative). 0 switches the term off; below 0 the term counts against a source.",
+            minimum=EXPONENT_MIN, ui_range=(-2.0, 3.0), step=0.1, grid=EXPONENT_GRID),
     Setting("beta", float, BETA, "exponent of semantic locality (default {default})", symbol="β",
             flag="--beta", url="b", label="β  semantic locality",
-            widget_help="Exponent of h: rewards negatives as close to the query as the positive (hard ones).",
-            minimum=0, ui_range=(0.0, 3.0), step=0.1, grid=(0.0, 0.5, 1.0, 2.0)),
+            widget_help="Exponent of h: rewards negatives as close to the query as the positive (hard ones); "
+                        "below 0 it rewards negatives far from the query instead.",
+            minimum=EXPONENT_MIN, ui_range=(-2.0, 3.0), step=0.1, grid=EXPONENT_GRID),
     Setting("gamma", float, GAMMA, "exponent of lexical residuality (default {default})", symbol="γ",
             flag="--gamma", url="g", label="γ  lexical residuality",
-            widget_help="Exponent of ρ: the share of the negative's IDF mass not already in the query or positive.",
-            minimum=0, ui_range=(0.0, 3.0), step=0.1, grid=(0.0, 0.5, 1.0, 2.0)),
+            widget_help="Exponent of ρ: the share of the negative's IDF mass not already in the query or positive; "
+                        "below 0 it rewards lexical overlap instead.",
+            minimum=EXPONENT_MIN, ui_range=(-2.0, 3.0), step=0.1, grid=EXPONENT_GRID),
     Setting("fn_penalty", float, FN_PENALTY, "false-negative penalty φ: each triplet's weight is multiplied by "
             "(1 − fn_score)^φ (default {default}: the published construction)", symbol="φ",
             flag="--fn-penalty", url="fn", label="φ  false-negative penalty",

@@ -25,7 +25,7 @@ from ecisem_core.config import ScoreConfig
 from ecisem_core.downstream.agreement import rank_correlations
 
 N_SOURCES = 14
-TRUE = {"tau": 0.1, "alpha": 2.0, "beta": 0.0, "gamma": 0.5, "kappa": 8.0}
+TRUE = {"tau": 0.1, "alpha": 2.0, "beta": 0.0, "gamma": -1.0, "kappa": 8.0}  # γ < 0: a sign the grid must reach
 GRID = CalibrationGrid()  # κ = factor · dim; with dim = 1 the κ values are the factors (0.5, 2, 8)
 
 

@@ -22,7 +22,7 @@ from ecisem_core.ui.state import (MetricState, ViewState, ui_default, ui_setting
 DUMMY = Setting("zeta", float, 0.25, "a dummy setting ζ (default {default})", symbol="ζ", flag="--zeta", url="z",
                 label="ζ  dummy", widget_help="Only in this test.", minimum=0, ui_range=(0.0, 1.0), step=0.05,
                 grid=(0.0, 0.5))
-EXPONENTS = (0.0, 0.5, 1.0, 2.0)
+EXPONENTS = (-1.0, 0.0, 1.0, 2.0)
 
 
 @pytest.fixture
@@ -89,7 +89,7 @@ def test_dummy_setting_reaches_the_calibration_grid(dummy):
     assert grid.axes[-1] == ("zeta", (0.0, 0.5)) and grid.size == 3 * 4 * 4 * 4 * 3 * 2
     configs = grid.configs(config_class()(), dim=1)
     assert len(configs) == grid.size and [c.zeta for c in configs[:4]] == [0.0, 0.5, 0.0, 0.5]
-    assert settings_of(configs[1], 1) == {"tau": 0.02, "alpha": 0.0, "beta": 0.0, "gamma": 0.0, "kappa": 0.5,
+    assert settings_of(configs[1], 1) == {"tau": 0.02, "alpha": -1.0, "beta": -1.0, "gamma": -1.0, "kappa": 0.5,
                                           "zeta": 0.5}
     assert distance_to(settings_of(configs[0], 1), settings_of(configs[1], 1)) == 0.5
 
@@ -100,8 +100,9 @@ def test_without_the_dummy_nothing_changed():
     assert "--zeta" not in build_parser().format_help()
 
 
-def test_calibration_grid_is_the_one_of_before():
-    """Same values, same order: τ slowest, κ = factor · d fastest."""
+def test_calibration_grid_reaches_both_signs():
+    """τ slowest, κ = factor · d fastest; the exponents may be negative (a term counted against a source: the
+    validity study's adapt regime asked for it), so the grid holds −1 as well as 0, 1 and 2."""
     got = [(c.tau, c.alpha, c.beta, c.gamma, c.kappa) for c in CalibrationGrid().configs(ScoreConfig(), 384)]
     assert got == list(itertools.product((0.02, 0.05, 0.1), EXPONENTS, EXPONENTS, EXPONENTS, (192.0, 768.0, 3072.0)))
     assert CalibrationGrid().size == len(got) == 576
@@ -133,7 +134,7 @@ def test_registry_is_consistent():
 @pytest.mark.parametrize("changes,message", [
     ({"tau": 0}, "tau must be > 0 (got 0)"),
     ({"tau": float("nan")}, "tau must be > 0 (got nan)"),
-    ({"alpha": -1.0}, "alpha must be >= 0 (got -1.0)"),
+    ({"alpha": -5.0}, "alpha must be >= -4 (got -5.0)"),
     ({"gamma": float("inf")}, None),
     ({"kappa": 0.0}, "kappa must be > 0 (got 0.0)"),
     ({"sample_size": 0}, "sample_size must be >= 1 (got 0)"),
@@ -148,7 +149,7 @@ def test_registry_is_consistent():
 ])
 def test_validation_messages(changes, message):
     if message is None:  # gamma = inf: not finite
-        with pytest.raises(InputError, match="gamma must be >= 0"):
+        with pytest.raises(InputError, match="gamma must be >= -4"):
             ScoreConfig(**changes)
         return
     with pytest.raises(InputError) as err:

@@ -117,3 +117,15 @@ def test_a_stronger_encoder_can_judge_the_false_negatives():
     assert abs(alone_flags[para].mean() - alone_flags[~para].mean()) < 0.4   # the random target cannot tell
     assert np.array_equal(judged.s_qn, alone.s_qn)            # the score itself still uses the target encoder
     assert ranking(judged, fn_penalty=4.0)[-1] == "paraphrase"
+
+
+@pytest.mark.parametrize("name", ["weak-start", "adapt"])
+def test_the_study_presets_do_not_put_paraphrases_first(prepared, name):
+    """The presets fitted on the validity study (README) rank the source of paraphrases below the clean hard one
+    (the published construction puts it first: test above)."""
+    from ecisem_core.metric.presets import get_preset
+
+    cfg = get_preset(name).config
+    settings = {k: getattr(cfg, k) for k in ("tau", "alpha", "beta", "gamma", "fn_penalty")}
+    settings["kappa"] = None if cfg.kappa is None else cfg.kappa / 384 * D  # the same multiple of d
+    assert ranking(prepared, **settings) == ["hard", "paraphrase"]

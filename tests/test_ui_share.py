@@ -41,7 +41,7 @@ def test_full_encoding_round_trips_too():
 @pytest.mark.parametrize("params,field,value,note", [
     ({"tau": ["abc"]}, "tau", ViewState().metric["tau"], "not a number"),
     ({"tau": ["9"]}, "tau", 0.5, "outside"),
-    ({"a": ["-1"]}, "alpha", 0.0, "outside"),
+    ({"a": ["-3"]}, "alpha", -2.0, "outside"),
     ({"n": ["10.5"]}, "sample_size", 50, "outside"),
     ({"n": ["100.5"]}, "sample_size", 100, "whole number"),
     ({"seed": ["nan"]}, "seed", ViewState().metric["seed"], "not a number"),
