@@ -123,11 +123,9 @@ def card(s: layout.Scored, table, row) -> None:
 
 
 def main() -> None:
-    s = layout.scored()
+    s = layout.scored_page("Explorer")
     if s is None:
-        layout.header("Explorer")
         return
-    layout.header("Explorer", layout.describe(s))
     seed, cap = int(s.request.config.seed), int(st.session_state.get(K.CAP) or CAP_PER_SOURCE)
     if data.projection_ready(s.dataset, s.ctx.encoder, cap, seed):
         proj = data.projection(s.dataset, s.ctx.encoder, s.prep, cap, seed)

@@ -266,11 +266,9 @@ def baselines_tab(table: pd.DataFrame, sources: list[str]) -> None:
 
 
 def main() -> None:
-    s = layout.scored()
+    s = layout.scored_page("False negatives")
     if s is None:
-        layout.header("False negatives")
         return
-    layout.header("False negatives", layout.describe(s))
     table = flag_table(data.prepared_key(s.dataset, s.ctx.encoder), s.prep)
     options = list(s.result.sources["source"])
     store, store_error = curate.try_open_store()

@@ -31,11 +31,9 @@ def controls() -> tuple[int, str]:
 
 
 def main() -> None:
-    s = layout.scored()
+    s = layout.scored_page("Geometry")
     if s is None:
-        layout.header("Geometry")
         return
-    layout.header("Geometry", layout.describe(s))
     cap, colour = controls()
     seed = int(s.request.config.seed)
     cached = data.projection_ready(s.dataset, s.ctx.encoder, cap, seed)

@@ -53,12 +53,10 @@ def show_fn_what_if(contrib_sources, penalty: float) -> None:
 
 
 def main() -> None:
-    s = layout.scored()
+    s = layout.scored_page("Leaderboard")
     layout.mark("scored")
     if s is None:
-        layout.header("Leaderboard")
         return
-    layout.header("Leaderboard", layout.describe(s))
     res = s.result
     head = st.container()  # filled after the table: the table is what a slider move waits for
     unc_done = data.uncertainty_ready(s.dataset, s.ctx.encoder, s.request)

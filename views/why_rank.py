@@ -53,11 +53,9 @@ def triplet_lists(name: str, part, idf: dict, colour: str) -> None:
 
 
 def main() -> None:
-    s = layout.scored()
+    s = layout.scored_page("Why this rank")
     if s is None:
-        layout.header("Why this rank")
         return
-    layout.header("Why this rank", layout.describe(s))
     names = list(s.result.sources["source"])
     if len(names) < 2:
         st.info("Select at least two sources to compare.", icon=":material/compare_arrows:")

@@ -83,6 +83,14 @@ def scored() -> Scored | None:
     return Scored(ctx, ctx.dataset, prep, result, req)
 
 
+def scored_page(title: str) -> Scored | None:
+    """The start of an analysis page: :func:`scored`, then the title with :func:`describe` under it (the title
+    alone when there is nothing to score; :func:`scored` has said why)."""
+    s = scored()
+    header(title, describe(s) if s is not None else None)
+    return s
+
+
 def describe(s: Scored) -> str:
     """One line under a page title: dataset, size, encoder and the metric settings (as the sidebar shows them)."""
     values = [(ui_symbol(x), s.ctx.view.metric[x.name]) for x in ui_settings()]
