@@ -99,7 +99,7 @@ def test_dashboard_in_chromium(server, browser, tmp_path):
     assert table_sources(page) == before
     shot(page, tmp_path / "1-leaderboard.png")
 
-    # 2. a weight slider: β (semantic locality) 1 → 0 with the keyboard; the table changes and the order with it
+    # 2. a weight slider: β (semantic locality) 1 → −2 (Home) with the keyboard; the table changes and the order with it
     text_before = table_text(page)
     thumb = slider(page, "semantic locality")
     thumb.focus()
@@ -107,12 +107,12 @@ def test_dashboard_in_chromium(server, browser, tmp_path):
     page.wait_for_function("""([sel, prev]) => {
         const t = document.querySelector(sel);
         return t && t.innerText !== prev; }""", arg=[BOARD, text_before], timeout=WAIT_MS)
-    assert thumb.input_value() == "0"
+    assert thumb.input_value() == "-2"  # the low end of β (negative exponents are allowed)
     wait_for_table(page, len(demo_sources))
     after = table_sources(page)
     assert sorted(after) == demo_sources and after != before
-    page.wait_for_function("() => location.search.includes('b=0')", timeout=30_000)  # written at the run's end
-    shot(page, tmp_path / "2-leaderboard-beta-0.png")
+    page.wait_for_function("() => location.search.includes('b=-2')", timeout=30_000)  # written at the run's end
+    shot(page, tmp_path / "2-leaderboard-beta-low.png")
 
     # 3. the share link, opened in a fresh browser context, shows the same settings and the same table
     code = page.locator('[data-testid="stPopoverBody"] [data-testid="stCode"] code').first
@@ -130,7 +130,7 @@ def test_dashboard_in_chromium(server, browser, tmp_path):
     page.get_by_text("Copied to the clipboard").wait_for(timeout=15_000)
     assert page.evaluate("navigator.clipboard.readText()") == link
     query = parse_qs(urlsplit(link).query)
-    assert link.startswith(server) and query["b"] == ["0"] and query["view"] == ["leaderboard"]
+    assert link.startswith(server) and query["b"] == ["-2"] and query["view"] == ["leaderboard"]
     page.keyboard.press("Escape")
     fresh = browser.new_context(viewport=VIEWPORT).new_page()
     fresh.goto(link)
@@ -139,7 +139,7 @@ def test_dashboard_in_chromium(server, browser, tmp_path):
     fresh.wait_for_function("""() => {
         const s = [...document.querySelectorAll('[data-testid="stSlider"]')]
             .find(e => e.innerText.includes('semantic locality'));
-        return s && s.querySelector('input[type="range"]').value === '0'; }""",
+        return s && s.querySelector('input[type="range"]').value === '-2'; }""",
         timeout=WAIT_MS)
     assert table_sources(fresh) == after
     assert slider(fresh, "target consistency").input_value() == "1"
@@ -152,7 +152,7 @@ def test_dashboard_in_chromium(server, browser, tmp_path):
     page.locator('[data-testid="stPlotlyChart"] .js-plotly-plot').first.wait_for(timeout=WAIT_MS)
     page.get_by_text("unique texts laid out by UMAP").wait_for(timeout=WAIT_MS)
     assert page.locator('[data-testid="stPlotlyChart"] canvas').count() > 0  # WebGL scatter drawn
-    assert "view=geometry" in page.url and "b=0" in page.url  # settings follow the user across pages
+    assert "view=geometry" in page.url and "b=-2" in page.url  # settings follow the user across pages
     shot(page, tmp_path / "4-geometry.png")
 
     # 5. a lasso over the middle of the map lists the selected triplets
@@ -167,6 +167,6 @@ def test_dashboard_in_chromium(server, browser, tmp_path):
     page.get_by_text("selected triplets").first.wait_for(timeout=WAIT_MS)
     shot(page, tmp_path / "5-geometry-selection.png")
 
-    for name in ("1-leaderboard", "2-leaderboard-beta-0", "3-shared-link", "4-geometry", "5-geometry-selection"):
+    for name in ("1-leaderboard", "2-leaderboard-beta-low", "3-shared-link", "4-geometry", "5-geometry-selection"):
         assert (tmp_path / f"{name}.png").stat().st_size > 10_000
     print(f"browser test: {time.monotonic() - t_start:.1f} s; screenshots in {tmp_path}")
