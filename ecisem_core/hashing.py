@@ -32,6 +32,13 @@ def short_id(prefix: str, text: str) -> str:
     return prefix + text_hash(text)[:12]
 
 
+def short_ids(prefix: str, texts: pd.Series) -> np.ndarray:
+    """:func:`short_id` of every text, each distinct text hashed once (a million triplets repeat their texts)."""
+    codes, uniques = pd.factorize(texts.astype(str), sort=False)
+    ids = np.array([short_id(prefix, u) for u in uniques], dtype=object)
+    return ids[codes] if len(codes) else np.array([], dtype=object)
+
+
 def content_key(frame: pd.DataFrame, seed: int) -> np.ndarray:
     """A seeded 64-bit hash of each row's (query, positive, negative): an order-free sampling key."""
     key = f"{seed:016d}"[-16:]

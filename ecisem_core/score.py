@@ -34,7 +34,7 @@ from ecisem_core.metric.uncertainty import (
     SourceSample, bootstrap_scores, centre, intervals, map_sources, pairwise_prob, rank_stability, ranks_desc,
     top_sources,
 )
-from ecisem_core.hashing import short_id
+from ecisem_core.hashing import short_ids
 
 SOURCE_COLUMNS = ["source", "n", "eci_sem", "eci_sem_per_dim", "ci_low", "ci_high", "info", "diversity",
                   "phi_c", "phi_h", "phi_rho", "phi_div", "eci_v1", "fn_rate"]
@@ -142,9 +142,9 @@ def _check_table(triplets: pd.DataFrame) -> None:
 def _with_ids(triplets: pd.DataFrame) -> pd.DataFrame:
     t = triplets.reset_index(drop=True).copy()
     if "query_id" not in t.columns:
-        t["query_id"] = [short_id("q", s) for s in t["query"].astype(str)]
+        t["query_id"] = short_ids("q", t["query"])
     if "negative_id" not in t.columns:
-        t["negative_id"] = [short_id("n", s) for s in t["negative"].astype(str)]
+        t["negative_id"] = short_ids("n", t["negative"])
     for col in ("query_id", "negative_id", "source"):
         t[col] = t[col].astype(str)
     return t

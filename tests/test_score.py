@@ -122,3 +122,11 @@ def test_missing_columns_is_an_input_error():
 
     with pytest.raises(InputError, match="lacks column"):
         score_sources(pd.DataFrame({"query": ["a"]}), TfidfLsaEncoder())
+
+
+def test_short_ids_hash_each_distinct_text_once_and_equal_short_id():
+    from ecisem_core.hashing import short_id, short_ids
+
+    texts = pd.Series(["a b", "c", "a b", "", "c", "é"])
+    assert short_ids("n", texts).tolist() == [short_id("n", t) for t in texts]
+    assert short_ids("q", pd.Series([], dtype=object)).tolist() == []
