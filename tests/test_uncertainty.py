@@ -119,3 +119,30 @@ def test_pairwise_prob_equals_the_pair_by_pair_count_and_keeps_the_top_sources()
     top = pairwise_prob(boot, names, estimate=np.array([0.1, 0.5, 0.3, np.nan, 0.4]), limit=3)
     assert list(top.index) == ["b", "c", "e"] and list(top.columns) == ["b", "c", "e"]
     assert top.loc["b", "e"] == p.loc["b", "e"]
+
+
+@pytest.mark.parametrize("q", [2.5, 50.0, 97.5, 0.0, 100.0])
+def test_nan_percentile_equals_numpy(q):
+    from ecisem_core.metric.uncertainty import nan_percentile
+
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(40, 25))
+    x[rng.random((40, 25)) < 0.3] = np.nan
+    x[:, 3] = np.nan          # a column with no draw
+    x[1:, 4] = np.nan         # a column with one draw
+    with np.errstate(all="ignore"), pytest.warns(RuntimeWarning):
+        want = np.nanpercentile(x, q, axis=0)
+    assert np.allclose(nan_percentile(x, q), want, equal_nan=True, rtol=0, atol=1e-12)
+
+
+def test_map_sources_keeps_the_order_over_blocks():
+    from ecisem_core.metric.uncertainty import map_sources
+
+    assert map_sources(lambda j: j * j, 1001) == [j * j for j in range(1001)]
+    assert map_sources(lambda j: j, 0) == [] and map_sources(lambda j: j, 1) == [0]
+
+
+def test_nan_percentile_without_draws_is_nan():
+    from ecisem_core.metric.uncertainty import nan_percentile
+
+    assert np.isnan(nan_percentile(np.zeros((0, 3)), 50.0)).all() and nan_percentile(np.zeros((0, 3)), 50).shape == (3,)
