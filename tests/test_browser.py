@@ -170,3 +170,19 @@ def test_dashboard_in_chromium(server, browser, tmp_path):
     for name in ("1-leaderboard", "2-leaderboard-beta-low", "3-shared-link", "4-geometry", "5-geometry-selection"):
         assert (tmp_path / f"{name}.png").stat().st_size > 10_000
     print(f"browser test: {time.monotonic() - t_start:.1f} s; screenshots in {tmp_path}")
+
+
+def test_compare_two_presets_in_chromium(server, browser, tmp_path):
+    """The Compare page opened from a link naming two presets shows both choices, the agreement of the two rankings
+    and the table of moves."""
+    page = browser.new_context(viewport=VIEWPORT).new_page()
+    page.goto(server + "/compare?view=compare&ca=paper&cb=weak-start")
+    assert not close_page_not_found(page), "a 'Page not found' modal over the compare link"
+    page.get_by_text("Kendall τ between the two rankings").wait_for(timeout=WAIT_MS)
+    wait_idle(page, WAIT_MS)
+    chosen = page.locator('[data-testid="stSelectbox"]').all_inner_texts() + [
+        i.get_attribute("value") or "" for i in page.locator('[data-testid="stSelectbox"] input').all()]
+    assert any("paper" in c for c in chosen) and any("weak-start" in c for c in chosen), chosen
+    assert "ca=paper" in page.url and "cb=weak-start" in page.url  # the sides stay in the link
+    assert page.locator('[data-testid="stDataFrame"]').count() >= 2  # the moves and the settings
+    shot(page, tmp_path / "compare.png")

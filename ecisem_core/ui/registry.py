@@ -26,6 +26,7 @@ PAGES: tuple[PageSpec, ...] = (
     PageSpec("views/why_rank.py", "Why this rank", ":material/compare_arrows:", "why", "Explore"),
     PageSpec("views/geometry.py", "Geometry", ":material/scatter_plot:", "geometry", "Explore"),
     PageSpec("views/explorer.py", "Explorer", ":material/travel_explore:", "explorer", "Explore"),
+    PageSpec("views/compare.py", "Compare", ":material/compare:", "compare", "Explore"),
     PageSpec("views/false_negatives.py", "False negatives", ":material/flag:", "false-negatives", "Curate"),
     PageSpec("views/annotate.py", "Annotate", ":material/rate_review:", "annotate", "Curate"),
     PageSpec("views/validate.py", "Validate", ":material/model_training:", "validate", "Check"),

@@ -228,6 +228,7 @@ def query_string(params: Mapping[str, ParamValue]) -> str:
 
 PAGE_PARAMS: dict[str, tuple[str, ...]] = {
     "explorer": ("xq", "xs", "xf", "xj"),  # search, sources, flagged, junk (views/explorer.py)
+    "compare": ("ca", "cb"),  # the two sides (views/compare.py)
     "annotate": ("batch",),  # the batch shown (the personal "annotator" parameter never goes into a share link)
 }
 """Query parameters a page writes itself, by page (its url path): a share link made on that page carries them,

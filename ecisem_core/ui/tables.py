@@ -65,14 +65,20 @@ def csv_table(sources: pd.DataFrame, unc: pd.DataFrame | None, contrib: pd.DataF
     return t
 
 
+def rank_arrow(change: float) -> str:
+    """A rank change (old rank − new rank) as text: "↑ 2" (moves up), "↓ 1", "=" or "—" (unknown)."""
+    if not np.isfinite(change):
+        return "—"
+    return "=" if change == 0 else (f"↑ {int(change)}" if change > 0 else f"↓ {int(-change)}")
+
+
 def fn_what_if(contrib: pd.DataFrame) -> pd.DataFrame:
     """The false-negative what-if: each source's rank and ECI_sem as scored, and again with its flagged triplets
     left out (``eci_sem_no_fn``, ``rank_no_fn`` of the contributions result), the rank change as an arrow and the
     share of ECI_sem that came from flagged triplets (``fn_share`` = 1 − ECI_sem without / ECI_sem)."""
     t = contrib.sort_values("rank")
     change = t["rank"].to_numpy(dtype=float) - t["rank_no_fn"].to_numpy(dtype=float)  # > 0: moves up
-    arrows = ["—" if not np.isfinite(c) else "=" if c == 0 else (f"↑ {int(c)}" if c > 0 else f"↓ {int(-c)}")
-              for c in change]
+    arrows = [rank_arrow(c) for c in change]
     return pd.DataFrame({
         "source": t["source"].astype(str).to_numpy(),
         "rank": t["rank"].to_numpy(),

@@ -1,0 +1,68 @@
+"""Compare: two settings side by side (ecisem_core/ui/compare.py and views/compare.py)."""
+from __future__ import annotations
+
+from urllib.parse import parse_qs, urlsplit
+
+import numpy as np
+import pandas as pd
+import pytest
+from streamlit.testing.v1 import AppTest, app_test
+from test_app import APP, _NavigationPagesManager, demo_cache  # noqa: F401 - the fixture
+
+from ecisem_core.config import ScoreConfig
+from ecisem_core.metric.presets import get_preset
+from ecisem_core.ui import compare
+from ecisem_core.ui.data import DEMO_PATH, WARM_UP_ENV
+
+
+def test_compare_table_ranks_moves_and_agreement():
+    a = pd.DataFrame({"source": ["x", "y", "z"], "rank": [1, 2, 3], "eci_sem": [0.3, 0.2, 0.1]})
+    b = pd.DataFrame({"source": ["z", "x", "y"], "rank": [1, 2, 3], "eci_sem": [0.5, 0.4, 0.1]})
+    t = compare.compare_table(a, b)
+    assert t["source"].tolist() == ["x", "y", "z"] and t["rank B"].tolist() == [2, 3, 1]
+    assert t["A → B"].tolist() == ["↓ 1", "↓ 1", "↑ 2"]
+    assert compare.agreement(t) == pytest.approx(-1 / 3)  # 1 concordant pair of 3, 2 discordant
+    assert compare.agreement(compare.compare_table(a, a)) == pytest.approx(1.0)
+
+
+def test_a_presets_kappa_is_scaled_to_the_datas_dimension():
+    sidebar = ScoreConfig(sample_size=500, seed=3)
+    cfg = compare.config_of("weak-start", sidebar, 48)
+    preset = get_preset("weak-start").config
+    assert cfg.kappa == pytest.approx(preset.kappa / 384 * 48) and (cfg.sample_size, cfg.seed) == (500, 3)
+    assert (cfg.tau, cfg.alpha, cfg.beta, cfg.gamma) == (preset.tau, preset.alpha, preset.beta, preset.gamma)
+    assert compare.config_of(compare.SIDEBAR, sidebar, 48) is sidebar
+    settings = compare.settings_table(sidebar, cfg, 48)
+    assert settings.set_index("setting").loc["κ/d", "B"] == pytest.approx(preset.kappa / 384)
+    assert settings.set_index("setting").loc["α", "differs"] == "yes"
+
+
+def test_compare_page_shows_two_presets_from_the_link(demo_cache, monkeypatch):
+    """A link naming two presets opens the page on them; the table is the library's two rankings of the demo."""
+    if not DEMO_PATH.exists():
+        pytest.skip("the demo dataset is not built")
+    from ecisem_core.io.load import read_triplets
+    from ecisem_core.score import prepare, score_prepared
+
+    monkeypatch.setattr(app_test, "PagesManager", _NavigationPagesManager)
+    monkeypatch.setenv(WARM_UP_ENV, "0")
+    at = AppTest.from_file(APP, default_timeout=600)
+    at.query_params.update({"view": "compare", "ca": "paper", "cb": "adapt"})
+    at.run()
+    at.switch_page("views/compare.py")
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.selectbox(key="compare_a").value == "paper" and at.selectbox(key="compare_b").value == "adapt"
+    table = at.dataframe[0].value
+    prep = prepare(read_triplets(DEMO_PATH).triplets)
+    want = {}
+    for side, name in (("A", "paper"), ("B", "adapt")):
+        cfg = compare.config_of(name, ScoreConfig(), prep.dim)
+        res = score_prepared(prep, cfg, uncertainty=False, contributions=False).sources
+        want[side] = res.set_index("source")["rank"]
+    got = table.set_index("source")
+    assert got["rank A"].to_dict() == want["A"].to_dict() and got["rank B"].to_dict() == want["B"].to_dict()
+    tau = float(at.metric[0].value)
+    assert np.isfinite(tau) and -1 <= tau <= 1
+    link = parse_qs(urlsplit(at.code[0].value).query)
+    assert link["ca"] == ["paper"] and link["cb"] == ["adapt"]
