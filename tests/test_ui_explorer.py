@@ -257,3 +257,26 @@ def test_explorer_filters_travel_in_the_link_and_the_share_link(tmp_path_factory
     at.switch_page("views/leaderboard.py")
     at.run()
     assert "xq" not in at.query_params and "xq" not in parse_qs(urlsplit(at.code[0].value).query)
+
+
+def test_density_view_draws_contours_under_fainter_points():
+    t = tiny()
+    pts = ex.map_points(t, pd.DataFrame({"text_index": [4, 5, 6], "x": [0.0, 1.0, 2.0], "y": [0.0, 1.0, 2.0]}))
+    colours = figures.source_colours(["bm25", "dense", "llm"])
+    plain = json.loads(figures.explorer_map(pts, colours).to_json())["data"]
+    fig = figures.explorer_map(pts, colours, highlight=0, density=True)
+    dense = json.loads(fig.to_json())["data"]
+    assert all(d["type"] != "histogram2dcontour" for d in plain)
+    assert dense[0]["type"] == "histogram2dcontour" and len(fig.data[0].x) == len(pts)
+    assert dense[-1]["name"] == "chosen row"  # the ring stays on top
+    gl = [d for d in dense if d["type"] == "scattergl"]
+    assert gl and all(d["marker"]["opacity"] < min(p["marker"]["opacity"] for p in plain if p["type"] == "scattergl")
+                      for d in gl)
+
+
+def test_explorer_page_density_toggle(explorer_app):
+    at = explorer_app
+    assert '"histogram2dcontour"' not in at.get("plotly_chart")[0].proto.spec
+    at.toggle(key="explorer_density").set_value(True).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert '"histogram2dcontour"' in at.get("plotly_chart")[0].proto.spec

@@ -16,7 +16,7 @@ from ecisem_core.ui.text import md_escape
 
 PREFIX = "explorer_"
 SEARCH, SOURCES, FN, JUNK, LIMIT, OF = (PREFIX + k for k in ("search", "sources", "fn", "junk", "limit", "of"))
-POINTS, MAP, LINKED = PREFIX + "points", PREFIX + "map", PREFIX + "linked"
+POINTS, MAP, LINKED, DENSITY = PREFIX + "points", PREFIX + "map", PREFIX + "linked", PREFIX + "density"
 FLAG_OPTIONS = {"any": None, "yes": True, "no": False}
 FLAG_LABELS = {"any": "any", "yes": "flagged", "no": "not flagged"}
 TABLE_ROWS = 5_000  # most rows sent to the table (the filters and the search narrow it down)
@@ -174,7 +174,9 @@ def main() -> None:
         drawn = explorer.sample_points(points, visible, limit, seed, keep=highlight)
         colours = figures.source_colours(s.dataset.sources)
         selected = None if spec.points is None else np.asarray(spec.points)
-        fig = figures.explorer_map(drawn, colours, highlight, selected)
+        density = st.toggle("Density", key=DENSITY, help="Filled density contours under the points: where they "
+                            "crowd when thousands overlap.")
+        fig = figures.explorer_map(drawn, colours, highlight, selected, density=density)
         st.plotly_chart(fig, width="stretch", key=MAP, on_select=_on_map_select, selection_mode=("box", "lasso"),
                         config={"displaylogo": False}, theme=None)
         on_map = int(points.loc[visible, "on_map"].sum()) if len(visible) else 0

@@ -229,7 +229,7 @@ def geometry(points: pd.DataFrame, colour_by: str, colours: dict[str, str],
             ys = np.column_stack([seg["y0"], seg["y1"], np.full(len(seg), np.nan)]).ravel()
             traces.append(dict(type="scatter", x=xs, y=ys, mode="lines", name=f"q→{kind[0]}", hoverinfo="skip",
                                line=dict(color=colour, width=2, dash=dash)))
-    blank = dict(showticklabels=False, showgrid=False, zeroline=False, title=dict(text=""))
+    blank = dict(showticklabels=False, showgrid=False, zeroline=False, ticks="", showline=False, title=dict(text=""))
     return _figure(traces, None, 660, legend_rows=1, xaxis=blank, yaxis=blank, dragmode="lasso",
                    plot_bgcolor="#FBFBFC")
 
@@ -274,12 +274,14 @@ def agreement_figure(table: pd.DataFrame, agreement: pd.DataFrame, scores: Mappi
 
 
 def explorer_map(points: pd.DataFrame, colours: dict[str, str], highlight: int | None = None,
-                 selected: np.ndarray | None = None) -> go.Figure:
+                 selected: np.ndarray | None = None, density: bool = False) -> go.Figure:
     """The Triplet explorer's map (WebGL): one point per (negative text, source) occurrence, coloured by source.
     ``points`` (from ``ecisem_core.ui.explorer.map_points``) has pid (``customdata[0]``, what a selection
     returns), x, y, source, shared_by, n_triplets, label and query_label (escaped), c, h, rho, w, fn_score; the
     hover says by how many sources the point's negative text is shared. ``highlight``: a point id ringed in black
-    (the table's chosen row); ``selected``: point ids kept bright, the others faded (the map selection)."""
+    (the table's chosen row); ``selected``: point ids kept bright, the others faded (the map selection);
+    ``density``: filled density contours of all the drawn points under them (the points fainter), to see where they
+    crowd when thousands overlap."""
     size = 7 if len(points) < 4000 else 5
     template = ("%{text}<br>c %{customdata[1]:.3f} · h %{customdata[2]:.3f} · ρ %{customdata[3]:.3f} · "
                 "w %{customdata[4]:.3f} · FN score %{customdata[5]:.3f}<extra></extra>")
@@ -292,12 +294,17 @@ def explorer_map(points: pd.DataFrame, colours: dict[str, str], highlight: int |
     custom = np.round(points[["pid", "c", "h", "rho", "w", "fn_score"]].to_numpy(dtype=float), 4)
     chosen = None if selected is None else set(np.asarray(selected, dtype=np.int64).tolist())
     traces = []
+    if density and len(points):
+        traces.append(dict(type="histogram2dcontour", x=points["x"].to_numpy(), y=points["y"].to_numpy(),
+                           name="density", ncontours=14, showscale=False, hoverinfo="skip", showlegend=False,
+                           colorscale=[[0, "rgba(255,255,255,0)"], [1, "#1E3A8A"]], opacity=0.55,
+                           contours=dict(coloring="fill", showlines=False)))
     for name in sorted(points["source"].unique()):
         mine = (points["source"] == name).to_numpy()
         df = points[mine]
         trace = dict(type="scattergl", x=df["x"].to_numpy(), y=df["y"].to_numpy(), mode="markers", name=name,
                      customdata=custom[mine].tolist(), text=text[mine].tolist(), hovertemplate=template,
-                     marker=dict(color=colours.get(name, "#6B7280"), size=size, opacity=0.75,
+                     marker=dict(color=colours.get(name, "#6B7280"), size=size, opacity=0.35 if density else 0.75,
                                  line=dict(width=0)))
         if chosen is not None:
             trace["selectedpoints"] = np.flatnonzero(df["pid"].isin(chosen).to_numpy()).tolist()
@@ -308,6 +315,6 @@ def explorer_map(points: pd.DataFrame, colours: dict[str, str], highlight: int |
         traces.append(dict(type="scatter", x=[p["x"]], y=[p["y"]], mode="markers", name="chosen row",
                            hoverinfo="skip", marker=dict(symbol="circle-open", size=22, color="#111827",
                                                          line=dict(width=3))))
-    blank = dict(showticklabels=False, showgrid=False, zeroline=False, title=dict(text=""))
+    blank = dict(showticklabels=False, showgrid=False, zeroline=False, ticks="", showline=False, title=dict(text=""))
     return _figure(traces, None, 560, legend_rows=1, xaxis=blank, yaxis=blank, dragmode="lasso",
                    plot_bgcolor="#FBFBFC")
