@@ -5,6 +5,7 @@ fresh browser context, and the Geometry view. Screenshots of each view go to the
 Run: ``pytest -m browser tests/test_browser.py`` (needs /usr/bin/chromium; ``.ci/run`` installs it)."""
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -186,3 +187,32 @@ def test_compare_two_presets_in_chromium(server, browser, tmp_path):
     assert "ca=paper" in page.url and "cb=weak-start" in page.url  # the sides stay in the link
     assert page.locator('[data-testid="stDataFrame"]').count() >= 2  # the moves and the settings
     shot(page, tmp_path / "compare.png")
+
+
+def test_explorer_search_row_card_and_point_in_chromium(server, browser, tmp_path):
+    """Explorer in a real browser: a search narrows the table, a click on a row's box opens that triplet's card and
+    rings its point on the map (a trace named "chosen row" in the plotly figure)."""
+    page = browser.new_context(viewport=VIEWPORT).new_page()
+    page.goto(server + "/explorer?view=explorer")
+    assert not close_page_not_found(page)
+    search = page.get_by_label("Search queries, positives and negatives")
+    search.wait_for(timeout=WAIT_MS)
+    wait_idle(page, WAIT_MS)
+    search.fill("Venus")
+    search.press("Enter")
+    page.get_by_text(re.compile(r"of 2,928 triplets match")).wait_for(timeout=WAIT_MS)
+    page.wait_for_function("""() => [...document.querySelectorAll('[data-testid="stMarkdownContainer"]')]
+        .some(e => /^\\d+ of 2,928 triplets match/.test(e.innerText) && !e.innerText.startsWith('2,928'))""",
+                           timeout=WAIT_MS)
+    wait_idle(page, WAIT_MS)
+    table = page.locator('[data-testid="stDataFrame"]').first
+    table.scroll_into_view_if_needed()
+    grid = table.bounding_box()
+    page.mouse.click(grid["x"] + 17, grid["y"] + 35 + 17)  # the first row's box (header and rows 35 px high)
+    card = page.locator('[data-testid="eciExplorerCard"]').first
+    card.wait_for(timeout=WAIT_MS)  # no card before a row is chosen (the page says so)
+    wait_idle(page, WAIT_MS)
+    assert "venus" in card.inner_text().lower()  # the card of a row that matched the search
+    page.wait_for_function("""() => { const p = document.querySelector('.js-plotly-plot');
+        return p && p.data && p.data.some(t => t.name === 'chosen row'); }""", timeout=WAIT_MS)
+    shot(page, tmp_path / "explorer-card.png")
