@@ -28,7 +28,7 @@ from ecisem_core.report.validation import write_outputs
 from ecisem_core.metric.classic import classic_eci_from_sims
 from ecisem_core.metric.eci_sem import eci_sem
 from ecisem_core.metric.logdet import coding_rate, weighted_grams
-from ecisem_core.metric.presets import Preset, write_preset
+from ecisem_core.metric.presets import FITTED_DIM, Preset, write_preset
 from ecisem_core.metric.terms import fn_discount, semantic_locality, target_consistency, weights
 from ecisem_core.score import prepare
 
@@ -316,7 +316,7 @@ agreement fell to a leave-one-source-out τ of −0.08 (README), so the data did
 PRESET_NAMES = {"adapt": ("adapt", "Adapt a trained retriever"), "weak": ("weak-start", "Train from a weak start")}
 
 
-def write_presets(report: dict[str, Any], dim: int = 384) -> list[Path]:
+def write_presets(report: dict[str, Any], dim: int = FITTED_DIM) -> list[Path]:
     """One preset per regime: the setting fitted on all of that regime's sources, with its out-of-sample
     agreement (leave one source out; and fitted on the other regime) and the paper preset's, for comparison."""
     paths = []

@@ -23,6 +23,9 @@ PRESET_DIR = Path(__file__).resolve().parent / "preset_files"
 """Where the shipped presets live."""
 PAPER = "paper"
 """Name of the published construction."""
+FITTED_DIM = 384
+"""Embedding dimension the shipped presets were fitted at (all-MiniLM-L6-v2, the validity study's encoder): a
+preset's κ is that multiple of it, and is carried to another encoder as the same multiple of its d."""
 
 
 @dataclass(frozen=True)

@@ -75,7 +75,7 @@ def bootstrap_scores(samples: list[SourceSample], w: list[np.ndarray], kappa: fl
 
     groups, large = row_side_groups(samples)
     for js in groups:
-        grams = row_grams(np.stack([np.asarray(samples[j].residuals, dtype=np.float32) for j in js]))
+        grams = group_grams(samples, js)
         mult = counts[:, np.stack([local[j] for j in js])].astype(np.float64)  # B × g × N
         total = mult.sum(axis=-1)  # B × g
         scale = mult * np.stack([w[j] for j in js]).astype(np.float64)[None] / np.maximum(total, 1.0)[..., None]
@@ -91,6 +91,11 @@ def bootstrap_scores(samples: list[SourceSample], w: list[np.ndarray], kappa: fl
     for j, col in zip(large, map_sources(lambda i: one(large[i]), len(large))):
         out[:, j] = col
     return out
+
+
+def group_grams(samples: list[SourceSample], js: list[int]) -> np.ndarray:
+    """The float32 row Gram matrices R Rᵀ of one group of :func:`row_side_groups` (sources of equal N), stacked."""
+    return row_grams(np.stack([np.asarray(samples[j].residuals, dtype=np.float32) for j in js]))
 
 
 def row_side_groups(samples: list[SourceSample]) -> tuple[list[list[int]], list[int]]:
@@ -198,7 +203,7 @@ def rank_stability(samples: list[SourceSample], tau: float, alpha: float, beta: 
     scores = np.full((trials, len(samples)), np.nan)  # trials × S
     groups, large = row_side_groups(samples)
     for js in groups:
-        grams = row_grams(np.stack([np.asarray(samples[j].residuals, dtype=np.float32) for j in js]))
+        grams = group_grams(samples, js)
         delta = np.stack([samples[j].delta for j in js])
         rho = np.stack([samples[j].rho for j in js])
         disc = np.stack([np.ones(delta.shape[1]) if samples[j].discount is None else samples[j].discount

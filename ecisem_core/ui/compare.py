@@ -7,14 +7,11 @@ import pandas as pd
 
 from ecisem_core.config import ScoreConfig
 from ecisem_core.downstream.agreement import rank_correlations
-from ecisem_core.metric.presets import get_preset, presets
+from ecisem_core.metric.presets import FITTED_DIM, get_preset, presets
 from ecisem_core.ui.tables import rank_arrow
 
 SIDEBAR = "sidebar"
 """The choice that stands for the sidebar's current settings."""
-PRESET_DIM = 384
-"""Embedding dimension the shipped presets were fitted at (all-MiniLM-L6-v2); a preset's κ is scaled to the data's
-d as the same multiple of d."""
 
 
 def choices() -> list[str]:
@@ -34,7 +31,7 @@ def config_of(choice: str, sidebar: ScoreConfig, dim: int) -> ScoreConfig:
     if choice == SIDEBAR:
         return sidebar
     cfg = get_preset(choice).config
-    kappa = None if cfg.kappa is None else float(cfg.kappa) / PRESET_DIM * dim
+    kappa = None if cfg.kappa is None else float(cfg.kappa) / FITTED_DIM * dim
     return cfg.replace(kappa=kappa, sample_size=sidebar.sample_size, seed=sidebar.seed)
 
 

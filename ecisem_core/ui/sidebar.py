@@ -12,7 +12,7 @@ import streamlit as st
 
 from ecisem_core.config import Setting
 from ecisem_core.errors import InputError
-from ecisem_core.metric.presets import get_preset, presets
+from ecisem_core.metric.presets import FITTED_DIM, get_preset, presets
 from ecisem_core.ui import data, share
 from ecisem_core.ui.paths import data_root
 from ecisem_core.ui.text import md_escape
@@ -173,8 +173,6 @@ def _sources_section(ds: data.Dataset | None) -> None:
 
 
 PRESET_KEY = "preset_pick"
-PRESET_DIM = 384
-"""Embedding dimension the shipped presets were fitted at (all-MiniLM-L6-v2): their κ is shown as κ/384."""
 
 
 def apply_preset() -> None:
@@ -186,7 +184,7 @@ def apply_preset() -> None:
     for s in widget_settings():
         value = getattr(config, s.name)
         if s.per_dim:
-            value = ui_default(s) if value is None else nearest_option(s, float(value) / PRESET_DIM)
+            value = ui_default(s) if value is None else nearest_option(s, float(value) / FITTED_DIM)
         st.session_state[widget_key(s)] = value
     st.session_state[PRESET_KEY] = None
 
