@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from streamlit.runtime.pages_manager import PagesManager
 from streamlit.testing.v1 import AppTest, app_test
+from test_app import _NavigationPagesManager  # the dashboard tests' fix: every AppTest run goes through app.py
 
 from ecisem_core.report import figures
 from ecisem_core.ui import explorer as ex
@@ -160,14 +160,6 @@ def test_map_figure_is_webgl_with_shared_by_in_the_hover():
 
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
-
-
-class _NavigationPagesManager(PagesManager):
-    """As in tests/test_app.py: keep AppTest running app.py (and its ``st.navigation``) on every rerun."""
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        PagesManager.uses_pages_directory = False
 
 
 @pytest.fixture
