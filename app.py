@@ -1,7 +1,8 @@
 """ECIsem Explorer — Streamlit entry point: ``streamlit run app.py``.
 
 Pages come from the registry in ``ecisem_core/ui/registry.py`` (a page appears when its file exists in
-``views/``); the settings sidebar is drawn here, so it is the same on every page.
+``views/``); the settings sidebar is drawn here, so it is the same on every page. An annotator link
+(``ui/roles.py``) gets the Annotate page alone, without the sidebar.
 """
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import streamlit as st
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
-from ecisem_core.ui import registry, sidebar  # noqa: E402
+from ecisem_core.ui import registry, roles, sidebar  # noqa: E402
 from ecisem_core.ui.layout import apply_style, flush_marks, mark  # noqa: E402
 from ecisem_core.ui.paths import ensure_data_root  # noqa: E402
 from ecisem_core.ui.share import PARAMS  # noqa: E402
@@ -23,9 +24,21 @@ ROOT = Path(__file__).resolve().parent
 mark("start")
 ensure_data_root()  # data/ exists from the first run on, so "Path" has a place to point at
 
+annotator = roles.is_annotator(st.query_params.to_dict(), st.session_state)
 st.set_page_config(page_title="ECIsem Explorer", page_icon=":material/insights:", layout="wide",
-                   initial_sidebar_state="expanded")
+                   initial_sidebar_state="collapsed" if annotator else "expanded")
 apply_style()
+
+if annotator:  # an annotator link: the Annotate page alone — no menu, no settings sidebar, no researcher view
+    spec = registry.page(registry.ANNOTATE)
+    annotate = st.Page(str(ROOT / spec.file), title=spec.title, icon=spec.icon, url_path=spec.url_path)
+
+    def to_annotate() -> None:  # the default page (a default page has no path, so /annotate must be another one)
+        st.switch_page(annotate, query_params={k: st.query_params.get_all(k) for k in st.query_params})
+
+    st.navigation([st.Page(to_annotate, title=spec.title, url_path="start", default=True), annotate],
+                  position="hidden").run()
+    st.stop()
 
 specs = registry.available_pages(ROOT)
 pages = {spec.url_path: st.Page(str(ROOT / spec.file), title=spec.title, icon=spec.icon, url_path=spec.url_path,

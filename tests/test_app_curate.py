@@ -284,3 +284,75 @@ def test_markdown_in_an_annotator_name_from_a_link_is_shown_as_text(db):
     shown = bar.proto.text
     assert "\\[Click to re\\-login\\]\\(https\\://evil.example\\) \\*\\*now\\*\\*" in shown, shown
     assert md_unescape(shown).endswith(f"judged by {name}")
+
+
+def open_annotator_link(**params: str) -> AppTest:
+    """An annotator's personal link opened in a fresh session (role=annotator from the first run)."""
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT)
+    at.query_params.update({"view": "annotate", "role": "annotator", **params})
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_an_annotator_link_shows_the_item_guidelines_and_progress_and_nothing_of_the_researcher(db):
+    store, b, ids = small_batch(db)
+    store.set_guidelines(b, "Judge the passage alone.\n**not bold**, <i>not html</i>")
+    store.assign(b, pd.DataFrame({"item_id": [ids[0], ids[1], ids[1], ids[2]],
+                                  "annotator": ["alice", "alice", "bob", "bob"], "shared": [0, 1, 1, 0]}))
+    store.record_verdict(ids[1], "bob", "fn", "bob's secret comment")
+    at = open_annotator_link(batch=str(b), annotator="alice")
+    assert len(at.sidebar) == 0  # no dataset, encoder, weights or share link
+    assert not at.tabs and not at.toggle and not at.selectbox and not at.slider and not at.dataframe
+    assert not at.metric and "Researcher view" not in repr(at)
+    (guide,) = at.text
+    assert guide.value == "Judge the passage alone.\n**not bold**, <i>not html</i>"  # plain text, never markup
+    (bar,) = at.get("progress")
+    assert bar.proto.text.endswith("0 of 2 judged by alice")  # only alice's items
+    html = card(at)
+    assert "item 1 of 2" in html and "how deep to plant tulips" in text(html) and "relative-margin" not in html
+    assert "bob" not in repr(at) and "secret comment" not in repr(at)
+    button(at, "False negative").click()
+    at.run()
+    assert store.progress(b, "alice").done == 1 and "boiling point of water" in text(card(at))
+    at.query_params.pop("role")  # the session stays an annotator's
+    at.run()
+    assert len(at.sidebar) == 0 and not at.tabs
+
+
+def test_an_annotator_link_to_no_batch_or_for_an_unassigned_name_says_so(db):
+    store, b, ids = small_batch(db)
+    store.assign(b, pd.DataFrame({"item_id": ids, "annotator": ["alice"] * 3}))
+    at = open_annotator_link(batch="99", annotator="alice")
+    assert any("names no batch" in e.value for e in at.error) and not at.selectbox
+    at = open_annotator_link(batch=str(b), annotator="zoe")
+    assert any("No item of this batch is assigned" in w.value for w in at.warning)
+    at = open_annotator_link(batch=str(b))  # no name in the link: typed once
+    at.text_input(key=K.ANN_NAME).input("alice")
+    at.run()
+    assert "item 1 of 3" in card(at)
+
+
+def test_the_researcher_deals_a_batch_and_gets_annotator_links(db):
+    store, b, ids = small_batch(db)
+    at = open_page("annotate", batch=str(b))
+    assert len(at.sidebar) > 0  # the researcher's page has the settings sidebar (the annotator's has none)
+    at.text_area(key=f"{K.ANN_GUIDE}_{b}").input("Answers the query = false negative.")
+    button(at, "Save guidelines").click()
+    at.run()
+    assert store.guidelines(b) == "Answers the query = false negative."
+    at.text_input(key=K.ANN_ASSIGNEES).input("alice, bob")
+    at.slider(key=K.ANN_OVERLAP).set_value(1.0)
+    at.run()
+    button(at, "Deal the 3 items").click()
+    at.run()
+    assert not at.exception, at.exception
+    dealt = store.assignments(b)
+    assert dealt.groupby("annotator").size().to_dict() == {"alice": 3, "bob": 3}
+    links = frame_with(at, "link")
+    assert links["link"].str.endswith("&role=annotator").all() and links["items"].tolist() == [3, 3]
+    at.text_input(key=K.ANN_ASSIGNEES).input("alice, alice")
+    at.run()
+    button(at, "Deal the 3 items").click()
+    at.run()
+    assert any("named twice" in e.value for e in at.error) and len(store.assignments(b)) == 6

@@ -157,3 +157,53 @@ def test_flag_batch_annotate_two_items_and_see_them_as_researcher(server):
     for path in shots:
         assert path.stat().st_size > 10_000, path
     print("screenshots:", *shots, sep="\n  ")
+
+
+def test_an_annotator_link_shows_no_researcher_control_and_no_other_verdicts(server):
+    """A personal link (…&annotator=bob&role=annotator) in a fresh browser: guidelines, the item, the keys and bob's
+    progress — no sidebar (dataset, encoder, weights, share link), no menu, no batch picker, no researcher view, no
+    other annotator's verdict or comment."""
+    import pandas as pd
+    from playwright.sync_api import expect, sync_playwright
+
+    from ecisem_core.curation.annotations import AnnotationStore
+    from ecisem_core.ui.curate import batch_link
+
+    url, db, tmp = server
+    store = AnnotationStore(db)
+    items = pd.DataFrame({"query": ["what is a tulip", "boiling point of water"],
+                          "positive": ["A tulip is a spring flower.", "Water boils at 100 °C."],
+                          "negative": ["Tulips are bulbous plants.", "Paris is in France."],
+                          "fn_score": [0.9, 0.2], "fn_reasons": ["relative-margin rule (s_qn 0.8 > 0.7)", ""]})
+    b = store.create_batch("annotator mode", items)
+    ids = store.items(b)["id"].tolist()
+    store.set_guidelines(b, "Judge the passage alone, not where it came from.")
+    store.record_verdict(ids[0], "carol", "fn", "carol-private-comment")
+    link = batch_link(url, "annotate", b, "bob")
+    assert link.endswith("&role=annotator")
+    with sync_playwright() as p:
+        browser = launch_chromium(p)
+        try:
+            page = browser.new_page(viewport=VIEWPORT)
+            page.set_default_timeout(TIMEOUT_MS)
+            page.goto(link)
+            wait_idle(page, FIRST_LOAD_MS)
+            assert not close_page_not_found(page), "a 'Page not found' modal over the annotator's page"
+            expect(page.locator(".eci-card").first).to_contain_text("item 1 of 2")
+            expect(page.get_by_text("0 of 2 judged by bob")).to_be_visible()
+            expect(page.get_by_text("Judge the passage alone, not where it came from.")).to_be_visible()
+            expect(page.get_by_role("button", name=re.compile("False negative"))).to_be_visible()
+            assert page.locator('[data-testid="stSidebar"]').count() == 0 or \
+                not page.locator('[data-testid="stSidebar"]').is_visible()
+            body = page.locator("body").inner_text()
+            for hidden in ("Researcher view", "Dataset", "Encoder", "Weights", "Copy share link", "Batch",
+                           "Show why it was flagged", "carol", "relative-margin", "Leaderboard"):
+                assert hidden not in body, f"{hidden!r} is on the annotator's page"
+            page.screenshot(path=str(tmp / "annotator_link.png"))
+            page.locator("h1").first.click()
+            page.keyboard.press("t")
+            expect(page.get_by_text("1 of 2 judged by bob")).to_be_visible()
+            wait_idle(page)
+            assert ("bob", "true_negative") in [(a, v) for _, a, v, _ in verdict_rows(db)]
+        finally:
+            browser.close()

@@ -123,7 +123,7 @@ def test_batches_links_and_names(tmp_path):
         curate.send_to_batch(store, rows.iloc[:0], "x")
     base = curate.app_base("http://localhost:8501/false-negatives", "false-negatives")
     assert curate.batch_link(base, "annotate", b) == f"http://localhost:8501/annotate?batch={b}"
-    assert curate.batch_link("", "annotate", 4, " ann ") == "/annotate?batch=4&annotator=ann"
+    assert curate.batch_link("", "annotate", 4, " ann ") == "/annotate?batch=4&annotator=ann&role=annotator"
     assert curate.parse_batch_id(["2", "5"]) == 5 and curate.parse_batch_id("0") is None
 
 
@@ -149,12 +149,17 @@ def test_exports_have_the_tool_shapes():
     assert "reasons" not in csv.data.decode().splitlines()[0].split(",")
     jl = [json.loads(x) for x in curate.export_download(rows, "jsonl").data.decode().splitlines()]
     assert len(jl) == len(rows) and jl[0]["negative_id"] == rows["negative_id"].iloc[0]
-    tasks = json.loads(curate.export_download(rows, "label_studio").data)
+    tasks = json.loads(curate.export_download(rows, "label_studio", with_reasons=True).data)
     assert tasks[0]["data"]["query"] == rows["query"].iloc[0]
     assert tasks[0]["predictions"][0]["result"][0]["value"]["choices"] == ["false_negative"]
+    hidden = json.loads(curate.export_download(rows, "label_studio").data)  # the default: no flagger's evidence
+    assert "predictions" not in hidden[0] and "fn_reasons" not in hidden[0]["data"]
     assert curate.export_download(rows, "label_studio_config").data.startswith(b"<View>")
-    recs = [json.loads(x) for x in curate.export_download(rows, "argilla").data.decode().splitlines()]
+    recs = [json.loads(x) for x in curate.export_download(rows, "argilla", with_reasons=True).data.decode()
+            .splitlines()]
     assert recs[0]["suggestions"]["verdict"]["value"] == "false_negative" and "fields" in recs[0]
+    assert "reasons" not in json.loads(curate.export_download(rows, "argilla").data.decode().splitlines()[0])[
+        "fields"]
     assert json.loads(curate.export_download(rows, "argilla_settings").data)["questions"][0]["name"] == "verdict"
     with pytest.raises(InputError, match="unknown export"):
         curate.export_download(rows, "xml")

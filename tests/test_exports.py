@@ -33,8 +33,8 @@ from ecisem_core.curation.exports import (
     export_label_studio,
     label_studio_config,
     label_studio_tasks,
-    read_verdicts_csv,
 )
+from ecisem_core.curation.verdict_csv import read_verdicts_csv
 
 
 def flagged() -> pd.DataFrame:
@@ -103,12 +103,12 @@ def _config_tags(xml: str) -> tuple[dict[str, str], dict[str, dict], set[str]]:
 
 
 def test_label_studio_tasks_match_the_documented_shape_and_the_config(tmp_path):
-    xml = label_studio_config()
+    xml = label_studio_config(with_reasons=True)
     objects, controls, variables = _config_tags(xml)
     assert variables == {"query", "positive", "negative", "fn_reasons"}
     assert controls["verdict"]["choices"] == ["false_negative", "true_negative", "unsure"]
     assert controls["verdict"]["toName"] in objects and controls["comment"]["type"] == "textarea"
-    tasks = label_studio_tasks(flagged())
+    tasks = label_studio_tasks(flagged(), with_reasons=True)
     json.dumps(tasks, allow_nan=False)  # strict JSON: no NaN
     assert isinstance(tasks, list) and len(tasks) == 3
     for task, flag, score in zip(tasks, [True, False, False], [0.93, 0.02, 0.0]):
@@ -122,16 +122,40 @@ def test_label_studio_tasks_match_the_documented_shape_and_the_config(tmp_path):
         assert res["value"]["choices"] == ["false_negative" if flag else "true_negative"]
         assert set(res["value"]["choices"]) <= set(controls["verdict"]["choices"])
     assert tasks[0]["data"]["query_id"] == "q1" and tasks[0]["data"]["fn_score"] == 0.93
-    assert "predictions" not in label_studio_tasks(flagged(), predictions=False)[0]
-    config_path = export_label_studio(flagged(), tmp_path / "ls.json")
+    assert "predictions" not in label_studio_tasks(flagged(), predictions=False, with_reasons=True)[0]
+    config_path = export_label_studio(flagged(), tmp_path / "ls.json", with_reasons=True)
     assert json.loads((tmp_path / "ls.json").read_text(encoding="utf-8")) == tasks
     assert config_path.read_text(encoding="utf-8") == xml
 
 
 def test_label_studio_without_flags_or_ids_has_no_predictions_and_empty_strings():
     t = flagged()[["query", "positive", "negative"]]
-    (task, *_) = label_studio_tasks(t)
+    (task, *_) = label_studio_tasks(t, with_reasons=True)
     assert set(task) == {"data"} and task["data"]["fn_reasons"] == "" and task["data"]["fn_score"] is None
+
+
+def test_annotation_exports_hide_the_flaggers_evidence_unless_asked(tmp_path):
+    """Label Studio and Argilla files for annotators carry no reasons, FN score or suggested verdict by default
+    (the in-app annotator hides them too: they bias the answer)."""
+    xml = label_studio_config()
+    _, controls, variables = _config_tags(xml)
+    assert variables == {"query", "positive", "negative"} and "flagged" not in xml
+    assert controls["verdict"]["choices"] == ["false_negative", "true_negative", "unsure"]
+    tasks = label_studio_tasks(flagged())
+    assert all(set(t) == {"data"} for t in tasks)  # no pre-annotation either
+    assert all(not {"fn_reasons", "fn_score"} & set(t["data"]) for t in tasks)
+    assert tasks[0]["data"]["query_id"] == "q1" and tasks[0]["data"]["source"] == "llm"
+    export_label_studio(flagged(), tmp_path / "ls.json")
+    text = (tmp_path / "ls.json").read_text() + (tmp_path / "ls.label_config.xml").read_text()
+    assert "near-duplicate" not in text and "0.93" not in text
+    settings = argilla_settings()
+    assert [f["name"] for f in settings["fields"]] == ["query", "positive", "negative"]
+    assert "fn_score" not in {m["name"] for m in settings["metadata"]}
+    for rec in argilla_records(flagged()):
+        assert set(rec["fields"]) == {"query", "positive", "negative"} and rec["suggestions"] == {}
+        assert "fn_score" not in rec["metadata"]
+    export_argilla(flagged(), tmp_path / "a.jsonl")
+    assert "near-duplicate" not in (tmp_path / "a.jsonl").read_text() + (tmp_path / "a.settings.json").read_text()
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -142,11 +166,11 @@ SUGGESTION_KEYS = {"value", "score", "agent", "type"}
 
 
 def test_argilla_records_match_record_from_dict_and_the_settings(tmp_path):
-    settings = argilla_settings()
+    settings = argilla_settings(with_reasons=True)
     field_names = {f["name"] for f in settings["fields"]}
     questions = {q["name"]: q for q in settings["questions"]}
     metadata = {m["name"]: m for m in settings["metadata"]}
-    records = argilla_records(flagged())
+    records = argilla_records(flagged(), with_reasons=True)
     json.dumps(records, allow_nan=False)
     assert len(records) == 3 and len({r["id"] for r in records}) == 3
     for rec in records:
@@ -166,7 +190,7 @@ def test_argilla_records_match_record_from_dict_and_the_settings(tmp_path):
     assert records[0]["id"] == "q1|n1" and records[0]["suggestions"]["verdict"]["value"] == "false_negative"
     assert records[2]["suggestions"]["verdict"] == {"value": "true_negative", "agent": "ecisem-fn", "score": 0.0}
     assert records[1]["fields"]["reasons"] == "—"  # Argilla refuses empty required text fields
-    settings_path = export_argilla(flagged(), tmp_path / "argilla.jsonl")
+    settings_path = export_argilla(flagged(), tmp_path / "argilla.jsonl", with_reasons=True)
     assert json.loads(settings_path.read_text()) == settings
     assert [json.loads(x) for x in (tmp_path / "argilla.jsonl").read_text().splitlines()] == records
 
@@ -305,9 +329,14 @@ def test_flag_command_end_to_end(tmp_path, capsys):
     assert main(["flag", str(data), "--out", str(ls), "--format", "label-studio", "--source", "llm", "--no-junk",
                  "--encoder", "tfidf", "--no-cache", "--quiet"]) == 0
     tasks = json.loads(ls.read_text(encoding="utf-8"))
+    assert len(tasks) == 4 and all(set(t) == {"data"} and "fn_reasons" not in t["data"] for t in tasks)
+    assert "fn_reasons" not in (tmp_path / "ls.label_config.xml").read_text()
+    assert main(["flag", str(data), "--out", str(ls), "--format", "label-studio", "--source", "llm", "--no-junk",
+                 "--with-reasons", "--encoder", "tfidf", "--no-cache", "--quiet"]) == 0
+    tasks = json.loads(ls.read_text(encoding="utf-8"))
     assert len(tasks) == 4 and all(t["predictions"][0]["result"][0]["value"]["choices"] == ["false_negative"]
                                    for t in tasks)
-    assert (tmp_path / "ls.label_config.xml").exists()
+    assert "fn_reasons" in (tmp_path / "ls.label_config.xml").read_text()
     # bad input → exit 2 with a message
     assert main(["flag", str(data), "--out", str(out), "--source", "nope", "--encoder", "tfidf", "--quiet"]) == 2
     assert "unknown source" in capsys.readouterr().err

@@ -1,8 +1,11 @@
 """Annotate: one triplet of a batch at a time — is the candidate negative a false negative? Verdicts are saved at
 once in the annotation store; the researcher view shows progress, agreement (Cohen's κ) and the flagger's
-precision.
+precision, and sets the batch's guidelines and who judges which item (with an overlap for agreement).
 
-Opened from a batch link ``…/annotate?batch=<id>&annotator=<name>`` (or pick a batch and type a name). Keyboard:
+An annotator's personal link ``…/annotate?batch=<id>&annotator=<name>&role=annotator`` opens this page alone
+(:mod:`ecisem_core.ui.roles`): the guidelines, the item, the keys and the progress — no settings sidebar, no
+other batch, no researcher view, no flagger's evidence. The researcher's ``…/annotate?batch=<id>`` (or picking a
+batch and typing a name) shows everything. Keyboard:
 F / T / U answer false negative / true negative / unsure, B goes back one item (they do nothing while the cursor is
 in the comment box: there, type, then Tab to a button and press Enter or Space)."""
 from __future__ import annotations
@@ -12,13 +15,16 @@ import math
 import pandas as pd
 import streamlit as st
 
+from ecisem_core.curation.assignment import (OVERLAP_DEFAULT, PER_SHARED_DEFAULT, annotator_names, assign_items,
+                                             load_table)
 from ecisem_core.curation.verdicts import VERDICTS
 from ecisem_core.errors import InputError
-from ecisem_core.ui import curate, layout, sidebar
+from ecisem_core.ui import curate, layout, roles, sidebar
 from ecisem_core.ui.state import K
 from ecisem_core.ui.text import md_escape
 
 FN_PAGE = "views/false_negatives.py"
+SELF = "views/annotate.py"
 BUTTONS = {  # verdict → (label, shortcut, icon, type)
     "false_negative": ("False negative — it answers the query", "F", ":material/check_circle:", "primary"),
     "true_negative": ("True negative — it does not", "T", ":material/cancel:", "secondary"),
@@ -97,8 +103,22 @@ def current_item(store, batch: int, name: str) -> dict | None:
     return store.next_item(batch, name)
 
 
-def annotate(store, batch: int, name: str, n_items: int) -> None:
+def guidelines(store, batch: int, expanded: bool) -> None:
+    """The researcher's guidelines for this batch (shown as plain text, never markup), if any."""
+    text = store.guidelines(batch)
+    if text.strip():
+        with st.expander("Guidelines", icon=":material/menu_book:", expanded=expanded):
+            st.text(text)
+
+
+def annotate(store, batch: int, name: str, n_items: int, annotator: bool = False) -> None:
+    """The item, the keys and the progress. ``annotator``: an annotator session (no flagger's evidence)."""
     prog = store.progress(batch, name)
+    guidelines(store, batch, expanded=prog.done == 0)
+    if prog.total == 0:
+        st.warning(f"No item of this batch is assigned to “{md_escape(name)}”. Check the name in your link, or ask "
+                   "the researcher for your own link.", icon=":material/person_off:")
+        return
     st.progress(prog.fraction, text=f"{prog.done} of {prog.total} judged by {md_escape(name)}")
     saved = st.session_state.pop(K.ANN_SAVED, None)
     if saved:
@@ -117,14 +137,14 @@ def annotate(store, batch: int, name: str, n_items: int) -> None:
     if revising:
         pills.append((f"you answered: {curate.VERDICT_WORDS[item['current_verdict']]} — answer again to change it",
                       True))
-    if st.session_state.get(K.ANN_SHOW_REASONS):
+    if not annotator and st.session_state.get(K.ANN_SHOW_REASONS):
         if item.get("source"):
             pills.append((f"source {item['source']}", False))
         if item.get("fn_score") is not None and not (isinstance(item["fn_score"], float)
                                                      and math.isnan(item["fn_score"])):
             pills.append((f"FN score {float(item['fn_score']):.2f}", False))
         pills += [(k, False) for k in curate.reason_kinds(item.get("fn_reasons") or "")]
-    ds = sidebar.context().dataset
+    ds = None if annotator else sidebar.context().dataset
     idf = batch_idf(str(store.path), batch, n_items, ds.key if ds is not None else None, ds)
     st.html(curate.triplet_card(item["query"], item["positive"], item["negative"], idf, pills))
 
@@ -198,7 +218,78 @@ def researcher(store, batch: int) -> None:
                        help="Reads back with the False negatives page's import (or ecisem_core.curation.exports).")
 
 
+def setup(store, batch: int, n_items: int) -> None:
+    """Researcher: the batch's guidelines, and who judges which item (with an overlap for agreement)."""
+    assigned = store.assignments(batch)
+    with st.expander("Guidelines and assignment", icon=":material/group:", expanded=assigned.empty):
+        key = f"{K.ANN_GUIDE}_{batch}"
+        if key not in st.session_state:
+            st.session_state[key] = store.guidelines(batch)
+        st.text_area("Guidelines for the annotators", key=key, height=120,
+                     placeholder="e.g. A passage is a false negative when it answers the query as fully as the "
+                                 "labeled positive. Judge the passage alone, not its source.",
+                     help="Shown above the item on every annotator's page, as plain text.")
+        if st.button("Save guidelines", icon=":material/save:"):
+            store.set_guidelines(batch, st.session_state.get(key) or "")
+            st.toast("Guidelines saved", icon=":material/check:")
+        st.divider()
+        c1, c2, c3 = st.columns([3, 2, 1.3])
+        c1.text_input("Annotators (comma-separated)", key=K.ANN_ASSIGNEES, placeholder="e.g. alice, bob, chen")
+        c2.slider("Overlap: share of items judged by several", 0.0, 1.0, OVERLAP_DEFAULT, 0.05, key=K.ANN_OVERLAP,
+                  format="%.2f", help="These items are dealt to several annotators, so Cohen's κ can be measured "
+                                      "on them; every other item goes to one annotator.")
+        c3.number_input("Annotators per shared item", 2, 20, PER_SHARED_DEFAULT, key=K.ANN_PER_SHARED)
+        if st.button(f"Deal the {n_items} items", icon=":material/call_split:",
+                     help="Replaces this batch's assignment; verdicts already given are kept."):
+            try:
+                names = annotator_names((st.session_state.get(K.ANN_ASSIGNEES) or "").split(","))
+                items = store.items(batch)["id"]
+                store.assign(batch, assign_items(items, names, float(st.session_state.get(K.ANN_OVERLAP)),
+                                                 int(st.session_state.get(K.ANN_PER_SHARED)), seed=batch))
+            except InputError as exc:
+                st.error(md_escape(exc), icon=":material/error:")
+            else:
+                assigned = store.assignments(batch)
+        if assigned.empty:
+            st.caption("Open to everyone: whoever opens the batch's link judges every item.")
+            return
+        loads = load_table(assigned)
+        base = curate.app_base(st.context.url, curate.page_path(SELF))
+        loads["link"] = [curate.batch_link(base, curate.page_path(SELF), batch, a) for a in loads["annotator"]]
+        st.markdown(f"**Dealt to {len(loads)} annotator(s)** — each link opens this page alone, with no "
+                    "researcher controls:")
+        st.dataframe(loads, hide_index=True, width="stretch", column_config={
+            "items": st.column_config.NumberColumn("items"),
+            "shared": st.column_config.NumberColumn("of which shared"),
+            "link": st.column_config.TextColumn("annotator link", width="large")})
+        st.code("\n".join(loads["link"]), language=None, wrap_lines=True)
+        if st.button("Open the batch to everyone again", icon=":material/lock_open:", type="tertiary"):
+            store.assign(batch, assigned.iloc[0:0])
+            st.rerun()
+
+
+def annotator_page(store, batches) -> None:
+    """An annotator link: the batch it names, the name it carries (or typed once), nothing else."""
+    sync_from_url()
+    batch = st.session_state.get(K.ANN_BATCH)
+    if batch is None or batch not in set(batches["id"]):
+        st.error("This link names no batch of this annotation store. Ask the researcher for your link.",
+                 icon=":material/link_off:")
+        return
+    n_items = int(batches.loc[batches["id"] == batch, "n_items"].iloc[0])
+    name = (st.query_params.get("annotator") or "").strip()
+    if not name:
+        name = (st.text_input("Your name", key=K.ANN_NAME, placeholder="e.g. alice",
+                              help="Verdicts are saved under this name; use the same one to resume.") or "").strip()
+        if not name:
+            st.info("Type your name above to start.", icon=":material/badge:")
+            return
+        sync_to_url(batch, name)
+    annotate(store, batch, name, n_items, annotator=True)
+
+
 def main() -> None:
+    annotator = st.session_state.get(K.ANN_ROLE) == roles.ANNOTATOR or roles.server_role() == roles.ANNOTATOR
     layout.header("Annotate", "Is the candidate negative a <b>false negative</b> — does it answer the query as well "
                               "as the labeled positive does?")
     store, error = curate.try_open_store()
@@ -206,6 +297,9 @@ def main() -> None:
         st.error(error, icon=":material/database:")
         return
     batches = store.list_batches()
+    if annotator:
+        annotator_page(store, batches)
+        return
     if batches.empty:
         st.info("No annotation batches yet. Create one on the False negatives page (select rows, then “Send to "
                 "annotation”).", icon=":material/inbox:")
@@ -239,6 +333,7 @@ def main() -> None:
         else:
             annotate(store, batch, name, n_items)
     with tab_r:
+        setup(store, batch, n_items)
         researcher(store, batch)
 
 

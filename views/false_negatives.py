@@ -155,6 +155,10 @@ def send_tab(store, rows: pd.DataFrame, selected: pd.DataFrame, settings: dict) 
         names = [a.strip() for a in (st.session_state.get(K.FN_ANNOTATORS) or "").split(",") if a.strip()]
         links = [curate.batch_link(base, curate.page_path(ANNOTATE), last, a) for a in names or [None]]
         st.code("\n".join(links), language=None, wrap_lines=True)
+        if names:
+            st.caption("Each personal link opens the Annotate page alone — no settings, no other verdicts, no "
+                       "flagger's evidence. To split the items among annotators with an overlap, or to write "
+                       "guidelines, open the batch's Researcher view on the Annotate page.")
         st.page_link(ANNOTATE, label=f"Open batch #{last} on the Annotate page", icon=":material/rate_review:",
                      query_params={"batch": str(last)})
     if not batches.empty:
@@ -177,12 +181,16 @@ def export_tab(rows: pd.DataFrame) -> None:
     st.caption(f"The {len(rows):,} rows of the list as filtered above (junk included when shown), with ids, scores, "
                "reasons and similarities. Label Studio: import the tasks and paste the labeling config; Argilla 2.x: "
                "create the dataset from the settings, then log the records.")
+    reasons = st.toggle("Show annotators why each triplet was flagged", key=K.FN_EXPORT_REASONS,
+                        help="Label Studio and Argilla files: add the reasons, the FN score and the suggested "
+                             "verdict. Off by default — annotators who see the flagger's evidence lean towards it. "
+                             "The CSV and JSONL lists always have them.")
     groups = {"List": ("csv", "jsonl"), "Label Studio": ("label_studio", "label_studio_config"),
               "Argilla": ("argilla", "argilla_settings")}
     for col, (title, kinds) in zip(st.columns(3), groups.items()):
         col.markdown(f"**{title}**")
         for kind in kinds:
-            dl = curate.export_download(rows, kind)
+            dl = curate.export_download(rows, kind, with_reasons=bool(reasons))
             col.download_button(curate.EXPORT_KINDS[kind][0], dl.make, file_name=dl.file_name, mime=dl.mime,
                                 icon=":material/download:", width="stretch", disabled=rows.empty,
                                 on_click="ignore")

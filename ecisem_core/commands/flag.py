@@ -47,6 +47,9 @@ def add_parser(sub: "argparse._SubParsersAction") -> argparse.ArgumentParser:
     p.add_argument("--all", action="store_true", help="write every triplet, flagged or not")
     p.add_argument("--cross-encoder", default=None, metavar="NAME|PATH",
                    help="add cross-encoder evidence from this local sentence-transformers CrossEncoder (offline)")
+    p.add_argument("--with-reasons", action="store_true",
+                   help="label-studio / argilla: show annotators why each triplet was flagged (its reasons, FN "
+                        "score and suggested verdict); left out by default because it biases their answers")
     p.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
     return p
 
@@ -102,9 +105,9 @@ def run(args: argparse.Namespace) -> int:
         if out.parent and not out.parent.exists():
             out.parent.mkdir(parents=True, exist_ok=True)
         if fmt == "label-studio":
-            extra = export_label_studio(out_rows, out)
+            extra = export_label_studio(out_rows, out, with_reasons=args.with_reasons)
         elif fmt == "argilla":
-            extra = export_argilla(out_rows, out)
+            extra = export_argilla(out_rows, out, with_reasons=args.with_reasons)
         else:
             if fmt == "auto":
                 fmt = "csv" if out.suffix.lower() == ".csv" else "jsonl"

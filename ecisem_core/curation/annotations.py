@@ -16,10 +16,13 @@ Durability design (verdicts are never lost):
 
 Tables: ``batches(id, name, created, settings)`` (settings: JSON), ``items(id, batch_id, position, query_id,
 negative_id, query, positive, negative, source, fn_score, fn_flag, fn_reasons)``, ``verdicts(id, item_id,
-annotator, verdict, comment, created)``. Times are UTC ISO-8601.
+annotator, verdict, comment, created)``, ``assignments(item_id, annotator, shared)`` (who judges which item;
+a batch without rows here is open to every annotator) and ``guidelines(batch_id, text, updated)`` (the
+researcher's instructions shown to the batch's annotators). Times are UTC ISO-8601.
 
-The store stays one class in one module: its schema, transactions and queries share the connection handling above,
-and split apart they would each need it.
+The module is longer than the others because the store stays one class: its schema, transactions and queries
+(batches, items, verdicts, assignment, guidelines) share the connection handling above, and split apart they would
+each need it.
 """
 from __future__ import annotations
 
@@ -95,6 +98,17 @@ CREATE TABLE IF NOT EXISTS verdicts (
     comment TEXT NOT NULL DEFAULT '',
     created TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS assignments (
+    item_id INTEGER NOT NULL REFERENCES items(id),
+    annotator TEXT NOT NULL CHECK (length(annotator) > 0),
+    shared INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (item_id, annotator)
+);
+CREATE TABLE IF NOT EXISTS guidelines (
+    batch_id INTEGER PRIMARY KEY REFERENCES batches(id),
+    text TEXT NOT NULL,
+    updated TEXT NOT NULL
+);
 CREATE INDEX IF NOT EXISTS verdicts_by_item ON verdicts (item_id, annotator, id);
 CREATE INDEX IF NOT EXISTS items_by_ids ON items (batch_id, query_id, negative_id);
 """
@@ -103,6 +117,11 @@ _CURRENT = """
 SELECT v.* FROM verdicts v
 WHERE v.id = (SELECT MAX(w.id) FROM verdicts w WHERE w.item_id = v.item_id AND w.annotator = v.annotator)
 """
+
+_MINE = """(NOT EXISTS (SELECT 1 FROM assignments a JOIN items j ON j.id = a.item_id WHERE j.batch_id = ?)
+        OR EXISTS (SELECT 1 FROM assignments a WHERE a.item_id = i.id AND a.annotator = ?))"""
+"""SQL condition on item ``i``: the batch (first parameter) has no assignment, or ``i`` is assigned to the
+annotator (second parameter)."""
 
 
 def _now() -> str:
@@ -256,18 +275,65 @@ class AnnotationStore:
         return frame
 
     def next_item(self, batch_id: int, annotator: str) -> dict[str, Any] | None:
-        """The first item (by position) this annotator has not answered yet, as a dict; None when done."""
+        """The first item (by position) this annotator has not answered yet — among the items assigned to them
+        when the batch has an assignment — as a dict; None when done."""
         with self._reader() as conn:
             row = conn.execute(
-                """
+                f"""
                 SELECT i.* FROM items i
-                WHERE i.batch_id = ? AND NOT EXISTS (
+                WHERE i.batch_id = ? AND {_MINE} AND NOT EXISTS (
                     SELECT 1 FROM verdicts v WHERE v.item_id = i.id AND v.annotator = ?)
                 ORDER BY i.position LIMIT 1
                 """,
-                (batch_id, annotator),
+                (batch_id, batch_id, annotator, annotator),
             ).fetchone()
         return dict(row) if row is not None else None
+
+    # -- assignment and guidelines ----------------------------------------------------------------------------
+
+    def assign(self, batch_id: int, assignments: pd.DataFrame) -> int:
+        """Replace the batch's assignment with ``assignments`` (columns item_id, annotator, optional shared; see
+        :func:`ecisem_core.curation.assignment.assign_items`) in one transaction; returns how many rows. An empty
+        frame opens the batch to every annotator again. Verdicts already given are kept."""
+        rows = [(int(r["item_id"]), check_annotator(r["annotator"]), int(bool(r.get("shared", False))))
+                for r in assignments.to_dict("records")]
+        with self.transaction() as conn:
+            self._require_batch(conn, batch_id)
+            ours = {int(r[0]) for r in conn.execute("SELECT id FROM items WHERE batch_id = ?", (batch_id,))}
+            stray = sorted({r[0] for r in rows} - ours)
+            if stray:
+                raise InputError(f"item(s) {stray[:5]} are not in batch {batch_id}")
+            conn.execute("DELETE FROM assignments WHERE item_id IN (SELECT id FROM items WHERE batch_id = ?)",
+                         (batch_id,))
+            conn.executemany("INSERT INTO assignments (item_id, annotator, shared) VALUES (?, ?, ?)", rows)
+        return len(rows)
+
+    def assignments(self, batch_id: int) -> pd.DataFrame:
+        """The batch's assignment: columns item_id, position, annotator, shared (empty: open to everyone)."""
+        with self._reader() as conn:
+            rows = conn.execute(
+                """SELECT a.item_id, i.position, a.annotator, a.shared FROM assignments a
+                   JOIN items i ON i.id = a.item_id WHERE i.batch_id = ? ORDER BY i.position, a.annotator""",
+                (batch_id,),
+            ).fetchall()
+        frame = pd.DataFrame([dict(r) for r in rows], columns=["item_id", "position", "annotator", "shared"])
+        frame["shared"] = frame["shared"].astype(bool)
+        return frame
+
+    def set_guidelines(self, batch_id: int, text: str) -> None:
+        """The researcher's guidelines for the batch's annotators (replaces earlier ones; "" removes them)."""
+        with self.transaction() as conn:
+            self._require_batch(conn, batch_id)
+            conn.execute("DELETE FROM guidelines WHERE batch_id = ?", (batch_id,))
+            if str(text or "").strip():
+                conn.execute("INSERT INTO guidelines (batch_id, text, updated) VALUES (?, ?, ?)",
+                             (batch_id, str(text), _now()))
+
+    def guidelines(self, batch_id: int) -> str:
+        """The batch's guidelines ("" when none)."""
+        with self._reader() as conn:
+            row = conn.execute("SELECT text FROM guidelines WHERE batch_id = ?", (batch_id,)).fetchone()
+        return str(row[0]) if row is not None else ""
 
     # -- verdicts ---------------------------------------------------------------------------------------------
 
@@ -290,7 +356,7 @@ class AnnotationStore:
 
         ``verdicts`` has ``verdict``, ``annotator``, optional ``comment`` and either ``item_id`` or
         (``query_id``, ``negative_id``) identifying an item of this batch; optional ``file``/``line`` columns
-        (from :func:`ecisem_core.curation.exports.read_verdicts_csv`) locate a bad row in error messages.
+        (from :func:`ecisem_core.curation.verdict_csv.read_verdicts_csv`) locate a bad row in error messages.
         """
         with self.transaction() as conn:
             self._require_batch(conn, batch_id)
@@ -338,13 +404,15 @@ class AnnotationStore:
         return frame
 
     def progress(self, batch_id: int, annotator: str) -> Progress:
-        """How many of the batch's items this annotator has answered."""
+        """How many of the batch's items (of those assigned to this annotator, when the batch has an assignment)
+        this annotator has answered."""
         with self._reader() as conn:
-            total = conn.execute("SELECT COUNT(*) FROM items WHERE batch_id = ?", (batch_id,)).fetchone()[0]
+            total = conn.execute(f"SELECT COUNT(*) FROM items i WHERE i.batch_id = ? AND {_MINE}",
+                                 (batch_id, batch_id, annotator)).fetchone()[0]
             done = conn.execute(
-                """SELECT COUNT(DISTINCT v.item_id) FROM verdicts v JOIN items i ON i.id = v.item_id
-                   WHERE i.batch_id = ? AND v.annotator = ?""",
-                (batch_id, annotator),
+                f"""SELECT COUNT(DISTINCT v.item_id) FROM verdicts v JOIN items i ON i.id = v.item_id
+                   WHERE i.batch_id = ? AND {_MINE} AND v.annotator = ?""",
+                (batch_id, batch_id, annotator, annotator),
             ).fetchone()[0]
         return Progress(int(done), int(total))
 

@@ -10,12 +10,15 @@ Shapes written here, as the tools document them:
 * **Argilla 2.x** records as dicts accepted by ``rg.Record.from_dict`` (and so by ``dataset.records.log`` after
   conversion): ``{"id", "fields": {...}, "metadata": {...}, "suggestions": {question: {"value", "score",
   "agent"}}, "responses": {}, "vectors": {}}``, with the dataset settings to create first
-  (:func:`argilla_settings`: text fields query/positive/negative/reasons, a label question ``verdict``, a text
-  question ``comment``, metadata source/fn_score).
+  (:func:`argilla_settings`: text fields query/positive/negative, a label question ``verdict``, a text
+  question ``comment``, metadata source and ids).
+
+The annotation exports (Label Studio, Argilla) leave out the flagger's evidence — why a triplet was flagged, its
+FN score, the suggested verdict — unless ``with_reasons=True``: annotators who see it are biased towards it. The
+review list (CSV, JSONL) is the researcher's and keeps it.
 """
 from __future__ import annotations
 
-import csv
 import json
 import math
 from collections.abc import Iterable, Mapping
@@ -26,7 +29,7 @@ from xml.sax.saxutils import quoteattr
 import numpy as np
 import pandas as pd
 
-from ecisem_core.curation.verdicts import VERDICTS, normalise_verdict
+from ecisem_core.curation.verdicts import VERDICTS
 from ecisem_core.errors import InputError
 from ecisem_core.io.atomic import write_file_atomically
 from ecisem_core.io.csvsafe import safe_csv
@@ -117,9 +120,10 @@ def export_candidates(frame: pd.DataFrame, path: str | Path, fmt: str | None = N
 # Label Studio
 
 
-def label_studio_config() -> str:
-    """Labeling config (XML) matching :func:`label_studio_tasks`: the three texts and the reasons, a single-choice
-    ``verdict`` (hotkeys f / t / u) on the negative, and an optional comment."""
+def label_studio_config(with_reasons: bool = False) -> str:
+    """Labeling config (XML) matching :func:`label_studio_tasks`: the three texts (and, ``with_reasons``, why the
+    triplet was flagged), a single-choice ``verdict`` (hotkeys f / t / u) on the negative, and an optional
+    comment. The reasons are left out by default: seeing the flagger's evidence biases annotators."""
     choices = "\n".join(
         f"    <Choice value={quoteattr(v)} hint={quoteattr(VERDICT_TITLES[v])} "
         f"hotkey={quoteattr(v[0])}/>"
@@ -133,9 +137,10 @@ def label_studio_config() -> str:
         '  <Text name="positive" value="$positive"/>\n'
         '  <Header value="Candidate negative: does it answer the query?"/>\n'
         '  <Text name="negative" value="$negative"/>\n'
-        '  <Header value="Why it was flagged"/>\n'
-        '  <Text name="fn_reasons" value="$fn_reasons"/>\n'
-        f'  <Choices name="{VERDICT_QUESTION}" toName="negative" choice="single" showInline="true" required="true">\n'
+        + ('  <Header value="Why it was flagged"/>\n'
+           '  <Text name="fn_reasons" value="$fn_reasons"/>\n' if with_reasons else "")
+        + f'  <Choices name="{VERDICT_QUESTION}" toName="negative" choice="single" showInline="true" '
+        'required="true">\n'
         f"{choices}\n"
         "  </Choices>\n"
         f'  <TextArea name="{COMMENT_QUESTION}" toName="negative" rows="2" maxSubmissions="1" '
@@ -147,19 +152,27 @@ def label_studio_config() -> str:
 LABEL_STUDIO_DATA: tuple[str, ...] = (
     "query", "positive", "negative", "fn_reasons", "query_id", "negative_id", "source", "fn_score",
 )
-"""Keys of each Label Studio task's ``data``."""
+"""Keys of each Label Studio task's ``data`` with the flagger's evidence (:data:`FLAGGER_EVIDENCE`)."""
+FLAGGER_EVIDENCE: tuple[str, ...] = ("fn_reasons", "fn_score")
+"""What an annotation export leaves out unless asked for (``with_reasons``): why the triplet was flagged and the
+flagger's score — and the flagger's suggested verdict (Label Studio predictions, Argilla suggestions)."""
 
 
-def label_studio_tasks(frame: pd.DataFrame, predictions: bool = True) -> list[dict[str, Any]]:
-    """Label Studio tasks, one per triplet; with ``predictions``, our verdict suggestion (false_negative when
-    ``fn_flag`` else true_negative) with ``score`` = fn_score, shown as a pre-annotation."""
+def label_studio_tasks(frame: pd.DataFrame, predictions: bool = True, with_reasons: bool = False
+                       ) -> list[dict[str, Any]]:
+    """Label Studio tasks, one per triplet. With ``with_reasons`` the flagger's evidence
+    (:data:`FLAGGER_EVIDENCE`) is in each task's data and, with ``predictions`` too, our verdict suggestion
+    (false_negative when ``fn_flag`` else true_negative, ``score`` = fn_score) is a pre-annotation; without it
+    the tasks hold the texts, ids and source only."""
+    keys = LABEL_STUDIO_DATA if with_reasons else tuple(k for k in LABEL_STUDIO_DATA if k not in FLAGGER_EVIDENCE)
+    predictions = predictions and with_reasons
     frame = frame.copy()
     for col in LABEL_STUDIO_DATA:
         if col not in frame.columns:
             frame[col] = "" if col != "fn_score" else np.nan
     tasks = []
     flags = frame["fn_flag"].to_numpy(dtype=bool) if "fn_flag" in frame.columns else None
-    for k, data in enumerate(_records(frame, LABEL_STUDIO_DATA)):
+    for k, data in enumerate(_records(frame, keys)):
         data = {key: ("" if v is None and key != "fn_score" else v) for key, v in data.items()}
         task: dict[str, Any] = {"data": data}
         if predictions and flags is not None:
@@ -181,12 +194,14 @@ def label_studio_tasks(frame: pd.DataFrame, predictions: bool = True) -> list[di
     return tasks
 
 
-def export_label_studio(frame: pd.DataFrame, path: str | Path, predictions: bool = True) -> Path:
+def export_label_studio(frame: pd.DataFrame, path: str | Path, predictions: bool = True,
+                        with_reasons: bool = False) -> Path:
     """Write ``path`` (tasks JSON) and, beside it, ``<stem>.label_config.xml``; returns the config path."""
     path = Path(path)
-    text = json.dumps(label_studio_tasks(frame, predictions), ensure_ascii=False, indent=1)
+    text = json.dumps(label_studio_tasks(frame, predictions, with_reasons), ensure_ascii=False, indent=1)
     config_path = path.with_name(path.stem + ".label_config.xml")
-    write_file_atomically(config_path, lambda tmp: tmp.write_text(label_studio_config(), encoding="utf-8"))
+    write_file_atomically(config_path,
+                          lambda tmp: tmp.write_text(label_studio_config(with_reasons), encoding="utf-8"))
     write_file_atomically(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
     return config_path
 
@@ -195,7 +210,7 @@ def export_label_studio(frame: pd.DataFrame, path: str | Path, predictions: bool
 # Argilla 2.x
 
 
-def argilla_settings() -> dict[str, Any]:
+def argilla_settings(with_reasons: bool = False) -> dict[str, Any]:
     """Dataset settings the records of :func:`argilla_records` need, as plain data. With Argilla 2.x::
 
         s = argilla_settings()
@@ -209,32 +224,36 @@ def argilla_settings() -> dict[str, Any]:
         dataset = rg.Dataset(name="ecisem-fn", settings=settings); dataset.create()
         dataset.records.log([rg.Record.from_dict(r) for r in argilla_records(table)])
     """
+    fields = [
+        {"name": "query", "title": "Query", "type": "text"},
+        {"name": "positive", "title": "Labeled positive", "type": "text"},
+        {"name": "negative", "title": "Candidate negative", "type": "text"},
+    ]
+    if with_reasons:
+        fields.append({"name": "reasons", "title": "Why it was flagged", "type": "text"})
+    metadata = [{"name": "source", "type": "terms"}]
+    if with_reasons:
+        metadata.append({"name": "fn_score", "type": "float", "min": 0.0, "max": 1.0})
     return {
-        "fields": [
-            {"name": "query", "title": "Query", "type": "text"},
-            {"name": "positive", "title": "Labeled positive", "type": "text"},
-            {"name": "negative", "title": "Candidate negative", "type": "text"},
-            {"name": "reasons", "title": "Why it was flagged", "type": "text"},
-        ],
+        "fields": fields,
         "questions": [
             {"name": VERDICT_QUESTION, "type": "label_selection", "labels": dict(VERDICT_TITLES), "required": True},
             {"name": COMMENT_QUESTION, "type": "text", "required": False},
         ],
-        "metadata": [
-            {"name": "source", "type": "terms"},
-            {"name": "fn_score", "type": "float", "min": 0.0, "max": 1.0},
+        "metadata": metadata + [
             {"name": "query_id", "type": "terms"},
             {"name": "negative_id", "type": "terms"},
         ],
     }
 
 
-def argilla_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+def argilla_records(frame: pd.DataFrame, with_reasons: bool = False) -> list[dict[str, Any]]:
     """Argilla 2.x record dicts (``rg.Record.from_dict`` shape), one per triplet.
 
-    ``id`` = ``"<query_id>|<negative_id>"`` (else the row position), text fields, metadata (source, fn_score,
-    ids), and a suggestion for ``verdict`` (false_negative when ``fn_flag`` else true_negative; score fn_score,
-    agent :data:`MODEL_VERSION`).
+    ``id`` = ``"<query_id>|<negative_id>"`` (else the row position), text fields, metadata (source, ids). With
+    ``with_reasons`` also the flagger's evidence: a ``reasons`` field, ``fn_score`` metadata and a suggestion for
+    ``verdict`` (false_negative when ``fn_flag`` else true_negative; score fn_score, agent
+    :data:`MODEL_VERSION`); without it annotators see nothing of the flagger.
     """
     out = []
     cols = ["query", "positive", "negative", "fn_reasons", "source", "fn_score", "fn_flag", "query_id",
@@ -242,9 +261,9 @@ def argilla_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     for k, rec in enumerate(_records(frame, cols)):
         qid, nid = rec.get("query_id"), rec.get("negative_id")
         rid = f"{qid}|{nid}" if qid is not None and nid is not None else str(k)
-        metadata = {
-            key: rec[key] for key in ("source", "fn_score", "query_id", "negative_id") if rec.get(key) is not None
-        }
+        keys = ("source", "fn_score", "query_id", "negative_id") if with_reasons else ("source", "query_id",
+                                                                                        "negative_id")
+        metadata = {key: rec[key] for key in keys if rec.get(key) is not None}
         for key in ("source", "query_id", "negative_id"):
             if key in metadata:
                 metadata[key] = str(metadata[key])
@@ -254,14 +273,15 @@ def argilla_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
                 "query": str(rec.get("query") or ""),
                 "positive": str(rec.get("positive") or ""),
                 "negative": str(rec.get("negative") or ""),
-                "reasons": str(rec.get("fn_reasons") or "—"),
             },
             "metadata": metadata,
             "suggestions": {},
             "responses": {},
             "vectors": {},
         }
-        if rec.get("fn_flag") is not None:
+        if with_reasons:
+            record["fields"]["reasons"] = str(rec.get("fn_reasons") or "—")
+        if with_reasons and rec.get("fn_flag") is not None:
             suggestion: dict[str, Any] = {
                 "value": "false_negative" if rec["fn_flag"] else "true_negative",
                 "agent": MODEL_VERSION,
@@ -273,95 +293,14 @@ def argilla_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     return out
 
 
-def export_argilla(frame: pd.DataFrame, path: str | Path) -> Path:
+def export_argilla(frame: pd.DataFrame, path: str | Path, with_reasons: bool = False) -> Path:
     """Write the records as JSONL at ``path`` and the settings beside it (``<stem>.settings.json``)."""
     path = Path(path)
     settings_path = path.with_name(path.stem + ".settings.json")
-    write_file_atomically(settings_path,
-                          lambda tmp: tmp.write_text(json.dumps(argilla_settings(), indent=2), encoding="utf-8"))
-    write_jsonl(argilla_records(frame), path)
+    settings = json.dumps(argilla_settings(with_reasons), indent=2)
+    write_file_atomically(settings_path, lambda tmp: tmp.write_text(settings, encoding="utf-8"))
+    write_jsonl(argilla_records(frame, with_reasons), path)
     return settings_path
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# verdict import
-
-
-VERDICT_CSV_COLUMNS: tuple[str, ...] = ("item_id", "query_id", "negative_id", "verdict", "annotator", "comment")
-"""Columns read by :func:`read_verdicts_csv` (``item_id`` or ``query_id`` + ``negative_id`` name the item)."""
-
-
-def read_verdicts_csv(path: str | Path, default_annotator: str | None = None) -> pd.DataFrame:
-    """Read verdicts from a CSV file with a header row.
-
-    Columns: ``verdict`` (false_negative / true_negative / unsure, or fn / tn), ``annotator`` (or
-    ``default_annotator``), optional ``comment``, and ``item_id`` or ``query_id`` + ``negative_id``. Every row is
-    checked; the first bad one raises ``InputError`` naming the file and its line. Returns the columns of
-    :data:`VERDICT_CSV_COLUMNS` plus ``file`` and ``line`` (for :meth:`AnnotationStore.record_verdicts`).
-    """
-    path = Path(path)
-    try:
-        fh = path.open(encoding="utf-8-sig", newline="")
-    except OSError as exc:
-        raise InputError(f"cannot read verdicts ({exc.strerror})", path) from None
-    rows = []
-    with fh:
-        reader = csv.reader(fh)
-        try:
-            header = [h.strip().lower() for h in next(reader, [])]
-        except csv.Error as exc:
-            raise InputError(f"not a CSV file ({exc})", path, 1) from None
-        if "verdict" not in header:
-            raise InputError(f"no 'verdict' column (columns: {header})", path, 1)
-        if "item_id" not in header and not {"query_id", "negative_id"} <= set(header):
-            raise InputError("name the item with an 'item_id' column or 'query_id' and 'negative_id' columns", path, 1)
-        if "annotator" not in header and not default_annotator:
-            raise InputError("no 'annotator' column and no default annotator given", path, 1)
-        while True:
-            line = reader.line_num + 1  # where the next record starts
-            try:
-                raw = next(reader)
-            except StopIteration:
-                break
-            except csv.Error as exc:
-                raise InputError(f"malformed CSV ({exc})", path, line) from None
-            if not any(v.strip() for v in raw):
-                continue  # blank line
-            if len(raw) > len(header):
-                raise InputError(f"more fields ({len(raw)}) than header columns ({len(header)})", path, line)
-            rec = {k: v.strip() for k, v in zip(header, raw) if k}
-            try:
-                verdict = normalise_verdict(rec.get("verdict", ""))
-            except InputError as exc:
-                raise InputError(exc.problem, path, line) from None
-            annotator = rec.get("annotator") or (default_annotator or "")
-            if not annotator:
-                raise InputError("empty annotator", path, line)
-            item = rec.get("item_id", "")
-            if item:
-                try:
-                    item_val: int | None = int(item)
-                except ValueError:
-                    raise InputError(f"item_id {item!r} is not an integer", path, line) from None
-            else:
-                item_val = None
-                if not rec.get("query_id") or not rec.get("negative_id"):
-                    raise InputError("row names no item (empty item_id, query_id or negative_id)", path, line)
-            rows.append(
-                {
-                    "item_id": item_val,
-                    "query_id": rec.get("query_id") or None,
-                    "negative_id": rec.get("negative_id") or None,
-                    "verdict": verdict,
-                    "annotator": annotator,
-                    "comment": rec.get("comment", ""),
-                    "file": str(path),
-                    "line": line,
-                }
-            )
-    frame = pd.DataFrame(rows, columns=[*VERDICT_CSV_COLUMNS, "file", "line"])
-    frame["item_id"] = frame["item_id"].astype("Int64")
-    return frame
 
 
 # ---------------------------------------------------------------------------------------------------------------

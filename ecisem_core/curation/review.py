@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from ecisem_core.curation.annotations import AnnotationStore
-from ecisem_core.curation.exports import read_verdicts_csv
+from ecisem_core.curation.verdict_csv import read_verdicts_csv
 from ecisem_core.curation.fn_model import FnModel, labels_from_verdicts, train_fn_model
 from ecisem_core.curation.verdicts import VERDICT_WORDS, VERDICTS, item_consensus, line_number
 from ecisem_core.errors import InputError
@@ -180,7 +180,8 @@ class Imported:
 
 
 def read_uploaded_verdicts(data: bytes, file_name: str, default_annotator: str | None = None) -> pd.DataFrame:
-    """:func:`ecisem_core.curation.exports.read_verdicts_csv` on uploaded bytes; errors name the file as uploaded."""
+    """:func:`ecisem_core.curation.verdict_csv.read_verdicts_csv` on uploaded bytes; errors name the file as
+    uploaded."""
     safe = re.sub(r"[^\w.\-+]+", "_", Path(file_name).name).lstrip(".") or "verdicts.csv"
     with tempfile.TemporaryDirectory(prefix="ecisem-verdicts-") as tmp:
         path = Path(tmp) / safe
@@ -245,7 +246,8 @@ def all_verdicts(store: AnnotationStore) -> pd.DataFrame:
 
 
 def verdicts_csv(verdicts: pd.DataFrame) -> bytes:
-    """Verdicts in the CSV shape :func:`ecisem_core.curation.exports.read_verdicts_csv` reads back (plus context)."""
+    """Verdicts in the CSV shape :func:`ecisem_core.curation.verdict_csv.read_verdicts_csv` reads back (plus
+    context)."""
     cols = ["item_id", "query_id", "negative_id", "verdict", "annotator", "comment", "source", "fn_score", "time"]
     return verdicts[[c for c in cols if c in verdicts.columns]].to_csv(index=False).encode("utf-8")
 

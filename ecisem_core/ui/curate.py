@@ -74,6 +74,7 @@ from ecisem_core.curation.review import (  # re-exported: the pages call them as
 from ecisem_core.curation.verdicts import VERDICT_WORDS
 from ecisem_core.errors import InputError
 from ecisem_core.ui.registry import PAGES
+from ecisem_core.ui.roles import ANNOTATOR, ROLE_PARAM
 
 __all__ = [
     # from ecisem_core.curation.review
@@ -221,15 +222,17 @@ def app_base(page_url: str | None, page_path: str) -> str:
 
 
 def batch_link(base: str, annotate_path: str, batch_id: int, annotator: str | None = None) -> str:
-    """The Annotate page's link for a batch (``…/annotate?batch=<id>[&annotator=<name>]``); relative
-    (``/annotate?…``) when ``base`` is "".
+    """The Annotate page's link for a batch: the researcher's ``…/annotate?batch=<id>``, or with an annotator's
+    name their personal *annotator link* ``…&annotator=<name>&role=annotator`` (the page alone, no researcher
+    controls: :mod:`ecisem_core.ui.roles`); relative (``/annotate?…``) when ``base`` is "".
 
     >>> batch_link("http://h:8501", "annotate", 3, "Zoë Li")
-    'http://h:8501/annotate?batch=3&annotator=Zo%C3%AB+Li'
+    'http://h:8501/annotate?batch=3&annotator=Zo%C3%AB+Li&role=annotator'
     """
     params: dict[str, str] = {"batch": str(int(batch_id))}
     if annotator and annotator.strip():
         params["annotator"] = annotator.strip()
+        params[ROLE_PARAM] = ANNOTATOR
     return f"{base.rstrip('/')}/{annotate_path.strip('/')}?{urlencode(params)}"
 
 
@@ -289,8 +292,9 @@ def _jsonl_bytes(records: Iterable[dict[str, Any]]) -> bytes:
         return path.read_bytes()
 
 
-def export_bytes(rows: pd.DataFrame, kind: str) -> bytes:
-    """The review list in one of :data:`EXPORT_KINDS` (the same writers as ``ecisem flag``)."""
+def export_bytes(rows: pd.DataFrame, kind: str, with_reasons: bool = False) -> bytes:
+    """The review list in one of :data:`EXPORT_KINDS` (the same writers as ``ecisem flag``); the annotation
+    formats carry the flagger's evidence only ``with_reasons``."""
     out = rows.drop(columns=[c for c in ("reasons", "fn_reason_codes", "kind", "row") if c in rows.columns])
     if kind == "csv":
         return candidate_frame(out).to_csv(index=False).encode("utf-8")
@@ -298,22 +302,23 @@ def export_bytes(rows: pd.DataFrame, kind: str) -> bytes:
         frame = candidate_frame(out)
         return _jsonl_bytes(dict(zip(frame.columns, r)) for r in frame.itertuples(index=False, name=None))
     if kind == "label_studio":
-        return json.dumps(label_studio_tasks(out), ensure_ascii=False, indent=1).encode("utf-8")
+        return json.dumps(label_studio_tasks(out, with_reasons=with_reasons), ensure_ascii=False, indent=1).encode("utf-8")
     if kind == "label_studio_config":
-        return label_studio_config().encode("utf-8")
+        return label_studio_config(with_reasons).encode("utf-8")
     if kind == "argilla":
-        return _jsonl_bytes(argilla_records(out))
+        return _jsonl_bytes(argilla_records(out, with_reasons))
     if kind == "argilla_settings":
-        return json.dumps(argilla_settings(), indent=2).encode("utf-8")
+        return json.dumps(argilla_settings(with_reasons), indent=2).encode("utf-8")
     raise InputError(f"unknown export {kind!r}; use one of {list(EXPORT_KINDS)}")
 
 
-def export_download(rows: pd.DataFrame, kind: str, stem: str = "fn_candidates") -> Download:
+def export_download(rows: pd.DataFrame, kind: str, stem: str = "fn_candidates", with_reasons: bool = False
+                    ) -> Download:
     """:func:`export_bytes` as a lazy :class:`Download`."""
     if kind not in EXPORT_KINDS:
         raise InputError(f"unknown export {kind!r}; use one of {list(EXPORT_KINDS)}")
     _, suffix, mime = EXPORT_KINDS[kind]
-    return Download(stem + suffix, mime, lambda: export_bytes(rows, kind))
+    return Download(stem + suffix, mime, lambda: export_bytes(rows, kind, with_reasons))
 
 
 def training_download(table: pd.DataFrame, probs: np.ndarray, mode: str, threshold: float, fmt: str = "jsonl",

@@ -33,6 +33,13 @@ PAGES: tuple[PageSpec, ...] = (
 )
 """Known pages, in menu order; the first available one is the default page."""
 OTHER_SECTION = "Other"
+ANNOTATE = "annotate"
+"""URL path of the Annotate page (the only page of an annotator session)."""
+
+
+def page(url_path: str) -> PageSpec:
+    """The registered page with this URL path."""
+    return next(p for p in PAGES if p.url_path == url_path)
 
 
 def available_pages(root: Path) -> list[PageSpec]:

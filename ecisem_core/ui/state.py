@@ -64,6 +64,7 @@ class K:
     FN_CLEAN_MODE = "fn_clean_mode"        # cleaned training file: "drop" | "weight"
     FN_CLEAN_THRESHOLD = "fn_clean_threshold"
     FN_CLEAN_FORMAT = "fn_clean_format"    # "jsonl" | "csv"
+    FN_EXPORT_REASONS = "fn_export_reasons"  # Label Studio / Argilla exports carry the flagger's evidence
     ANN_BATCH = "ann_batch"                # Annotate: batch id
     ANN_NAME = "ann_name"                  # annotator name
     ANN_URL = "_ann_url"                   # (batch, annotator) last read from / written to the URL
@@ -72,6 +73,11 @@ class K:
     ANN_COMMENT = "ann_comment"            # comment box (key + "_<item id>")
     ANN_FORM = "ann_form"                  # answer form (key + "_<item id>")
     ANN_SHOW_REASONS = "ann_show_reasons"  # show the flagger's score and reasons to the annotator
+    ANN_ROLE = "_ann_role"                 # "annotator" once a session opened an annotator link (ui/roles.py)
+    ANN_GUIDE = "ann_guide"                # researcher: the batch's guidelines (text area; + "_<batch id>")
+    ANN_ASSIGNEES = "ann_assignees"        # researcher: annotator names to deal the batch to
+    ANN_OVERLAP = "ann_overlap"            # researcher: share of items judged by several annotators
+    ANN_PER_SHARED = "ann_per_shared"      # researcher: annotators per shared item
 
     # ---- Validate page (views/validate.py) ----
     VAL_SOURCE = "val_source"              # what to show: "folder" (a results folder) | "run" (the page's last run)
