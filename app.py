@@ -48,9 +48,10 @@ nav = {section: [pages[s.url_path] for s in group] for section, group in registr
 page = st.navigation(nav, position="sidebar", expanded=True)
 
 first_run = not st.session_state.get(K.INITIALISED)
+saved_on = sidebar.open_saved_view() if first_run else None  # ?sv=<name>: its parameters replace the link's
 view = next((k for k, p in pages.items() if p is page), "")
-if first_run and page.url_path == "":  # a link that names its view but not its page path
-    wanted = st.query_params.get(PARAMS["view"])
+if first_run and (saved_on is not None or page.url_path == ""):  # a saved view, or a link naming only its view
+    wanted = saved_on if saved_on is not None else st.query_params.get(PARAMS["view"])
     if wanted in pages and pages[wanted] is not page:
         st.switch_page(pages[wanted], query_params={k: st.query_params.get_all(k) for k in st.query_params})
 sidebar.start(view)

@@ -24,9 +24,10 @@ def external() -> Path:
 
 @pytest.fixture(autouse=True)
 def _cache_dir(tmp_path_factory, monkeypatch):
-    """Every test gets the same session-wide embedding cache, never the user's."""
+    """Every test gets the same session-wide embedding cache and saved-views store, never the user's."""
     root = tmp_path_factory.getbasetemp() / "ecisem_cache"
     monkeypatch.setenv("ECISEM_CACHE_DIR", str(root))
+    monkeypatch.setenv("ECISEM_VIEWS_DB", str(tmp_path_factory.getbasetemp() / "views" / "views.sqlite"))
 
 
 @pytest.fixture(scope="session")

@@ -221,6 +221,18 @@ def test_filters_round_trip_through_link_parameters():
     assert ex.filters_to_params("", None, "any", "any") == {}
 
 
+def test_ranges_and_the_map_selection_round_trip_through_link_parameters():
+    params = ex.filters_to_params("", None, "any", "any", [("s_qn", 0.25, 0.8), ("fn_score", 0.5, 1.0)], [9, 2, 9])
+    assert params == {"xr": ["s_qn:0.25:0.8", "fn_score:0.5:1"], "xp": "2,9"}
+    lists = {k: v if isinstance(v, list) else [v] for k, v in params.items()}
+    assert ex.filters_from_params(lists, []) == {"ranges": {"s_qn": (0.25, 0.8), "fn_score": (0.5, 1.0)},
+                                                 "points": (2, 9)}
+    bad = {"xr": ["nope:0:1", "s_qn:0.9:0.1", "c:x:1", "h:0:inf", "rho:0.1:0.2"], "xp": ["3,a,-1,,7"]}
+    assert ex.filters_from_params(bad, []) == {"ranges": {"rho": (0.1, 0.2)}, "points": (3, 7)}
+    too_many = range(ex.LINK_POINTS_MAX + 1)
+    assert "xp" not in ex.filters_to_params("", None, "any", "any", (), too_many)
+
+
 def test_explorer_filters_travel_in_the_link_and_the_share_link(tmp_path_factory, monkeypatch):
     """A link naming the explorer's filters opens with them set; the page's share link carries them; on another
     page they leave the URL."""
@@ -234,7 +246,8 @@ def test_explorer_filters_travel_in_the_link_and_the_share_link(tmp_path_factory
     monkeypatch.setattr(app_test, "PagesManager", _NavigationPagesManager)
     monkeypatch.setenv(WARM_UP_ENV, "0")
     at = AppTest.from_file(APP, default_timeout=600)
-    at.query_params.update({"view": "explorer", "xq": "Venus", "xs": ["llm", "nope"], "xf": "no"})
+    at.query_params.update({"view": "explorer", "xq": "Venus", "xs": ["llm", "nope"], "xf": "no",
+                            "xr": "s_qn:0.2:0.9"})
     at.run()
     at.switch_page("views/explorer.py")
     at.run()
@@ -242,10 +255,12 @@ def test_explorer_filters_travel_in_the_link_and_the_share_link(tmp_path_factory
     assert at.text_input(key="explorer_search").value == "Venus"
     assert at.multiselect(key="explorer_sources").value == ["llm"]
     assert at.selectbox(key="explorer_fn").value == "no"
+    assert at.slider(key="explorer_range_s_qn").value == (0.2, 0.9)
     shown = at.dataframe[0].value
-    assert len(shown) and set(shown["source"]) == {"llm"}
+    assert len(shown) and set(shown["source"]) == {"llm"} and shown["s_qn"].between(0.2, 0.9).all()
     link = parse_qs(urlsplit(at.code[0].value).query)
     assert link["xq"] == ["Venus"] and link["xs"] == ["llm"] and link["xf"] == ["no"]
+    assert link["xr"] == ["s_qn:0.2:0.9"]
     at.switch_page("views/leaderboard.py")
     at.run()
     assert "xq" not in at.query_params and "xq" not in parse_qs(urlsplit(at.code[0].value).query)

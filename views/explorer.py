@@ -17,6 +17,7 @@ from ecisem_core.ui.text import md_escape
 PREFIX = "explorer_"
 SEARCH, SOURCES, FN, JUNK, LIMIT, OF = (PREFIX + k for k in ("search", "sources", "fn", "junk", "limit", "of"))
 POINTS, MAP, LINKED, DENSITY = PREFIX + "points", PREFIX + "map", PREFIX + "linked", PREFIX + "density"
+RANGE = PREFIX + "range_"  # + term: the range slider of that term
 FLAG_OPTIONS = {"any": None, "yes": True, "no": False}
 FLAG_LABELS = {"any": "any", "yes": "flagged", "no": "not flagged"}
 TABLE_ROWS = 5_000  # most rows sent to the table (the filters and the search narrow it down)
@@ -61,19 +62,22 @@ def _on_map_select() -> None:
 
 
 def _from_link(sources: list[str]) -> None:
-    """Once per session: filters named in the link (xq, xs, xf, xj) become the widgets' values."""
+    """Once per session: filters named in the link (xq, xs, xf, xj, xr, xp) become the widgets' values."""
     if st.session_state.get(LINKED):
         return
     st.session_state[LINKED] = True
     got = explorer.filters_from_params({k: st.query_params.get_all(k) for k in st.query_params}, sources)
-    for name, key in (("search", SEARCH), ("sources", SOURCES), ("fn", FN), ("junk", JUNK)):
+    for name, key in (("search", SEARCH), ("sources", SOURCES), ("fn", FN), ("junk", JUNK), ("points", POINTS)):
         if name in got:
             st.session_state[key] = got[name]
+    for col, lo_hi in (got.get("ranges") or {}).items():
+        st.session_state[RANGE + col] = lo_hi  # kept inside the data's bounds when the sliders are drawn
 
 
-def _to_link(search: str, chosen: list[str], fn: str, junk: str) -> None:
+def _to_link(spec: explorer.FilterSpec, fn: str, junk: str) -> None:
     """The filters into the URL (so the share link carries them); defaults leave their parameter out."""
-    want = explorer.filters_to_params(search or "", chosen, fn or "any", junk or "any")
+    want = explorer.filters_to_params(spec.search, spec.sources, fn or "any", junk or "any", spec.ranges,
+                                      spec.points)
     for k in share.PAGE_PARAMS["explorer"]:
         if k not in want and k in st.query_params:
             del st.query_params[k]
@@ -95,22 +99,23 @@ def filters(table, sources: list[str]) -> explorer.FilterSpec:
     junk = c4.selectbox("Junk", list(FLAG_OPTIONS), format_func=FLAG_LABELS.get, key=JUNK, persist_state="session")
     c5.number_input("Points on the map (most)", 1_000, 200_000, explorer.MAP_POINTS, step=1_000, key=LIMIT,
                     persist_state="session", help="Beyond it the map draws a seeded sample of the matching points.")
-    _to_link(search, chosen, fn, junk)
     bounds = explorer.slider_bounds(table)
     values = {}
     with st.expander("Ranges of s_qp, s_qn, s_pn, c, h, ρ, w, FN score"):
         cols = st.columns(4)
         for i, col in enumerate(explorer.TERMS):
             lo, hi = bounds[col]
-            k = PREFIX + "range_" + col
+            k = RANGE + col
             old = st.session_state.get(k)
             if old is not None:  # keep a remembered range inside this data's bounds
                 st.session_state[k] = (min(max(old[0], lo), hi), max(min(old[1], hi), lo))
             values[col] = cols[i % 4].slider(explorer.TERM_LABELS[col], lo, hi, (lo, hi), step=0.01, key=k,
                                              persist_state="session")
-    return explorer.FilterSpec(search=search or "", sources=tuple(chosen) if chosen else None,
+    spec = explorer.FilterSpec(search=search or "", sources=tuple(chosen) if chosen else None,
                                fn_flag=FLAG_OPTIONS[fn or "any"], junk_flag=FLAG_OPTIONS[junk or "any"],
                                ranges=explorer.range_filters(values, bounds), points=st.session_state.get(POINTS))
+    _to_link(spec, fn, junk)
+    return spec
 
 
 def card(s: layout.Scored, table, row) -> None:
@@ -146,7 +151,9 @@ def main() -> None:
         if spec.search.strip():
             parts.append(f"{int(explorer.search_mask(table, spec.search).sum()):,} contain “{md_escape(spec.search.strip())}”")
         if spec.points is not None:
-            parts.append(f"map selection: {len(spec.points):,} points")
+            parts.append(f"map selection: {len(spec.points):,} points"
+                         + (f" (too many for a share link: it carries at most {explorer.LINK_POINTS_MAX:,})"
+                            if len(spec.points) > explorer.LINK_POINTS_MAX else ""))
         if len(shown) > TABLE_ROWS:
             parts.append(f"first {TABLE_ROWS:,} listed")
         st.markdown(" · ".join(parts))

@@ -306,10 +306,20 @@ def card_html(row: Mapping[str, object], neighbours: pd.DataFrame | None = None,
 
 FLAG_PARAM_VALUES = ("yes", "no")
 """Values of the flagged / junk filters in a link (``any`` is the default and is left out)."""
+LINK_POINTS_MAX = 2_000
+"""Most map-selected points a link carries (a larger selection is left out of the link, and the page says so)."""
 
 
-def filters_to_params(search: str, sources: Sequence[str] | None, fn: str, junk: str) -> dict[str, str | list[str]]:
-    """The explorer's filters as query parameters (share.PAGE_PARAMS["explorer"]); defaults are left out."""
+def filters_to_params(search: str, sources: Sequence[str] | None, fn: str, junk: str,
+                      ranges: Sequence[tuple[str, float, float]] = (), points: Sequence[int] | None = None
+                      ) -> dict[str, str | list[str]]:
+    """The explorer's filters as query parameters (share.PAGE_PARAMS["explorer"]); defaults are left out.
+    ``xr`` = ``column:low:high`` per narrowed range, ``xp`` = the map selection's point ids, comma-separated (up
+    to :data:`LINK_POINTS_MAX`).
+
+    >>> filters_to_params("tulip", ["bm25"], "yes", "any", [("s_qn", 0.5, 0.9)], [3, 1])
+    {'xq': 'tulip', 'xs': ['bm25'], 'xf': 'yes', 'xr': ['s_qn:0.5:0.9'], 'xp': '1,3'}
+    """
     out: dict[str, str | list[str]] = {}
     if search.strip():
         out["xq"] = search.strip()
@@ -319,12 +329,28 @@ def filters_to_params(search: str, sources: Sequence[str] | None, fn: str, junk:
         out["xf"] = fn
     if junk in FLAG_PARAM_VALUES:
         out["xj"] = junk
+    if ranges:
+        out["xr"] = [f"{col}:{lo:.6g}:{hi:.6g}" for col, lo, hi in ranges]
+    if points is not None and 0 < len(points) <= LINK_POINTS_MAX:
+        out["xp"] = ",".join(str(int(p)) for p in sorted(set(points)))
     return out
+
+
+def _range_param(text: str) -> tuple[str, float, float] | None:
+    parts = str(text).split(":")
+    if len(parts) != 3 or parts[0] not in TERMS:
+        return None
+    try:
+        lo, hi = float(parts[1]), float(parts[2])
+    except ValueError:
+        return None
+    return (parts[0], lo, hi) if np.isfinite(lo) and np.isfinite(hi) and lo <= hi else None
 
 
 def filters_from_params(params: Mapping[str, Sequence[str]], sources: Sequence[str]) -> dict[str, object]:
     """Filter values from query parameters (lists of values per name): a search, the known sources (unknown ones
-    dropped), the flagged / junk choice; anything unreadable is left at its default."""
+    dropped), the flagged / junk choice, ranges of known terms, the map selection; anything unreadable is left at
+    its default."""
     out: dict[str, object] = {}
     q = list(params.get("xq") or [])
     if q and q[-1].strip():
@@ -336,6 +362,14 @@ def filters_from_params(params: Mapping[str, Sequence[str]], sources: Sequence[s
         v = list(params.get(key) or [])
         if v and v[-1] in FLAG_PARAM_VALUES:
             out[name] = v[-1]
+    ranges = {r[0]: (r[1], r[2]) for r in map(_range_param, params.get("xr") or []) if r is not None}
+    if ranges:
+        out["ranges"] = ranges
+    xp = list(params.get("xp") or [])
+    if xp:
+        ids = [int(t) for t in xp[-1].split(",")[: LINK_POINTS_MAX] if t.strip().isdigit()]
+        if ids:
+            out["points"] = tuple(sorted(set(ids)))
     return out
 
 

@@ -6,6 +6,7 @@ page-specific settings chosen during the page's run are in the link too.
 """
 from __future__ import annotations
 
+import sqlite3
 from dataclasses import dataclass
 
 import streamlit as st
@@ -13,7 +14,7 @@ import streamlit as st
 from ecisem_core.config import Setting
 from ecisem_core.errors import InputError
 from ecisem_core.metric.presets import FITTED_DIM, get_preset, presets
-from ecisem_core.ui import data, share
+from ecisem_core.ui import data, saved_views, share
 from ecisem_core.ui.paths import data_root
 from ecisem_core.ui.text import md_escape
 from ecisem_core.ui.state import (DATASET_DEMO, HUB_PREFIX, PATH_PREFIX, UPLOAD_PREFIX, K, MetricState, ViewState,
@@ -43,7 +44,7 @@ def _init_from_url() -> None:
     params = {k: st.query_params.get_all(k) for k in st.query_params.keys()}
     view, notes = share.decode(params)
     view_to_state(view, st.session_state)
-    st.session_state[K.NOTICES] = notes
+    st.session_state[K.NOTICES] = st.session_state.get(K.NOTICES, []) + notes
     st.session_state[K.INITIALISED] = True
 
 
@@ -233,7 +234,70 @@ SHARE_SLOT = "_ecisem_share_slot"
 """Session key of the sidebar placeholder the share link is drawn into at the end of a run."""
 
 
-def _share_popover(view: ViewState, extra: dict) -> None:
+def open_saved_view() -> str | None:
+    """First run of a session whose link names a saved view (``?sv=<name>``): its parameters replace the link's,
+    and the page it was saved on is returned (``app.py`` shows it); an unknown name is said once, in the
+    sidebar, and None is returned."""
+    name = st.query_params.get(saved_views.PARAM)
+    if not name:
+        return None
+    try:
+        saved = saved_views.ViewStore(saved_views.views_path()).get(name)
+    except (OSError, sqlite3.Error) as exc:
+        saved, problem = None, f"the saved views cannot be read ({exc})"
+    else:
+        problem = f"there is no saved view named {name!r}"
+    if saved is None:
+        st.session_state[K.NOTICES] = [problem]
+        return None
+    st.query_params.from_dict({**saved.params, saved_views.PARAM: saved.name})
+    return saved.page
+
+
+def _save_view(page: str, params: dict) -> None:
+    """Callback of "Save view": the current view's parameters under the typed name."""
+    try:
+        saved = saved_views.ViewStore(saved_views.views_path()).save(
+            st.session_state.get(K.SV_NAME) or "", page, params, replace=bool(st.session_state.get(K.SV_REPLACE)))
+    except InputError as exc:
+        st.session_state[K.SV_SAVED] = ("error", exc.problem)
+    except (OSError, sqlite3.Error) as exc:
+        st.session_state[K.SV_SAVED] = ("error", f"the view could not be saved ({exc})")
+    else:
+        st.session_state[K.SV_SAVED] = ("ok", saved.name)
+
+
+def _saved_views_section(page: str, params: dict) -> None:
+    """Inside the share popover: save the view under a name; the saved views, newest first, as links."""
+    st.markdown("**Save this view under a name**")
+    st.text_input("View name", key=K.SV_NAME, placeholder="e.g. bm25 vs llm, flagged only",
+                  max_chars=saved_views.NAME_MAX, label_visibility="collapsed")
+    st.checkbox("Replace a view of that name", key=K.SV_REPLACE)
+    st.button("Save view", icon=":material/bookmark_add:", on_click=_save_view, args=(page, params))
+    base = (st.context.url or "").split("?", 1)[0]
+    base = base[: -len(page)] if page and base.rstrip("/").endswith(page) else base
+    outcome = st.session_state.get(K.SV_SAVED)
+    if outcome is not None and outcome[0] == "error":
+        st.error(md_escape(outcome[1]), icon=":material/error:")
+    try:
+        store = saved_views.ViewStore(saved_views.views_path())
+        listed = store.names().head(10)
+    except (OSError, sqlite3.Error) as exc:
+        st.caption(f"Saved views cannot be read ({md_escape(exc)}).")
+        return
+    if outcome is not None and outcome[0] == "ok":
+        view = store.get(outcome[1])
+        if view is not None:
+            st.success(f"Saved as “{md_escape(view.name)}”. Its link:", icon=":material/bookmark_added:")
+            st.code(saved_views.view_link(base.rstrip("/"), view), language=None, wrap_lines=True)
+    if not listed.empty:
+        st.markdown("**Saved views**")
+        for rec in listed.to_dict("records"):
+            link = saved_views.view_link(base.rstrip("/"), saved_views.SavedView(rec["name"], rec["page"], {}, ""))
+            st.markdown(f"[{md_escape(rec['name'])}]({link}) · {md_escape(rec['page'] or 'first page')}")
+
+
+def _share_popover(view: ViewState, extra: dict, page: str = "") -> None:
     """The "Copy share link" popover. Drawn at a fixed place with a key, so a rerun (a background result
     arriving) does not close it. Page settings not chosen yet are at their defaults, which a link leaves out;
     ``extra``: the current page's own parameters (share.PAGE_PARAMS), e.g. the Explorer's filters."""
@@ -244,6 +308,7 @@ def _share_popover(view: ViewState, extra: dict) -> None:
         st.code(url, language=None, wrap_lines=True)
         if view.dataset.startswith(UPLOAD_PREFIX):
             st.caption("The dataset was uploaded: whoever opens the link must upload the same file(s).")
+        _saved_views_section(page, {**share.encode(view, full=True), **extra})
 
 
 def _view(ds: data.Dataset | None) -> ViewState:
@@ -266,11 +331,11 @@ def finish(view: str) -> None:
     full = _view(ctx.dataset if ctx else None)
     ours = share.encode(full)
     current = {k: st.query_params.get_all(k) for k in st.query_params.keys()}
-    stale = share.other_pages_params(view)
+    stale = share.other_pages_params(view) | {saved_views.PARAM}  # a saved view's name: read on the first run only
     merged = {k: v for k, v in share.merge_params(current, ours).items() if k not in stale}
     if {k: share.as_list(v) for k, v in merged.items()} != {k: list(v) for k, v in current.items()}:
         st.query_params.from_dict(merged)
     slot = st.session_state.pop(SHARE_SLOT, None)
     if slot is not None:
         with slot.container():
-            _share_popover(full, share.page_params(view, current))
+            _share_popover(full, share.page_params(view, current), view)

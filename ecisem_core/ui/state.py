@@ -73,6 +73,9 @@ class K:
     ANN_COMMENT = "ann_comment"            # comment box (key + "_<item id>")
     ANN_FORM = "ann_form"                  # answer form (key + "_<item id>")
     ANN_SHOW_REASONS = "ann_show_reasons"  # show the flagger's score and reasons to the annotator
+    SV_NAME = "sv_name"                    # share popover: the name to save the view under
+    SV_REPLACE = "sv_replace"              # share popover: replace a saved view of that name
+    SV_SAVED = "_sv_saved"                 # ("ok", name) | ("error", message) of the last "Save view"
     ANN_ROLE = "_ann_role"                 # "annotator" once a session opened an annotator link (ui/roles.py)
     ANN_GUIDE = "ann_guide"                # researcher: the batch's guidelines (text area; + "_<batch id>")
     ANN_ASSIGNEES = "ann_assignees"        # researcher: annotator names to deal the batch to
