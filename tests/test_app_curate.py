@@ -356,3 +356,37 @@ def test_the_researcher_deals_a_batch_and_gets_annotator_links(db):
     button(at, "Deal the 3 items").click()
     at.run()
     assert any("named twice" in e.value for e in at.error) and len(store.assignments(b)) == 6
+
+
+def test_the_review_queue_sends_unjudged_items_and_learns_from_their_verdicts(db):
+    """Default "Send": the review queue. Before the learned scorer exists it mixes the top of the FN score with a
+    spread over its range; items already in a batch are never offered again; once verdicts (here the demo's planted
+    labels) hold 10 of each class, the queue is chosen by the scorer and its CV AUC history is drawn."""
+    truth = read_triplets([demo_path()]).triplets
+    truth = truth.drop_duplicates(["query_id", "negative_id"]).set_index(["query_id", "negative_id"])["fn_label"]
+    store = AnnotationStore(db)
+    at = open_page("false-negatives")
+    assert at.session_state[K.FN_SEND] == "queue"
+    sent: set[tuple[str, str]] = set()
+    for round_ in range(1, 7):
+        assert any("before the learned scorer exists" in c.value or "by the learned scorer" in c.value
+                   for c in at.caption)
+        button(at, "Send 20 triplet(s)").click()
+        at.run()
+        assert not at.exception, at.exception
+        batch = int(store.list_batches()["id"].max())
+        items = store.items(batch)
+        keys = set(zip(items["query_id"], items["negative_id"]))
+        assert len(items) == 20 and not keys & sent  # nothing offered twice
+        sent |= keys
+        for rec in items.to_dict("records"):
+            label = truth.get((rec["query_id"], rec["negative_id"]))
+            store.record_verdict(rec["id"], "oracle", "fn" if label == 1.0 else "tn")
+        at.run()
+        if any("by the learned scorer" in c.value for c in at.caption):
+            break
+    else:
+        pytest.fail("the learned scorer never took over the queue")
+    charts = [c for c in at.get("plotly_chart") if "Cross-validated AUC as verdicts accumulate" in c.proto.spec]
+    assert charts, "no learning-history chart on the Learned scorer tab"
+    assert any(m.label == "Cross-validated AUC" for m in at.metric)

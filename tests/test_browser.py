@@ -216,3 +216,39 @@ def test_explorer_search_row_card_and_point_in_chromium(server, browser, tmp_pat
     page.wait_for_function("""() => { const p = document.querySelector('.js-plotly-plot');
         return p && p.data && p.data.some(t => t.name === 'chosen row'); }""", timeout=WAIT_MS)
     shot(page, tmp_path / "explorer-card.png")
+
+
+def test_explorer_lasso_on_the_map_filters_the_table_in_chromium(server, browser, tmp_path):
+    """A lasso drawn on the Explorer's map keeps only the triplets of the points inside it in the table, the page
+    says how many points are selected, and the selection travels in the link (xp)."""
+    page = browser.new_context(viewport=VIEWPORT).new_page()
+    page.goto(server + "/explorer?view=explorer")
+    assert not close_page_not_found(page)
+    page.get_by_text(re.compile(r"2,928 of 2,928 triplets match")).wait_for(timeout=WAIT_MS)
+    wait_idle(page, WAIT_MS)
+    page.wait_for_function("""() => { const p = document.querySelector('.js-plotly-plot');
+        return p && p.data && p.data.length > 0; }""", timeout=WAIT_MS)
+    drag = page.locator(".js-plotly-plot .nsewdrag").first
+    drag.scroll_into_view_if_needed()
+    box = drag.bounding_box()
+    x0, y0 = box["x"] + 0.25 * box["width"], box["y"] + 0.25 * box["height"]
+    x1, y1 = box["x"] + 0.75 * box["width"], box["y"] + 0.75 * box["height"]
+    page.mouse.move(x0, y0)
+    page.mouse.down()
+    corners = [(x1, y0), (x1, y1), (x0, y1), (x0, y0)]  # the map's drag mode is the lasso: a closed path
+    at = (x0, y0)
+    for cx, cy in corners:  # in steps, as a hand would: plotly draws the lasso as the pointer moves
+        for k in range(1, 6):
+            page.mouse.move(at[0] + (cx - at[0]) * k / 5, at[1] + (cy - at[1]) * k / 5)
+        at = (cx, cy)
+    page.mouse.up()
+    status = page.locator('[data-testid="stMarkdownContainer"]').filter(has_text="map selection:").first
+    status.wait_for(timeout=WAIT_MS)
+    wait_idle(page, WAIT_MS)
+    text = status.inner_text()
+    m = re.search(r"([\d,]+) of 2,928 triplets match · map selection: ([\d,]+) points", text)
+    assert m, text
+    shown, points = (int(g.replace(",", "")) for g in m.groups())
+    assert 0 < points and 0 < shown < 2928, text
+    assert "xp=" in page.url  # the selection is in the address bar, so in the share link
+    shot(page, tmp_path / "explorer-lasso.png")

@@ -72,7 +72,7 @@ def test_flag_batch_annotate_two_items_and_see_them_as_researcher(server):
             expect(page.locator('[data-testid="stDataFrame"]').first).to_be_visible()
             shot(page, "false_negatives")
 
-            # 2. ticking two rows selects them (shown as cards); un-ticking them returns to "top of the list"
+            # 2. ticking two rows selects them (shown as cards); un-ticking them returns to the review queue
             def tick(row: int, then_selected: int) -> None:
                 """Click a row's box (row-marker column; header and rows are 35 px high), wait for the rerun."""
                 table = page.locator('[data-testid="stDataFrame"]').first
@@ -92,6 +92,8 @@ def test_flag_batch_annotate_two_items_and_see_them_as_researcher(server):
 
             # 3. the top 3 of the list → a new batch
             page.get_by_role("tab", name="Send to annotation").click()
+            page.get_by_role("button", name="Top of the list").click()  # the default is the review queue
+            wait_idle(page)
             top = page.get_by_label("How many from the top", exact=True)
             top.fill("3")
             top.press("Enter")

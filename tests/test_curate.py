@@ -275,3 +275,38 @@ def test_researcher_tables_and_previous_item(tmp_path):
     assert idf["paris"] > 0
     wider = curate.batch_idf(store.items(b), [f"filler text number {i}" for i in range(50)] + ["Paris"])
     assert wider["filler"] < wider["paris"] and wider["number"] < idf["paris"]
+
+
+def test_learning_history_steps_and_queued_keys(tmp_path):
+    from ecisem_core.curation.active import item_keys
+    from ecisem_core.curation.review import history_steps
+
+    assert history_steps(50) == [20, 40, 50] and history_steps(0) == [] and history_steps(20) == [20]
+    steps = history_steps(1000)
+    assert steps == [100, 200, 300, 400, 500, 600, 700, 800, 900, 1000]  # stride 20·⌈1000/200⌉ = 100, ≤ 10 points
+    assert history_steps(215) == [40, 80, 120, 160, 200, 215]  # stride 20·⌈215/200⌉ = 40
+    store = AnnotationStore(tmp_path / "a.sqlite")
+    assert curate.queued_keys(store) == set()
+    items = pd.DataFrame({"query_id": ["q1", "q2"], "negative_id": ["n1", "n2"], "query": ["a", "b"],
+                          "positive": ["p", "p"], "negative": ["x", "y"]})
+    store.create_batch("b", items)
+    assert curate.queued_keys(store) == set(item_keys(items).tolist())
+
+
+def test_cv_auc_history_grows_with_the_verdicts():
+    from test_fn_model import labelled
+
+    tab, y = labelled(120)
+    verdicts = pd.DataFrame({"verdict_id": np.arange(1, 61), "item_id": np.arange(60),
+                             "query_id": tab["query_id"].iloc[:60].to_numpy(),
+                             "negative_id": tab["negative_id"].iloc[:60].to_numpy(), "annotator": "a",
+                             "verdict": np.where(y[:60] == 1.0, "false_negative", "true_negative")})
+    hist = curate.cv_auc_history(tab, verdicts)
+    assert list(hist.columns) == ["n_verdicts", "cv_auc", "cv_auc_std", "n_false_negative", "n_true_negative"]
+    assert hist["n_verdicts"].tolist() == [20, 40, 60]  # 20 verdicts = 10 FN + 10 TN: just enough to train
+    assert hist["n_false_negative"].tolist() == [10, 20, 30] and hist["n_true_negative"].tolist() == [10, 20, 30]
+    last = curate.train_from_verdicts(tab, verdicts)
+    assert hist["cv_auc"].iloc[-1] == pytest.approx(last.cv_auc)  # the last point is the model on every verdict
+    assert hist["cv_auc"].iloc[-1] > 0.8
+    assert curate.cv_auc_history(tab, verdicts.iloc[0:0]).empty
+    assert curate.cv_auc_history(tab, verdicts.iloc[:19]).empty  # 10 FN + 9 TN: no model yet

@@ -96,6 +96,27 @@ def test_each_filter(spec, rows):
     assert ex.filter_triplets(tiny(), spec).index.tolist() == rows
 
 
+def test_verdict_states_from_the_consensus_and_the_verdict_filter():
+    t = tiny()
+    verdicts = pd.DataFrame({  # (q1, n4): 2 FN vs 1 TN → false negative; (q2, n5): a tie → undecided;
+        "item_id": [1, 1, 1, 2, 2, 3], "query_id": ["q1", "q1", "q1", "q2", "q2", "q1"],
+        "negative_id": ["n4", "n4", "n4", "n5", "n5", "n6"],   # (q1, n6): one TN → true negative
+        "annotator": ["a", "b", "c", "a", "b", "a"],
+        "verdict": ["false_negative", "false_negative", "true_negative", "false_negative", "true_negative",
+                    "true_negative"]})
+    states = ex.verdict_states(t, verdicts)
+    assert states.tolist() == ["false negative", "false negative", "not judged", "undecided", "true negative"]
+    assert ex.verdict_states(t, verdicts.iloc[0:0]).tolist() == ["not judged"] * 5
+    judged = t.assign(verdict=states)
+    assert ex.filter_triplets(judged, ex.FilterSpec(verdict="false negative")).index.tolist() == [0, 1]
+    assert ex.filter_triplets(judged, ex.FilterSpec(verdict="not judged")).index.tolist() == [2]
+    assert ex.filter_triplets(t, ex.FilterSpec(verdict="not judged")).index.tolist() == [0, 1, 2, 3, 4]
+    params = ex.filters_to_params("", None, "any", "any", verdict="undecided")
+    assert params == {"xv": "undecided"}
+    assert ex.filters_from_params({"xv": ["undecided"]}, []) == {"verdict": "undecided"}
+    assert ex.filters_from_params({"xv": ["maybe"]}, []) == {}
+
+
 def test_range_filters_only_keep_narrowed_sliders():
     t = tiny()
     bounds = ex.slider_bounds(t)

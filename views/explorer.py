@@ -9,20 +9,21 @@ import streamlit as st
 
 from ecisem_core.embed.projection import CAP_PER_SOURCE
 from ecisem_core.report import figures
-from ecisem_core.ui import data, explorer, layout, share
+from ecisem_core.ui import curate, data, explorer, layout, share
 from ecisem_core.ui.state import K
 from ecisem_core.ui.store import Store
 from ecisem_core.ui.text import md_escape
 
 PREFIX = "explorer_"
-SEARCH, SOURCES, FN, JUNK, LIMIT, OF = (PREFIX + k for k in ("search", "sources", "fn", "junk", "limit", "of"))
+SEARCH, SOURCES, FN, JUNK, LIMIT, OF, VERDICT = (PREFIX + k for k in ("search", "sources", "fn", "junk", "limit", "of",
+                                                                      "verdict"))
 POINTS, MAP, LINKED, DENSITY = PREFIX + "points", PREFIX + "map", PREFIX + "linked", PREFIX + "density"
 RANGE = PREFIX + "range_"  # + term: the range slider of that term
 FLAG_OPTIONS = {"any": None, "yes": True, "no": False}
 FLAG_LABELS = {"any": "any", "yes": "flagged", "no": "not flagged"}
 TABLE_ROWS = 5_000  # most rows sent to the table (the filters and the search narrow it down)
 COLUMNS = ["source", "query", "positive", "negative", "s_qp", "s_qn", "s_pn", "c", "h", "rho", "w", "fn_score",
-           "fn_flag", "junk_flag", "shared_by", "fn_reasons"]
+           "fn_flag", "junk_flag", "verdict", "shared_by", "fn_reasons"]
 
 
 @st.cache_resource(show_spinner=False)
@@ -42,6 +43,15 @@ def tables(s: layout.Scored, proj) -> tuple:
         return t, explorer.map_points(t, lay)
 
     return _store().get_or_compute(key, build)
+
+
+def with_verdicts(key: tuple, table):
+    """The table with each row's consensus verdict from the annotation store (cached per set of verdicts; no store:
+    every row "not judged")."""
+    store, _ = curate.try_open_store()
+    verdicts = curate.all_verdicts(store) if store is not None else curate.EMPTY_VERDICTS
+    return _store().get_or_compute((*key, "verdicts", curate.verdicts_fingerprint(verdicts)),
+                                   lambda: table.assign(verdict=explorer.verdict_states(table, verdicts)))
 
 
 def _on_map_select() -> None:
@@ -67,7 +77,8 @@ def _from_link(sources: list[str]) -> None:
         return
     st.session_state[LINKED] = True
     got = explorer.filters_from_params({k: st.query_params.get_all(k) for k in st.query_params}, sources)
-    for name, key in (("search", SEARCH), ("sources", SOURCES), ("fn", FN), ("junk", JUNK), ("points", POINTS)):
+    for name, key in (("search", SEARCH), ("sources", SOURCES), ("fn", FN), ("junk", JUNK), ("points", POINTS),
+                      ("verdict", VERDICT)):
         if name in got:
             st.session_state[key] = got[name]
     for col, lo_hi in (got.get("ranges") or {}).items():
@@ -77,7 +88,7 @@ def _from_link(sources: list[str]) -> None:
 def _to_link(spec: explorer.FilterSpec, fn: str, junk: str) -> None:
     """The filters into the URL (so the share link carries them); defaults leave their parameter out."""
     want = explorer.filters_to_params(spec.search, spec.sources, fn or "any", junk or "any", spec.ranges,
-                                      spec.points)
+                                      spec.points, spec.verdict)
     for k in share.PAGE_PARAMS["explorer"]:
         if k not in want and k in st.query_params:
             del st.query_params[k]
@@ -92,11 +103,15 @@ def filters(table, sources: list[str]) -> explorer.FilterSpec:
                            placeholder="a word or phrase (case-insensitive)")
     if any(x not in sources for x in st.session_state.get(SOURCES) or []):
         st.session_state[SOURCES] = [x for x in st.session_state[SOURCES] if x in sources]
-    c2, c3, c4, c5 = st.columns([3, 1.5, 1.5, 1.6])  # the search has its own row: readable at 1024 px
+    c2, c3, c4, c6, c5 = st.columns([3, 1.3, 1.3, 1.6, 1.5])  # the search has its own row: readable at 1024 px
     chosen = c2.multiselect("Sources", sources, key=SOURCES, placeholder="all sources", persist_state="session")
     fn = c3.selectbox("Flagged", list(FLAG_OPTIONS), format_func=FLAG_LABELS.get, key=FN, persist_state="session",
                       help="Likely false negatives: triplets whose FN score passes the flag rule.")
     junk = c4.selectbox("Junk", list(FLAG_OPTIONS), format_func=FLAG_LABELS.get, key=JUNK, persist_state="session")
+    verdict = c6.selectbox("Verdict", explorer.VERDICT_STATES, index=None, key=VERDICT, placeholder="any",
+                           persist_state="session",
+                           help="The annotators' consensus on the query–negative pair (every batch of the "
+                                "annotation store).")
     c5.number_input("Points on the map (most)", 1_000, 200_000, explorer.MAP_POINTS, step=1_000, key=LIMIT,
                     persist_state="session", help="Beyond it the map draws a seeded sample of the matching points.")
     bounds = explorer.slider_bounds(table)
@@ -113,7 +128,8 @@ def filters(table, sources: list[str]) -> explorer.FilterSpec:
                                              persist_state="session")
     spec = explorer.FilterSpec(search=search or "", sources=tuple(chosen) if chosen else None,
                                fn_flag=FLAG_OPTIONS[fn or "any"], junk_flag=FLAG_OPTIONS[junk or "any"],
-                               ranges=explorer.range_filters(values, bounds), points=st.session_state.get(POINTS))
+                               ranges=explorer.range_filters(values, bounds), points=st.session_state.get(POINTS),
+                               verdict=verdict)
     _to_link(spec, fn, junk)
     return spec
 
@@ -139,6 +155,7 @@ def main() -> None:
                         show_time=True):
             proj = data.projection(s.dataset, s.ctx.encoder, s.prep, cap, seed)
     table, points = tables(s, proj)
+    table = with_verdicts((*data.scores_key(s.dataset, s.ctx.encoder, s.request), proj.key), table)
     spec = filters(table, sorted(table["source"].astype(str).unique()))
     shown = explorer.filter_triplets(table, spec)
     matches = explorer.filter_triplets(table, spec.without_points())

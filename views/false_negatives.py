@@ -8,6 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from ecisem_core.errors import InputError
+from ecisem_core.curation import active
 from ecisem_core.curation.fn_model import N_MIN, RESAMPLE_MODES
 from ecisem_core.report import figures
 from ecisem_core.ui import curate, data, layout
@@ -26,6 +27,12 @@ CLEAN_LABELS = {"drop": "Drop likely false negatives", "weight": "Down-weight th
 def flag_table(key: tuple, _prep) -> pd.DataFrame:
     """Triplets + similarities + flags of a prepared dataset (key: dataset fingerprint, encoder)."""
     return curate.flag_table(_prep.triplets, _prep.s_qp, _prep.s_qn, _prep.s_pn, _prep.flags)
+
+
+@st.cache_resource(max_entries=4, show_spinner=False)
+def history(key: tuple, _table: pd.DataFrame, _verdicts: pd.DataFrame) -> pd.DataFrame:
+    """The learned scorer's CV AUC as the verdicts accumulated (key: dataset, encoder, verdicts)."""
+    return curate.cv_auc_history(_table, _verdicts)
 
 
 @st.cache_resource(max_entries=4, show_spinner=False)
@@ -57,7 +64,8 @@ def column_config() -> dict:
     }
 
 
-DEFAULTS = {K.FN_RANK: "fn_score", K.FN_MIN_SCORE: 0.0, K.FN_JUNK: False, K.FN_SEND: "top", K.FN_TOP_N: TOP_N,
+DEFAULTS = {K.FN_RANK: "fn_score", K.FN_MIN_SCORE: 0.0, K.FN_JUNK: False, K.FN_SEND: "queue", K.FN_TOP_N: TOP_N,
+            K.FN_QUEUE_N: active.BATCH_SIZE,
             K.FN_CLEAN_MODE: "drop", K.FN_CLEAN_THRESHOLD: 0.5, K.FN_CLEAN_FORMAT: "jsonl"}
 
 
@@ -98,10 +106,14 @@ def reset_selection_if_filters_changed(chosen: dict) -> None:
 
 
 def follow_selection(picked: list[int]) -> None:
-    """Newly selected rows switch "Send" to them; an emptied selection switches it back to the top of the list."""
-    if picked != st.session_state.get(K.FN_PICKED):
+    """Newly selected rows switch "Send" to them; an emptied selection switches it back to the review queue."""
+    before = st.session_state.get(K.FN_PICKED)
+    if picked != before:
         st.session_state[K.FN_PICKED] = picked
-        st.session_state[K.FN_SEND] = "selected" if picked else "top"
+        if picked:
+            st.session_state[K.FN_SEND] = "selected"
+        elif before:
+            st.session_state[K.FN_SEND] = DEFAULTS[K.FN_SEND]
 
 
 def cards(rows: pd.DataFrame, idf: dict, colours: dict[str, str]) -> None:
@@ -118,17 +130,42 @@ def cards(rows: pd.DataFrame, idf: dict, colours: dict[str, str]) -> None:
     st.html("".join(html))
 
 
-def send_tab(store, rows: pd.DataFrame, selected: pd.DataFrame, settings: dict) -> None:
+SEND_LABELS = {"queue": "Review queue (learns fastest)", "top": "Top of the list"}
+
+
+def queue_rows(store, table: pd.DataFrame, verdicts: pd.DataFrame, probs: np.ndarray | None, k: int) -> pd.DataFrame:
+    """The review queue's next ``k`` items among the listed sources' triplets (curation/active.py), leaving out
+    every item already judged or already in a batch."""
+    judged = active.judged_keys(verdicts) | curate.queued_keys(store)
+    return active.next_items(table, probs, judged, k=k, seed=len(verdicts))
+
+
+def send_tab(store, rows: pd.DataFrame, selected: pd.DataFrame, settings: dict, scope: pd.DataFrame,
+             verdicts: pd.DataFrame, probs: np.ndarray | None) -> None:
     n_sel = len(selected)
     n_pairs = len(curate.unique_pairs(rows))
     st.session_state[K.FN_TOP_N] = min(max(1, int(st.session_state.get(K.FN_TOP_N) or TOP_N)), max(1, n_pairs))
-    c1, c2 = st.columns([2, 3], vertical_alignment="bottom")
-    what = c1.segmented_control("Send", ["selected", "top"], key=K.FN_SEND, required=True,
-                                format_func={"selected": f"Selected rows ({n_sel})", "top": "Top of the list"}.get)
-    top_n = c2.number_input("How many from the top", min_value=1, max_value=max(1, n_pairs), step=10,
-                            key=K.FN_TOP_N, disabled=what != "top",
-                            help="Distinct query–negative pairs, in list order.")
-    chosen = curate.unique_pairs(selected) if what == "selected" else curate.unique_pairs(rows).head(int(top_n))
+    c1, c2 = st.columns([3, 2], vertical_alignment="bottom")
+    labels = {**SEND_LABELS, "selected": f"Selected rows ({n_sel})"}
+    what = c1.segmented_control("Send", ["queue", "top", "selected"], key=K.FN_SEND, required=True,
+                                format_func=labels.get,
+                                help="Review queue: the items the learned scorer learns most from (before it exists, "
+                                     "the top of the FN score and a spread over its range; after, the items it is "
+                                     "least sure of, mixed with its top-scored and random ones). The top of the "
+                                     "list alone teaches a biased scorer (README: the review queue's learning "
+                                     "curve).")
+    if what == "queue":
+        k = int(c2.number_input("Items in the batch", min_value=1, max_value=500, step=10, key=K.FN_QUEUE_N))
+        chosen = queue_rows(store, scope, verdicts, probs, k)
+        why = chosen["queue_reason"].map(active.REASONS).value_counts()
+        st.caption(f"{len(chosen)} item(s) not yet judged nor in a batch, chosen "
+                   + ("by the learned scorer" if probs is not None else "before the learned scorer exists")
+                   + ": " + ", ".join(f"{n} {md_escape(r)}" for r, n in why.items()) + ".")
+    else:
+        top_n = c2.number_input("How many from the top", min_value=1, max_value=max(1, n_pairs), step=10,
+                                key=K.FN_TOP_N, disabled=what != "top",
+                                help="Distinct query–negative pairs, in list order.")
+        chosen = curate.unique_pairs(selected) if what == "selected" else curate.unique_pairs(rows).head(int(top_n))
     st.text_input("Batch name", key=K.FN_BATCH_NAME, placeholder="optional",
                   help="Empty: “<source(s)> · <n> triplets · <date and time>”.")
     st.text_input("Annotators (optional, comma-separated): one personal link each", key=K.FN_ANNOTATORS,
@@ -138,7 +175,8 @@ def send_tab(store, rows: pd.DataFrame, selected: pd.DataFrame, settings: dict) 
                  help="A query–negative pair mined by several sources becomes one item (one verdict counts for "
                       "all of them)."):
         try:
-            bid = curate.send_to_batch(store, chosen, st.session_state.get(K.FN_BATCH_NAME) or "", settings)
+            bid = curate.send_to_batch(store, chosen, st.session_state.get(K.FN_BATCH_NAME) or "",
+                                       {**settings, "send": what})
         except InputError as exc:
             st.error(md_escape(exc), icon=":material/error:")
         else:
@@ -222,7 +260,8 @@ def import_tab(store, table: pd.DataFrame) -> None:
                        icon=":material/check_circle:")
 
 
-def model_tab(table: pd.DataFrame, model, counts: tuple[int, int], probs: np.ndarray | None) -> None:
+def model_tab(table: pd.DataFrame, model, counts: tuple[int, int], probs: np.ndarray | None,
+              hist: pd.DataFrame | None = None) -> None:
     n_fn, n_tn = counts
     if model is None:
         st.info(f"The learned scorer trains itself once the annotators' verdicts on this dataset include at least "
@@ -237,6 +276,12 @@ def model_tab(table: pd.DataFrame, model, counts: tuple[int, int], probs: np.nda
         m3.metric("Trained on", f"{model.n_false_negative} FN · {model.n_true_negative} TN",
                   help="Triplets labelled by the consensus of the current verdicts of every batch, matched by "
                        "query_id + negative_id (a verdict on a pair labels it in every source that mined it).")
+        if hist is not None and len(hist):
+            st.plotly_chart(figures.learning_history(hist, model.baseline_auc), width="stretch",
+                            config={"displaylogo": False}, theme=None)
+            st.caption("Each point: the scorer trained on the first n verdicts given (in the order given), "
+                       "cross-validated by query. Verdicts from the review queue are the items it was least sure "
+                       "of, so this AUC is a pessimistic estimate of how it ranks the rest.")
         coef = pd.DataFrame({"feature": list(model.coefficients), "weight": list(model.coefficients.values())})
         with st.expander("Model weights (logistic regression on standardised features)"):
             st.dataframe(coef.sort_values("weight", key=np.abs, ascending=False), hide_index=True,
@@ -338,7 +383,8 @@ def main() -> None:
         if store is None:
             st.error(store_error, icon=":material/database:")
         else:
-            send_tab(store, fn_rows, selected, settings)
+            send_tab(store, fn_rows, selected, settings, scope, verdicts,
+                     None if probs is None else scope["fn_model"].to_numpy())
     with tabs[1]:
         export_tab(rows)
     with tabs[2]:
@@ -347,7 +393,9 @@ def main() -> None:
         else:
             import_tab(store, table)
     with tabs[3]:
-        model_tab(scope, model, counts, None if probs is None else scope["fn_model"].to_numpy())
+        hist = None if model is None else history((*data.prepared_key(s.dataset, s.ctx.encoder),
+                                                   curate.verdicts_fingerprint(verdicts)), table, verdicts)
+        model_tab(scope, model, counts, None if probs is None else scope["fn_model"].to_numpy(), hist)
     with tabs[4]:
         baselines_tab(table, list(chosen["sources"]))
     with tabs[5]:

@@ -26,7 +26,9 @@ import pandas as pd
 
 from ecisem_core.curation.annotations import AnnotationStore
 from ecisem_core.curation.verdict_csv import read_verdicts_csv
-from ecisem_core.curation.fn_model import FnModel, labels_from_verdicts, train_fn_model
+from ecisem_core.curation.active import item_keys
+from ecisem_core.curation.fn_model import (FnModel, NotEnoughVerdicts, labels_from_verdicts, model_features,
+                                           train_fn_model)
 from ecisem_core.curation.verdicts import VERDICT_WORDS, VERDICTS, item_consensus, line_number
 from ecisem_core.errors import InputError
 
@@ -266,7 +268,55 @@ def verdicts_fingerprint(verdicts: pd.DataFrame) -> str:
     return f"{len(ids)}:{int(ids.sum()) if len(ids) else 0}:{int(ids.max()) if len(ids) else 0}"
 
 
-def train_from_verdicts(table: pd.DataFrame, verdicts: pd.DataFrame, seed: int = 0) -> FnModel:
+def train_from_verdicts(table: pd.DataFrame, verdicts: pd.DataFrame, seed: int = 0,
+                        features: pd.DataFrame | None = None) -> FnModel:
     """The learned scorer on the dataset's rows judged by the annotators (raises
-    :class:`ecisem_core.curation.fn_model.NotEnoughVerdicts` with how many exist and are needed)."""
-    return train_fn_model(table, labels_from_verdicts(table, verdicts), seed=seed)
+    :class:`ecisem_core.curation.fn_model.NotEnoughVerdicts` with how many exist and are needed); ``features``:
+    :func:`~ecisem_core.curation.fn_model.model_features` of ``table`` when already computed."""
+    return train_fn_model(table, labels_from_verdicts(table, verdicts), seed=seed, features=features)
+
+
+HISTORY_POINTS: int = 10
+"""Most points of :func:`cv_auc_history` (its step grows with the number of verdicts)."""
+
+
+def history_steps(n_verdicts: int, step: int = 20, points: int = HISTORY_POINTS) -> list[int]:
+    """Verdict counts at which the learning history is measured: multiples of a step (``step``, or a larger
+    multiple of it so that at most ``points`` are taken), then ``n_verdicts`` itself.
+
+    >>> history_steps(50), history_steps(0), history_steps(1000)[:3], len(history_steps(1000))
+    ([20, 40, 50], [], [100, 200, 300], 10)
+    """
+    if n_verdicts <= 0:
+        return []
+    stride = step * max(1, -(-n_verdicts // (step * points)))
+    out = list(range(stride, n_verdicts, stride))
+    return out[-(points - 1):] + [n_verdicts] if len(out) >= points else out + [n_verdicts]
+
+
+def cv_auc_history(table: pd.DataFrame, verdicts: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
+    """The learned scorer's cross-validated ROC AUC as the verdicts accumulated: trained on the first n current
+    verdicts (in the order they were given, ``verdict_id``) at each n of :func:`history_steps`. Columns
+    n_verdicts, cv_auc, cv_auc_std, n_false_negative, n_true_negative; counts with too few verdicts of a class are
+    left out."""
+    cols = ["n_verdicts", "cv_auc", "cv_auc_std", "n_false_negative", "n_true_negative"]
+    if verdicts.empty:
+        return pd.DataFrame(columns=cols)
+    ordered = verdicts.sort_values("verdict_id", kind="stable")
+    features = model_features(table)
+    rows = []
+    for n in history_steps(len(ordered)):
+        try:
+            m = train_from_verdicts(table, ordered.iloc[:n], seed, features)
+        except NotEnoughVerdicts:
+            continue
+        rows.append((n, m.cv_auc, m.cv_auc_std, m.n_false_negative, m.n_true_negative))
+    return pd.DataFrame(rows, columns=cols)
+
+
+def queued_keys(store: AnnotationStore) -> set[str]:
+    """Keys (:func:`ecisem_core.curation.active.item_keys`) of every item already in a batch of the store: the
+    review queue does not offer them again, judged or not."""
+    frames = [store.items(int(b))[["query_id", "negative_id"]] for b in store.list_batches()["id"]]
+    frames = [f for f in frames if not f.empty]
+    return set(item_keys(pd.concat(frames)).tolist()) if frames else set()

@@ -231,6 +231,7 @@ def geometry(points: pd.DataFrame, colour_by: str, colours: dict[str, str],
                                line=dict(color=colour, width=2, dash=dash)))
     blank = dict(showticklabels=False, showgrid=False, zeroline=False, ticks="", showline=False, title=dict(text=""))
     return _figure(traces, None, 660, legend_rows=1, xaxis=blank, yaxis=blank, dragmode="lasso",
+                   modebar=dict(orientation="v"),  # beside the map, not over the legend
                    plot_bgcolor="#FBFBFC")
 
 
@@ -317,4 +318,23 @@ def explorer_map(points: pd.DataFrame, colours: dict[str, str], highlight: int |
                                                          line=dict(width=3))))
     blank = dict(showticklabels=False, showgrid=False, zeroline=False, ticks="", showline=False, title=dict(text=""))
     return _figure(traces, None, 560, legend_rows=1, xaxis=blank, yaxis=blank, dragmode="lasso",
+                   modebar=dict(orientation="v"),  # beside the map, not over the legend
                    plot_bgcolor="#FBFBFC")
+
+
+def learning_history(history: pd.DataFrame, rule_auc: float | None = None) -> go.Figure:
+    """The learned false-negative scorer's cross-validated ROC AUC against the number of verdicts it was trained on
+    (:func:`ecisem_core.curation.review.cv_auc_history`), ± one standard deviation over the folds; the rule-based
+    FN score's AUC on the same items as a dashed line when given."""
+    n = history["n_verdicts"].to_numpy(dtype=float)
+    auc = history["cv_auc"].to_numpy(dtype=float)
+    sd = history["cv_auc_std"].to_numpy(dtype=float)
+    traces = [dict(type="scatter", x=n, y=auc, mode="lines+markers", name="learned scorer (CV)",
+                   line=dict(color="#2563EB", width=2), error_y=dict(type="data", array=sd, color="#93C5FD"),
+                   hovertemplate="%{x:,} verdicts<br>CV ROC AUC %{y:.3f}<extra></extra>")]
+    if rule_auc is not None and np.isfinite(rule_auc) and len(n):
+        traces.append(dict(type="scatter", x=[n.min(), n.max()], y=[rule_auc, rule_auc], mode="lines",
+                           name="rule FN score (same items)", line=dict(color="#6B7280", dash="dash"),
+                           hoverinfo="skip"))
+    return _figure(traces, "Cross-validated AUC as verdicts accumulate", 300, legend_rows=1,
+                   xaxis=dict(title=dict(text="verdicts")), yaxis=dict(title=dict(text="ROC AUC"), range=[0.5, 1.0]))

@@ -56,12 +56,14 @@ from ecisem_core.curation.review import (  # re-exported: the pages call them as
     annotations_path,
     annotator_progress,
     batch_items,
+    cv_auc_history,
     default_batch_name,
     import_verdicts,
     item_table,
     label_counts,
     open_store,
     previous_item,
+    queued_keys,
     read_uploaded_verdicts,
     send_to_batch,
     short_time,
@@ -79,8 +81,9 @@ from ecisem_core.ui.roles import ANNOTATOR, ROLE_PARAM
 __all__ = [
     # from ecisem_core.curation.review
     "ANNOTATIONS_ENV", "DEFAULT_ANNOTATIONS_DB", "EMPTY_VERDICTS", "VERDICT_COLUMNS", "Imported", "all_verdicts",
-    "annotations_path", "annotator_progress", "batch_items", "default_batch_name", "import_verdicts", "item_table",
-    "label_counts", "open_store", "previous_item", "read_uploaded_verdicts", "send_to_batch", "short_time",
+    "annotations_path", "annotator_progress", "batch_items", "cv_auc_history", "default_batch_name",
+    "import_verdicts", "item_table", "label_counts", "open_store", "previous_item", "queued_keys",
+    "read_uploaded_verdicts", "send_to_batch", "short_time",
     "train_from_verdicts", "try_open_store", "unique_pairs", "verdicts_csv", "verdicts_fingerprint",
     # from ecisem_core.curation.verdicts
     "VERDICT_WORDS",

@@ -5,13 +5,15 @@
   text columns categorical, so a search reads each distinct text once.
 * :func:`map_points` — one point per (negative text, source) occurrence, placed at that text's 2-D layout
   position; a text mined by several sources is one point per source (stacked), each saying "shared by n sources".
-* :class:`FilterSpec` + :func:`filter_triplets` — every filter of the page (search, sources, flags, ranges, the
-  map selection) in one vectorised function.
+* :class:`FilterSpec` + :func:`filter_triplets` — every filter of the page (search, sources, flags, the
+  annotators' verdict, ranges, the map selection) in one vectorised function; :func:`verdict_states` labels each
+  row with its consensus verdict.
 * :func:`sample_points` (the map's point budget), :func:`nearest` (cosine neighbours of a text),
   :func:`text_places` and :func:`card_html` (the detail card, every user text escaped).
 """
 from __future__ import annotations
 
+import dataclasses
 import html
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -19,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from ecisem_core.curation.fn_model import labels_from_verdicts
 from ecisem_core.curation.reasons import SEP, reason_code
 
 TERMS: tuple[str, ...] = ("s_qp", "s_qn", "s_pn", "c", "h", "rho", "w", "fn_score")
@@ -149,9 +152,28 @@ class FilterSpec:
     junk_flag: bool | None = None
     ranges: tuple[tuple[str, float, float], ...] = ()
     points: tuple[int, ...] | None = None
+    verdict: str | None = None
 
     def without_points(self) -> "FilterSpec":
-        return FilterSpec(self.search, self.sources, self.fn_flag, self.junk_flag, self.ranges, None)
+        return dataclasses.replace(self, points=None)
+
+
+VERDICT_STATES: tuple[str, ...] = ("false negative", "true negative", "undecided", "not judged")
+"""A row's consensus verdict (:func:`verdict_states`; the :class:`FilterSpec` ``verdict`` values)."""
+
+
+def verdict_states(table: pd.DataFrame, verdicts: pd.DataFrame) -> pd.Series:
+    """Per row, the annotators' consensus on its (query_id, negative_id) pair over every batch: "false negative"
+    or "true negative" (more verdicts one way), "undecided" (a tie, or only "unsure"), "not judged"."""
+    out = np.full(len(table), VERDICT_STATES[3], dtype=object)
+    if len(table) and not verdicts.empty and {"query_id", "negative_id"} <= set(table.columns):
+        label = labels_from_verdicts(table, verdicts)
+        keys = table["query_id"].astype(str) + "\x00" + table["negative_id"].astype(str)
+        judged = keys.isin(set(verdicts["query_id"].astype(str) + "\x00" + verdicts["negative_id"].astype(str)))
+        out[judged.to_numpy()] = VERDICT_STATES[2]
+        out[label == 1.0] = VERDICT_STATES[0]
+        out[label == 0.0] = VERDICT_STATES[1]
+    return pd.Series(pd.Categorical(out, categories=VERDICT_STATES), index=table.index, name="verdict")
 
 
 def contains(column: pd.Series, needle: str) -> np.ndarray:
@@ -181,6 +203,9 @@ def filter_mask(table: pd.DataFrame, spec: FilterSpec) -> np.ndarray:
     for col, want in (("fn_flag", spec.fn_flag), ("junk_flag", spec.junk_flag)):
         if want is not None:
             mask &= table[col].to_numpy(bool) == want
+    if spec.verdict is not None:
+        mask &= (table["verdict"] == spec.verdict).to_numpy(bool) if "verdict" in table.columns else \
+            np.full(len(table), spec.verdict == VERDICT_STATES[3])
     for col, lo, hi in spec.ranges:
         v = table[col].to_numpy(dtype=float)
         mask &= (v >= lo) & (v <= hi)  # NaN fails both
@@ -311,11 +336,11 @@ LINK_POINTS_MAX = 2_000
 
 
 def filters_to_params(search: str, sources: Sequence[str] | None, fn: str, junk: str,
-                      ranges: Sequence[tuple[str, float, float]] = (), points: Sequence[int] | None = None
-                      ) -> dict[str, str | list[str]]:
+                      ranges: Sequence[tuple[str, float, float]] = (), points: Sequence[int] | None = None,
+                      verdict: str | None = None) -> dict[str, str | list[str]]:
     """The explorer's filters as query parameters (share.PAGE_PARAMS["explorer"]); defaults are left out.
     ``xr`` = ``column:low:high`` per narrowed range, ``xp`` = the map selection's point ids, comma-separated (up
-    to :data:`LINK_POINTS_MAX`).
+    to :data:`LINK_POINTS_MAX`), ``xv`` = the verdict filter.
 
     >>> filters_to_params("tulip", ["bm25"], "yes", "any", [("s_qn", 0.5, 0.9)], [3, 1])
     {'xq': 'tulip', 'xs': ['bm25'], 'xf': 'yes', 'xr': ['s_qn:0.5:0.9'], 'xp': '1,3'}
@@ -333,6 +358,8 @@ def filters_to_params(search: str, sources: Sequence[str] | None, fn: str, junk:
         out["xr"] = [f"{col}:{lo:.6g}:{hi:.6g}" for col, lo, hi in ranges]
     if points is not None and 0 < len(points) <= LINK_POINTS_MAX:
         out["xp"] = ",".join(str(int(p)) for p in sorted(set(points)))
+    if verdict in VERDICT_STATES:
+        out["xv"] = verdict
     return out
 
 
@@ -349,8 +376,8 @@ def _range_param(text: str) -> tuple[str, float, float] | None:
 
 def filters_from_params(params: Mapping[str, Sequence[str]], sources: Sequence[str]) -> dict[str, object]:
     """Filter values from query parameters (lists of values per name): a search, the known sources (unknown ones
-    dropped), the flagged / junk choice, ranges of known terms, the map selection; anything unreadable is left at
-    its default."""
+    dropped), the flagged / junk choice, ranges of known terms, the map selection, the verdict; anything
+    unreadable is left at its default."""
     out: dict[str, object] = {}
     q = list(params.get("xq") or [])
     if q and q[-1].strip():
@@ -370,6 +397,9 @@ def filters_from_params(params: Mapping[str, Sequence[str]], sources: Sequence[s
         ids = [int(t) for t in xp[-1].split(",")[: LINK_POINTS_MAX] if t.strip().isdigit()]
         if ids:
             out["points"] = tuple(sorted(set(ids)))
+    xv = list(params.get("xv") or [])
+    if xv and xv[-1] in VERDICT_STATES:
+        out["verdict"] = xv[-1]
     return out
 
 

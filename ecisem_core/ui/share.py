@@ -227,7 +227,7 @@ def query_string(params: Mapping[str, ParamValue]) -> str:
 
 
 PAGE_PARAMS: dict[str, tuple[str, ...]] = {
-    "explorer": ("xq", "xs", "xf", "xj", "xr", "xp"),  # search, sources, flagged, junk, ranges, map selection
+    "explorer": ("xq", "xs", "xf", "xj", "xr", "xp", "xv"),  # search, sources, flags, ranges, map selection, verdict
     "compare": ("ca", "cb"),  # the two sides (views/compare.py)
     "annotate": ("batch",),  # the batch shown (the personal "annotator" parameter never goes into a share link)
 }

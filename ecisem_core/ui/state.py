@@ -53,7 +53,8 @@ class K:
     FN_TABLE = "fn_table"                  # the review list (its row selection)
     FN_FILTER_SIG = "_fn_filter_sig"       # filters the selection belongs to (a change clears it)
     FN_PICKED = "_fn_picked"               # selected row positions last seen
-    FN_SEND = "fn_send"                    # send to a batch: "selected" | "top"
+    FN_SEND = "fn_send"                    # send to a batch: "queue" | "top" | "selected"
+    FN_QUEUE_N = "fn_queue_n"              # items in a review-queue batch
     FN_TOP_N = "fn_top_n"
     FN_BATCH_NAME = "fn_batch_name"
     FN_ANNOTATORS = "fn_annotators"        # names for personal batch links
