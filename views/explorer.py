@@ -112,7 +112,7 @@ def filters(table, sources: list[str]) -> explorer.FilterSpec:
                            persist_state="session",
                            help="The annotators' consensus on the query–negative pair (every batch of the "
                                 "annotation store).")
-    c5.number_input("Points on the map (most)", 1_000, 200_000, explorer.MAP_POINTS, step=1_000, key=LIMIT,
+    c5.number_input("Map points (most)", 1_000, 200_000, explorer.MAP_POINTS, step=1_000, key=LIMIT,
                     persist_state="session", help="Beyond it the map draws a seeded sample of the matching points.")
     bounds = explorer.slider_bounds(table)
     values = {}
