@@ -193,14 +193,9 @@ def prepare(triplets: pd.DataFrame, encoder: Encoder | str | None = None, config
     return prep
 
 
-def score_prepared(prep: Prepared, config: ScoreConfig | None = None, *, uncertainty: bool = True,
-                   contributions: bool = True, sources: list[str] | None = None) -> ScoreResult:
-    """Weights → per-source ECI_sem, classic ECI, Shapley contributions (when ``contributions``; 8 log-dets per
-    source instead of 1) and bootstrap CI, P(A > B), rank stability (when ``uncertainty``). What is not computed
-    is NaN, never a stale value. ``sources`` restricts the table to some sources."""
-    config = config or ScoreConfig()
-    t0 = time.perf_counter()
-    names = [s for s in prep.source_names if sources is None or s in sources]
+def _terms(prep: Prepared, config: ScoreConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray,
+                                                         np.ndarray | None]:
+    """Per triplet: c, h, ρ, the weight w (times the FN discount when φ > 0) and that discount (None at φ = 0)."""
     delta = prep.delta
     rho = prep.rho(config)
     c = target_consistency(delta, config.tau)
@@ -210,6 +205,39 @@ def score_prepared(prep: Prepared, config: ScoreConfig | None = None, *, uncerta
     discount = fn_discount(prep.flags["fn_score"].to_numpy(), penalty) if penalty else None
     if discount is not None:
         w = w * discount
+    return c, h, rho, w, discount
+
+
+def eci_sem_without(prep: Prepared, config: ScoreConfig, drop: np.ndarray,
+                    sources: list[str] | None = None) -> dict[str, float]:
+    """The false-negative what-if for any set of triplets: each source's ECI_sem on its sample with the rows where
+    ``drop`` is true (a bool per row of ``prep.triplets``, e.g. the pairs annotators judged false negatives) left
+    out — ``eci_sem(r[keep], w[keep], κ)`` on the same sample, weights and κ as :func:`score_prepared`; 0 when
+    nothing is left. (``score_prepared``'s ``eci_sem_no_fn`` is this with ``drop`` = the flagged triplets.)"""
+    drop = np.asarray(drop, dtype=bool)
+    if drop.shape != (len(prep.triplets),):
+        raise InputError(f"drop must hold one bool per triplet ({len(prep.triplets)}), got shape {drop.shape}")
+    w = _terms(prep, config)[3]
+    kappa = config.kappa_for(prep.dim)
+    samples = prep.sample(config)
+    out = {}
+    for name in (s for s in prep.source_names if sources is None or s in sources):
+        idx, r = samples[name]
+        keep = ~drop[idx]
+        out[name] = eci_sem(r[keep], w[idx][keep], kappa).score if keep.any() else 0.0
+    return out
+
+
+def score_prepared(prep: Prepared, config: ScoreConfig | None = None, *, uncertainty: bool = True,
+                   contributions: bool = True, sources: list[str] | None = None) -> ScoreResult:
+    """Weights → per-source ECI_sem, classic ECI, Shapley contributions (when ``contributions``; 8 log-dets per
+    source instead of 1) and bootstrap CI, P(A > B), rank stability (when ``uncertainty``). What is not computed
+    is NaN, never a stale value. ``sources`` restricts the table to some sources."""
+    config = config or ScoreConfig()
+    t0 = time.perf_counter()
+    names = [s for s in prep.source_names if sources is None or s in sources]
+    delta = prep.delta
+    c, h, rho, w, discount = _terms(prep, config)
     kappa = config.kappa_for(prep.dim)
     samples = prep.sample(config)
     rows, in_sample = [], np.zeros(len(delta), dtype=bool)

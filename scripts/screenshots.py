@@ -41,10 +41,38 @@ PAGES: dict[str, tuple[str, str | None, int]] = {
     "explorer": ("/explorer?view=explorer", None, 1300),
     "compare": ("/compare?view=compare&ca=paper&cb=weak-start", "Kendall τ between the two rankings", 1000),
     "false-negatives": ("/false-negatives?view=false-negatives", None, 1500),
-    "annotate": ("/annotate?view=annotate", None, 1100),
+    "annotate": ("/annotate?view=annotate&batch=1", None, 1100),
+    "annotator": ("/annotate?batch=1&annotator=alice&role=annotator", None, 900),
     "validate": ("/validate?view=validate", None, 1500),
 }
-"""Page → (path and query, a text that shows the page is complete or None for "script idle", viewport height)."""
+"""Page → (path and query, a text that shows the page is complete or None for "script idle", viewport height).
+``annotator`` is the Annotate page as an annotator's personal link shows it."""
+
+
+def _seed_store(db: Path) -> None:
+    """A small batch of demo triplets (planted false negatives and others) dealt to two annotators, with
+    guidelines and a few verdicts, so the Annotate pages show what they are for."""
+    import pandas as pd
+
+    from ecisem_core.curation.annotations import AnnotationStore
+    from ecisem_core.curation.assignment import assign_items
+    from ecisem_core.io.load import read_triplets
+    from ecisem_core.ui.data import demo_path
+
+    t = read_triplets([demo_path()]).triplets.drop_duplicates(["query_id", "negative_id"])
+    rows = pd.concat([t[t["fn_label"] == 1.0].head(6), t[t["fn_label"] == 0.0].head(6)]).sample(frac=1.0,
+                                                                                             random_state=0)
+    store = AnnotationStore(db)
+    batch = store.create_batch("demo · review queue · 12 triplets", rows)
+    store.set_guidelines(batch, "A candidate negative is a false negative when it answers the query as well as "
+                                "the labeled positive does, even in other words. Judge the text alone, not its "
+                                "source. Use Unsure when the query is ambiguous.")
+    ids = store.items(batch)["id"].tolist()
+    store.assign(batch, assign_items(ids, ["alice", "bob"], overlap=0.5))
+    truth = dict(zip(zip(rows["query_id"], rows["negative_id"]), rows["fn_label"]))
+    for rec in store.items(batch).to_dict("records")[:4]:
+        for who in store.assignments(batch).query("item_id == @rec['id']")["annotator"]:
+            store.record_verdict(rec["id"], who, "fn" if truth[(rec["query_id"], rec["negative_id"])] else "tn")
 
 
 def take(out: Path, widths: list[int], pages: list[str]) -> list[Path]:
@@ -55,8 +83,10 @@ def take(out: Path, widths: list[int], pages: list[str]) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix="ecisem-shots-"))
     demo.seed_cache(tmp / "cache")
-    env = {"ECISEM_CACHE_DIR": str(tmp / "cache"), "ECISEM_DATA_ROOT": str(tmp / "data")}
+    env = {"ECISEM_CACHE_DIR": str(tmp / "cache"), "ECISEM_DATA_ROOT": str(tmp / "data"),
+           "ECISEM_ANNOTATIONS_DB": str(tmp / "annotations.sqlite"), "ECISEM_VIEWS_DB": str(tmp / "views.sqlite")}
     (tmp / "data").mkdir()
+    _seed_store(tmp / "annotations.sqlite")
     shots = []
     with streamlit_server(env, tmp / "streamlit.log") as base:
         with sync_playwright() as p:

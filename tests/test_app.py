@@ -165,6 +165,40 @@ def test_fn_what_if_shows_the_ranking_without_flagged_triplets(demo_cache):
     assert np.allclose(got["share from flagged"], lib.loc[got.index, "fn_share"], rtol=1e-6)
 
 
+def test_fn_what_if_adds_the_ranking_without_the_judged_false_negatives(demo_cache, tmp_path, monkeypatch):
+    """With verdicts in the annotation store, the what-if also leaves out the triplets the annotators judged false
+    negatives: the same numbers as ecisem_core.score.eci_sem_without on those rows."""
+    from ecisem_core.config import ScoreConfig
+    from ecisem_core.curation.annotations import AnnotationStore
+    from ecisem_core.io.load import read_triplets
+    from ecisem_core.score import eci_sem_without, prepare
+
+    monkeypatch.setenv("ECISEM_ANNOTATIONS_DB", str(tmp_path / "a.sqlite"))
+    table = read_triplets(DEMO_PATH).triplets
+    judged = table[(table["fn_label"] == 1.0) & (table["source"] == "llm")].drop_duplicates(
+        ["query_id", "negative_id"]).head(8)
+    store = AnnotationStore(tmp_path / "a.sqlite")
+    b = store.create_batch("judged", judged)
+    for item in store.items(b)["id"]:
+        store.record_verdict(int(item), "alice", "fn")
+    at = start()
+    deadline = time.time() + TIMEOUT
+    while not [d for d in at.dataframe if "rank without judged FNs" in d.value.columns]:
+        assert time.time() < deadline, "the judged what-if did not appear"
+        time.sleep(2)
+        at.run()
+    what = [d for d in at.dataframe if "rank without judged FNs" in d.value.columns][0].value.set_index("source")
+    prep = prepare(table)
+    keys = set(zip(judged["query_id"], judged["negative_id"]))
+    drop = np.array([k in keys for k in zip(prep.triplets["query_id"], prep.triplets["negative_id"])])
+    lib = eci_sem_without(prep, ScoreConfig(), drop)
+    assert np.allclose(what["ECI_sem without judged FNs"], [lib[n] for n in what.index], rtol=1e-9)
+    hit = set(prep.triplets.loc[drop, "source"])  # a verdict on a pair labels it in every source that mined it
+    assert "llm" in hit and set(what.index) - hit
+    for name in what.index:
+        assert (what.loc[name, "share from judged FNs"] != 0) == (name in hit), name
+
+
 def test_a_slider_change_reorders_the_leaderboard(demo_cache):
     at = start()
     before = order(at)

@@ -8,7 +8,8 @@ import pytest
 
 from ecisem_core.config import ScoreConfig
 from ecisem_core.metric.terms import fn_discount
-from ecisem_core.score import prepare, score_prepared
+from ecisem_core.errors import InputError
+from ecisem_core.score import eci_sem_without, prepare, score_prepared
 
 D = 48
 N = 15
@@ -87,6 +88,23 @@ def test_source_table_reports_the_share_from_flagged_triplets(prepared):
     assert s.loc["paraphrase", "fn_share"] > 0.8 and s.loc["hard", "fn_share"] < 0.2
     assert s.loc["hard", "rank_no_fn"] == 1 and s.loc["paraphrase", "rank_no_fn"] == 2
     assert np.isclose(s.loc["hard", "eci_sem_no_fn"], s.loc["hard", "eci_sem"], rtol=0.25)
+
+
+@pytest.mark.parametrize("phi", [0.0, 2.0])
+def test_the_what_if_for_any_set_of_triplets(prepared, phi):
+    """eci_sem_without(drop = the flagged triplets) is the score table's eci_sem_no_fn; dropping nothing is
+    ECI_sem itself; dropping a whole source gives 0."""
+    config = ScoreConfig(bootstrap=50, stability_trials=10, fn_penalty=phi)
+    s = score_prepared(prepared, config, uncertainty=False).sources.set_index("source")
+    flagged = prepared.flags["fn_flag"].to_numpy(bool)
+    got = eci_sem_without(prepared, config, flagged)
+    assert got == pytest.approx(s["eci_sem_no_fn"].to_dict(), rel=1e-12)
+    assert eci_sem_without(prepared, config, np.zeros_like(flagged)) == pytest.approx(s["eci_sem"].to_dict(),
+                                                                                         rel=1e-12)
+    whole = (prepared.triplets["source"] == "hard").to_numpy()
+    assert eci_sem_without(prepared, config, whole, sources=["hard"]) == {"hard": 0.0}
+    with pytest.raises(InputError, match="one bool per triplet"):
+        eci_sem_without(prepared, config, flagged[:-1])
 
 
 def test_penalty_zero_is_the_published_score_bit_for_bit(prepared):

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from ecisem_core.score import SOURCE_COLUMNS
 from ecisem_core.ui.tables import PENDING, csv_table, leaderboard, leaderboard_html, fn_what_if
@@ -66,3 +67,16 @@ def test_fn_what_if_ranks_arrows_and_shares():
     assert t["share from flagged"].tolist() == [0.8, 0.0, -0.25]
     same = fn_what_if(contrib.assign(rank_no_fn=[1, 2, 3]))
     assert same["change"].tolist() == ["=", "=", "="]
+
+
+def test_fn_what_if_with_judged_false_negatives():
+    contrib = pd.DataFrame({
+        "source": ["llm", "bm25", "dense"], "rank": [1, 2, 3], "rank_no_fn": [3, 1, 2],
+        "eci_sem": [0.5, 0.4, 0.2], "eci_sem_no_fn": [0.1, 0.4, 0.25], "fn_share": [0.8, 0.0, -0.25],
+        "fn_rate": [0.6, 0.0, 0.1],
+    })
+    t = fn_what_if(contrib, {"llm": 0.3, "bm25": 0.4, "dense": 0.2})
+    assert t["rank without judged FNs"].tolist() == [2, 1, 3]  # 0.4 > 0.3 > 0.2
+    assert t["change (judged)"].tolist() == ["↓ 1", "↑ 1", "="]
+    assert t["share from judged FNs"].tolist() == pytest.approx([0.4, 0.0, 0.0])  # 1 − 0.3/0.5, 1 − 0.4/0.4, …
+    assert "rank without judged FNs" not in fn_what_if(contrib, None).columns

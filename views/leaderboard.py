@@ -4,7 +4,7 @@ from __future__ import annotations
 import streamlit as st
 
 from ecisem_core.report import figures
-from ecisem_core.ui import data, layout, tables
+from ecisem_core.ui import curate, data, layout, tables
 from ecisem_core.ui.tables import COLUMN_HELP
 
 POLL_SECONDS = 1.0  # how often pending background results are checked
@@ -29,17 +29,32 @@ def download_html(col, label: str, fig, title: str, file_name: str) -> None:
                         icon=":material/download:", width="stretch")
 
 
-def show_fn_what_if(contrib_sources, penalty: float) -> None:
-    """How much of each source's score comes from triplets flagged as likely false negatives, and the ranking
-    with them left out (one more log-det per source, computed with the contributions)."""
-    what = tables.fn_what_if(contrib_sources)
+def judged(s: layout.Scored) -> dict[str, float] | None:
+    """ECI_sem per source without the triplets the annotators judged false negatives (None: none judged)."""
+    store, _ = curate.try_open_store()
+    verdicts = curate.all_verdicts(store) if store is not None else curate.EMPTY_VERDICTS
+    return data.judged_what_if(s.dataset, s.ctx.encoder, s.request, s.prep, verdicts)
+
+
+def show_fn_what_if(contrib_sources, penalty: float, without_judged: dict[str, float] | None = None) -> None:
+    """How much of each source's score comes from triplets flagged as likely false negatives (and from those the
+    annotators judged false negatives, when there are any), and the ranking with them left out (one more log-det
+    per source each)."""
+    what = tables.fn_what_if(contrib_sources, without_judged)
     moved = int((what["change"].str.startswith(("↑", "↓"))).sum())
     title = ("What if the flagged false negatives were left out? "
              + (f"{moved} source(s) change rank" if moved else "no rank changes"))
+    if without_judged:
+        moved_j = int((what["change (judged)"].str.startswith(("↑", "↓"))).sum())
+        title += f" · without the judged ones: {moved_j}" if moved_j else " · without the judged ones: none"
     with st.expander(title, icon=":material/rule:"):
         st.caption("Each source scored again without its triplets flagged as likely false negatives (the False "
                    "negatives page lists them with reasons). A large share from flagged triplets means the score "
                    "leans on negatives that may be paraphrases of the positive — they hurt training."
+                   + (" The last columns leave out instead the triplets the annotators judged false negatives "
+                      "(consensus over every batch)." if without_judged else
+                      " Once annotators judge triplets, the ranking without the judged false negatives appears "
+                      "here too.")
                    + (f" The current settings already down-weight flagged triplets (φ = {penalty:g})."
                       if penalty else " The FN penalty φ in the sidebar down-weights them in the score itself."))
         st.dataframe(what, hide_index=True, width="stretch", column_config={
@@ -49,6 +64,8 @@ def show_fn_what_if(contrib_sources, penalty: float) -> None:
                 format="percent", help="1 − ECI_sem without / ECI_sem (negative: the source scores higher without "
                                        "them, since M is a mean over its triplets)"),
             "FN rate": st.column_config.NumberColumn(format="percent"),
+            "ECI_sem without judged FNs": st.column_config.NumberColumn(format="%.4g"),
+            "share from judged FNs": st.column_config.NumberColumn(format="percent"),
         })
 
 
@@ -108,7 +125,7 @@ def main() -> None:
                    icon=":material/hourglass_top:")
 
     if contrib.value is not None:
-        show_fn_what_if(contrib.value.sources, res.config.fn_penalty)
+        show_fn_what_if(contrib.value.sources, res.config.fn_penalty, judged(s))
 
     if unc.value is not None and len(res.sources) > 1:
         shown = set(unc.value.pairwise.index)  # the best-ranked PAIRWISE_MAX_SOURCES when there are more

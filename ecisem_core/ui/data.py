@@ -37,7 +37,9 @@ from ecisem_core.metric.explain import triplet_contributions, weight_cuts
 from ecisem_core.curation.highlight import idf_table
 from ecisem_core.io.load import LoadReport, read_triplets
 from ecisem_core.embed.projection import Projection, data_fingerprint, project, warm_up
-from ecisem_core.score import Prepared, ScoreResult, prepare, score_prepared
+from ecisem_core.curation.fn_model import labels_from_verdicts
+from ecisem_core.curation.review import verdicts_fingerprint
+from ecisem_core.score import Prepared, ScoreResult, eci_sem_without, prepare, score_prepared
 from ecisem_core.ui.paths import PROJECT_ROOT, data_root, resolve_tree_under_root, resolve_under_root
 from ecisem_core.ui.state import ENCODER_DEFAULT, ENCODER_TFIDF, HUB_PREFIX, PATH_PREFIX, ViewState
 from ecisem_core.ui.store import Jobs, Store, lower_priority
@@ -317,6 +319,21 @@ def uncertainty(ds: Dataset, spec: str, req: ScoreRequest, prep: Prepared) -> Pe
 def uncertainty_ready(ds: Dataset, spec: str, req: ScoreRequest) -> ScoreResult | None:
     """The finished uncertainty result for exactly these settings, without starting anything."""
     return caches()["uncertainty"].result_if_ready(scores_key(ds, spec, req))
+
+
+def judged_what_if(ds: Dataset, spec: str, req: ScoreRequest, prep: Prepared, verdicts: pd.DataFrame
+                   ) -> dict[str, float] | None:
+    """Each source's ECI_sem without the triplets the annotators judged false negatives (consensus over every
+    batch, matched by query_id + negative_id; :func:`ecisem_core.score.eci_sem_without`), or None when no triplet
+    of this dataset is judged one (cached per settings and verdict set)."""
+    if verdicts.empty:
+        return None
+    drop = labels_from_verdicts(prep.triplets, verdicts) == 1.0
+    if not drop.any():
+        return None
+    key = (*scores_key(ds, spec, req), "judged", verdicts_fingerprint(verdicts))
+    return caches()["explain"].get_or_compute(key, lambda: eci_sem_without(prep, req.config, drop,
+                                                                           req.source_list))
 
 
 # ---------------------------------------------------------------------------------------------------- explaining

@@ -6,6 +6,8 @@ import html
 import numpy as np
 import pandas as pd
 
+from ecisem_core.metric.uncertainty import ranks_desc
+
 COLUMN_HELP: dict[str, str] = {
     "rank": "Rank by ECI_sem among the selected sources (1 = most useful negatives by this score).",
     "source": "Where the negatives come from (BM25, dense mining, LLM, a hybrid…).",
@@ -72,14 +74,16 @@ def rank_arrow(change: float) -> str:
     return "=" if change == 0 else (f"↑ {int(change)}" if change > 0 else f"↓ {int(-change)}")
 
 
-def fn_what_if(contrib: pd.DataFrame) -> pd.DataFrame:
+def fn_what_if(contrib: pd.DataFrame, judged: dict[str, float] | None = None) -> pd.DataFrame:
     """The false-negative what-if: each source's rank and ECI_sem as scored, and again with its flagged triplets
     left out (``eci_sem_no_fn``, ``rank_no_fn`` of the contributions result), the rank change as an arrow and the
-    share of ECI_sem that came from flagged triplets (``fn_share`` = 1 − ECI_sem without / ECI_sem)."""
+    share of ECI_sem that came from flagged triplets (``fn_share`` = 1 − ECI_sem without / ECI_sem). ``judged``:
+    each source's ECI_sem without the triplets the annotators judged false negatives
+    (:func:`ecisem_core.score.eci_sem_without`) — adds that rank, its change and that share."""
     t = contrib.sort_values("rank")
     change = t["rank"].to_numpy(dtype=float) - t["rank_no_fn"].to_numpy(dtype=float)  # > 0: moves up
     arrows = [rank_arrow(c) for c in change]
-    return pd.DataFrame({
+    out = pd.DataFrame({
         "source": t["source"].astype(str).to_numpy(),
         "rank": t["rank"].to_numpy(),
         "rank without flagged": t["rank_no_fn"].to_numpy(),
@@ -89,6 +93,16 @@ def fn_what_if(contrib: pd.DataFrame) -> pd.DataFrame:
         "share from flagged": t["fn_share"].to_numpy(dtype=float),
         "FN rate": t["fn_rate"].to_numpy(dtype=float),
     })
+    if judged:
+        score = t["eci_sem"].to_numpy(dtype=float)
+        without = np.array([judged.get(str(n), np.nan) for n in t["source"]], dtype=float)
+        rank = ranks_desc(without) if np.isfinite(without).all() else np.full(len(t), np.nan)
+        out["rank without judged FNs"] = rank
+        out["change (judged)"] = [rank_arrow(c) for c in t["rank"].to_numpy(dtype=float) - rank]
+        out["ECI_sem without judged FNs"] = without
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out["share from judged FNs"] = np.where(score > 0, 1.0 - without / score, np.nan)
+    return out
 
 
 # ----------------------------------------------------------------------------------------- HTML leaderboard
