@@ -4,14 +4,20 @@
    already in the cache, so no forward pass runs): our vectorised prepare + score_prepared, with and without the
    bootstrap/stability step, against a naive per-triplet Python loop computing the same quantities (run on up to
    --naive-max triplets and extrapolated linearly; labelled as such).
-2. Peak memory of scoring (tracemalloc, numpy allocations) as a multiple of the embedding matrix, in a separate
-   untimed pass (tracemalloc slows allocation, so the timings are taken without it).
+2. Peak memory of scoring (``prepare`` + ``score_prepared`` without intervals, the input table already in memory),
+   in separate untimed passes: (a) tracemalloc's peak (numpy arrays and Python objects; tracemalloc slows
+   allocation, so the timings are taken without it) and (b) the growth of the resident set in a fresh process
+   (VmHWM after the run − VmRSS before it, with the high-water mark reset first; everything: numpy, Python, Arrow
+   buffers, allocator slack). Each as a multiple of the embedding matrix alone (the ratio reported before) and of
+   the issue's denominator, the embedding matrix plus the input text (UTF-8 bytes of the query, positive and
+   negative of every row, as the file holds them).
 3. Cold cache, real encoder, real data (../shared/data/external/llm-enhanced-dpr): share of end-to-end time
    spent outside the encoder's forward passes, and our total against plain SentenceTransformer.encode of the
    unique texts.
 
     python benchmarks/bench_score.py                    # all three (1M takes a few minutes)
     python benchmarks/bench_score.py --sizes 10000 100000 --skip-real
+    python benchmarks/bench_score.py --sizes                 # only the cold real-data run
 """
 from __future__ import annotations
 
@@ -118,6 +124,47 @@ def naive_loop(table: pd.DataFrame, enc: HashEncoder, cfg: ScoreConfig) -> float
     return time.perf_counter() - t0
 
 
+def text_bytes(table: pd.DataFrame) -> int:
+    """UTF-8 bytes of the query, positive and negative of every row (the input text)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    return sum(int(pc.sum(pc.binary_length(pa.array(table[c], type=pa.string()))).as_py() or 0)
+               for c in ("query", "positive", "negative"))
+
+
+def _status_bytes(field: str) -> int:
+    with open("/proc/self/status", encoding="ascii") as f:
+        return next(int(line.split()[1]) * 1024 for line in f if line.startswith(field + ":"))
+
+
+def rss_probe(size: int, cache_dir: str) -> None:
+    """In this (fresh) process: warm up on 200 triplets, build the table, then print the resident-set growth of
+    prepare + score_prepared (no intervals), reading the embeddings from the warm cache."""
+    enc, cfg = HashEncoder(), ScoreConfig()
+    with tempfile.TemporaryDirectory() as tiny:  # lazy imports, BLAS buffers, worker threads: not the table's cost
+        score_prepared(prepare(synthetic(200, seed=1), enc, cfg, cache_dir=tiny), cfg, uncertainty=False)
+    table = synthetic(size)
+    with open("/proc/self/clear_refs", "w", encoding="ascii") as f:
+        f.write("5")  # reset VmHWM (the peak resident set) to the current resident set
+    before = _status_bytes("VmRSS")
+    prep = prepare(table, enc, cfg, cache_dir=cache_dir)
+    score_prepared(prep, cfg, uncertainty=False)
+    print(_status_bytes("VmHWM") - before)
+
+
+def rss_growth(size: int, cache_dir: str) -> int | None:
+    """:func:`rss_probe` in a fresh interpreter; None where /proc's peak reset is not available."""
+    import subprocess
+
+    try:
+        out = subprocess.run([sys.executable, __file__, "--rss-probe", str(size), "--cache", cache_dir],
+                             capture_output=True, text=True, check=True).stdout
+        return int(out.split()[-1])
+    except (subprocess.CalledProcessError, ValueError, IndexError, OSError):
+        return None
+
+
 def bench_cached(size: int, naive_max: int, cache_dir: str) -> dict:
     table = synthetic(size)
     enc = HashEncoder()
@@ -142,6 +189,8 @@ def bench_cached(size: int, naive_max: int, cache_dir: str) -> dict:
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     del traced
+    rss = rss_growth(size, cache_dir)
+    text = text_bytes(table)
     m = min(size, naive_max)
     t_naive = naive_loop(table.iloc[:m], enc, cfg) * size / m
     return {
@@ -150,7 +199,12 @@ def bench_cached(size: int, naive_max: int, cache_dir: str) -> dict:
         "total_s (with CI)": t_prep + t_full, "total_s (no CI)": t_prep + t_fast,
         "naive_loop_s" + (" (extrapolated)" if m < size else ""): t_naive,
         "speed-up vs naive (no CI)": t_naive / (t_prep + t_fast),
-        "peak_mem / embedding matrix": peak / emb_bytes,
+        "embedding matrix MB": emb_bytes / 1e6, "input text MB (UTF-8)": text / 1e6,
+        "peak MB (tracemalloc)": peak / 1e6,
+        "peak_mem / embedding matrix (tracemalloc; the ratio reported before)": peak / emb_bytes,
+        "peak_mem / (embedding matrix + input text) (tracemalloc; the issue's target <= 2)": peak / (emb_bytes + text),
+        "peak RSS growth MB (fresh process)": rss / 1e6 if rss is not None else "n/a",
+        "peak RSS growth / (embedding matrix + input text)": rss / (emb_bytes + text) if rss is not None else "n/a",
         "timings": {k: round(v, 3) for k, v in res.timings.items()},
     }
 
@@ -181,16 +235,23 @@ def bench_real(n_queries: int) -> dict:
     plain = time.perf_counter() - t0
     return {"triplets": len(table), "unique_texts": len(texts), "ecisem_total_s": total,
             "encoder_forward_s": forward, "share_outside_forward": (total - forward) / total,
-            "plain_encode_s": plain, "ecisem / plain encode": total / plain, "sources": res.sources.source.tolist()}
+            "plain_encode_s": plain, "ecisem / plain encode": total / plain, "sources": res.sources.source.tolist(),
+            "timings": {k: round(v, 3) for k, v in res.timings.items()}}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
+    ap.add_argument("--sizes", type=int, nargs="*", default=[10_000, 100_000, 1_000_000],
+                    help="triplet counts of the cached runs (none: only the real-data run)")
     ap.add_argument("--naive-max", type=int, default=20_000)
     ap.add_argument("--real-queries", type=int, default=300)
     ap.add_argument("--skip-real", action="store_true")
+    ap.add_argument("--rss-probe", type=int, help=argparse.SUPPRESS)  # internal: one size, in a fresh process
+    ap.add_argument("--cache", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.rss_probe:
+        rss_probe(args.rss_probe, args.cache)
+        return
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
           f"python {platform.python_version()}, numpy {np.__version__}")
     with tempfile.TemporaryDirectory() as cache:

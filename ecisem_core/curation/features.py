@@ -20,7 +20,7 @@ import scipy.sparse as sp
 from ecisem_core.curation.junk import junk_pattern_mask, normalise_text
 from ecisem_core.curation.rules import FlagConfig, sigmoid
 from ecisem_core.errors import InputError
-from ecisem_core.metric.lexical import triplet_token_matrix, word_tokenize
+from ecisem_core.metric.lexical import row_chunks, triplet_token_matrix, word_tokenize
 from ecisem_core.metric.lexical import word_term_matrix as term_matrix  # noqa: F401  (re-exported by negatives)
 from ecisem_core.metric.tokens import TokenMatrix
 
@@ -78,8 +78,9 @@ def lexical_features(
     n_texts = tokens.n_texts
     sizes = tokens.sizes()
 
-    xp, xn = x[pi], x[ni]
-    inter = np.asarray(xp.multiply(xn).sum(axis=1)).ravel()
+    inter = np.empty(n)
+    for a, b in row_chunks(n):  # row-wise products, a chunk of triplets at a time (bounded memory)
+        inter[a:b] = np.asarray(x[pi[a:b]].multiply(x[ni[a:b]]).sum(axis=1)).ravel()
     union = sizes[pi] + sizes[ni] - inter
     jaccard = np.divide(inter, union, out=np.zeros(n), where=union > 0)
 
@@ -94,7 +95,9 @@ def lexical_features(
     key = _row_top_k(key, config.key_terms)
     key_mass = np.asarray(key.sum(axis=1)).ravel()
     n_key = np.diff(key.indptr)
-    covered = np.asarray(key[pair_codes].multiply(xn).sum(axis=1)).ravel()
+    covered = np.empty(n)
+    for a, b in row_chunks(n):
+        covered[a:b] = np.asarray(key[pair_codes[a:b]].multiply(x[ni[a:b]]).sum(axis=1)).ravel()
     total = key_mass[pair_codes]
     coverage = np.divide(covered, total, out=np.zeros(n), where=total > 0)
 

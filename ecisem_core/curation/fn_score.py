@@ -164,7 +164,8 @@ def flag_triplets(
             "fn_score": score.astype(np.float64),
             "fn_flag": fn_flag.astype(bool),
             "junk_flag": junk.astype(bool),
-            "fn_reasons": reasons.astype(str) if n else np.array([], dtype=str),
+            # the object array of str as is: ``astype(str)`` made a fixed-width copy (4 bytes × longest × rows)
+            "fn_reasons": reasons if n else np.array([], dtype=str),
         },
         index=table.index,
     )

@@ -34,9 +34,33 @@ DEFAULT_ROOT = ".ecisem_cache"
 def shard_checksum(hashes: np.ndarray, vectors: np.ndarray) -> str:
     """sha256 of a shard's keys and vectors (in order): changes when either is altered or permuted."""
     h = hashlib.sha256()
-    h.update(np.ascontiguousarray(hashes, dtype="S40").tobytes())
-    h.update(np.ascontiguousarray(vectors, dtype=np.float32).tobytes())
+    # hashed from the arrays' own buffers: ``tobytes()`` would copy the whole shard once more
+    h.update(np.ascontiguousarray(hashes, dtype="S40").reshape(-1).view(np.uint8))
+    h.update(np.ascontiguousarray(vectors, dtype=np.float32).reshape(-1).view(np.uint8))
     return h.hexdigest()
+
+
+CHUNK_BYTES = 8 << 20
+"""Bytes of vectors per step when a shard is checked or copied: bounds the temporaries (a boolean mask, a gathered
+block) to a few MB instead of one more shard-sized array."""
+
+
+def _chunk_rows(vectors: np.ndarray) -> int:
+    return max(1, CHUNK_BYTES // max(1, vectors[:1].nbytes))
+
+
+def all_finite(vectors: np.ndarray) -> bool:
+    """True when every value is finite, checked :data:`CHUNK_BYTES` at a time."""
+    step = _chunk_rows(vectors)
+    return all(np.isfinite(vectors[s : s + step]).all() for s in range(0, len(vectors), step))
+
+
+def copy_rows(dest: np.ndarray, dest_rows: np.ndarray, src: np.ndarray, src_rows: np.ndarray) -> None:
+    """``dest[dest_rows] = src[src_rows]``, :data:`CHUNK_BYTES` at a time (the one-step form gathers every row
+    into a temporary as large as the result first)."""
+    step = _chunk_rows(src)
+    for s in range(0, len(dest_rows), step):
+        dest[dest_rows[s : s + step]] = src[src_rows[s : s + step]]
 
 
 def default_cache_root() -> Path:
@@ -82,7 +106,7 @@ class EmbeddingCache:
                 raise ValueError("shape mismatch")
             if dim is not None and vectors.shape[1] != dim:
                 raise ValueError(f"dimension {vectors.shape[1]}, the cache's is {dim}")
-            if not np.isfinite(vectors).all():
+            if not all_finite(vectors):
                 raise ValueError("non-finite values")
             if checksum is not None and checksum != shard_checksum(hashes, vectors):
                 raise ValueError("checksum mismatch")
@@ -114,7 +138,8 @@ class EmbeddingCache:
             pos = np.searchsorted(keys, want, sorter=order)
             pos = np.clip(pos, 0, len(keys) - 1)
             hit = (keys[order[pos]] == want) & ~found if len(keys) else np.zeros_like(found)
-            out[hit] = vectors[order[pos[hit]]]
+            copy_rows(out, np.flatnonzero(hit), vectors, order[pos[hit]])
+            del keys, vectors, got  # before the next shard is read: one shard in memory at a time
             found |= hit
         return out, found
 

@@ -95,6 +95,27 @@ def _encode_with_cache(
     return out, int(missing.size), seconds
 
 
+def factorize_columns(columns: Sequence[pd.Series]) -> tuple[list[np.ndarray], list[str]]:
+    """Codes of each column's texts (as ``str``) in one table of unique texts, in order of first appearance over
+    the columns one after the other — ``pd.factorize`` of their concatenation, without building it: each column is
+    factorized on its own (Arrow-backed strings stay in Arrow, no Python object per row), then only their unique
+    texts are. Missing values get code -1, as with ``pd.factorize``.
+
+    >>> factorize_columns([pd.Series(["b", "a", "b"]), pd.Series(["c", "a"])])
+    ([array([0, 1, 0]), array([2, 1])], ['b', 'a', 'c'])
+    """
+    parts = [pd.factorize(col.astype(str)) for col in columns]
+    if not parts:
+        return [], []
+    joint, uniques = pd.factorize(np.concatenate([np.asarray(u, dtype=object) for _, u in parts]))
+    out, offset = [], 0
+    for codes, u in parts:
+        remap = np.append(joint[offset : offset + len(u)], -1)  # code -1 (missing) stays -1
+        out.append(remap[codes])
+        offset += len(u)
+    return out, list(uniques)
+
+
 def embed_texts(texts: Sequence[str], role: str, encoder: Encoder, *, cache_dir: str | Path | None = None,
                 use_cache: bool = True, show_progress: bool = False) -> np.ndarray:
     """L2-normalised vectors of ``texts`` (any order, repeats allowed) as ``role`` ("query" or "passage"), each
@@ -118,25 +139,21 @@ def embed_triplets(
 ) -> Embedded:
     """Embed queries, positives and negatives of a triplet table once per unique text (and role, when the
     encoder uses prompts)."""
-    q = triplets["query"].astype(str).to_numpy()
-    p = triplets["positive"].astype(str).to_numpy()
-    n = triplets["negative"].astype(str).to_numpy()
     m = len(triplets)
     cache = None
     if use_cache and cache_dir and Path(cache_dir).exists() and not Path(cache_dir).is_dir():
         raise InputError("the embedding cache (--cache-dir) must be a folder, but this is a file", cache_dir)
     if use_cache and encoder.cacheable:
         cache = EmbeddingCache(Path(cache_dir) if cache_dir else default_cache_root(), encoder.model_id)
+    q, p, n = (triplets[col] for col in ("query", "positive", "negative"))
     if encoder.role_aware:
-        q_codes, q_uniq = pd.factorize(q)
-        pn_codes, pn_uniq = pd.factorize(np.concatenate([p, n]))
-        groups = [(list(q_uniq), "query"), (list(pn_uniq), "passage")]
-        offsets = [0, len(q_uniq)]
-        qi, pi, ni = q_codes, pn_codes[:m] + offsets[1], pn_codes[m:] + offsets[1]
+        (qi,), q_uniq = factorize_columns([q])
+        (pi, ni), pn_uniq = factorize_columns([p, n])
+        groups = [(q_uniq, "query"), (pn_uniq, "passage")]
+        pi, ni = pi + len(q_uniq), ni + len(q_uniq)
     else:
-        codes, uniq = pd.factorize(np.concatenate([q, p, n]))
-        groups = [(list(uniq), "passage")]
-        qi, pi, ni = codes[:m], codes[m : 2 * m], codes[2 * m :]
+        (qi, pi, ni), uniq = factorize_columns([q, p, n])
+        groups = [(uniq, "passage")]
     if isinstance(encoder, TfidfLsaEncoder):
         encoder.fit([t for texts, _ in groups for t in texts])
     mats, texts_all, n_enc, secs = [], [], 0, 0.0

@@ -60,10 +60,51 @@ _ROW_SEP = "\x01"
 _TOKEN_OR_SEP = re.compile(r"\w+|\x01", re.UNICODE)
 
 
+TOKEN_CHUNK_CHARS = 1 << 21
+"""Characters of text per regex pass of :func:`word_term_vocab`: its token list (one Python string per token) is
+built for one chunk at a time, so its memory stays a few tens of MB however large the table."""
+
+
+def text_chunks(texts: Sequence[str], budget: int | None = None) -> list[tuple[int, int]]:
+    """(start, end) ranges of consecutive texts holding about ``budget`` characters each (at least one text;
+    default :data:`TOKEN_CHUNK_CHARS`).
+
+    >>> text_chunks(["aaaa", "bb", "c", "", "dddd"], budget=5)
+    [(0, 2), (2, 5)]
+    """
+    n = len(texts)
+    if n == 0:
+        return []
+    budget = budget or TOKEN_CHUNK_CHARS
+    lengths = np.fromiter((len(t) for t in texts), dtype=np.int64, count=n)
+    before = np.cumsum(lengths) - lengths  # characters before each text
+    starts = np.unique(np.searchsorted(before, np.arange(0, max(int(lengths.sum()), 1), budget), side="left"))
+    starts = starts[starts < n]
+    ends = np.append(starts[1:], n)
+    return [(int(a), int(b)) for a, b in zip(starts, ends)]
+
+
+def _chunk_term_matrix(texts: Sequence[str], vocab: dict[str, int]) -> sp.csr_matrix:
+    """Binary unique-token CSR matrix of ``texts`` (columns: ``vocab``, extended in place with the new tokens in
+    order of first appearance), from one regex pass over the joined texts."""
+    big = _ROW_SEP.join(t.replace(_ROW_SEP, " ") for t in texts).lower()
+    codes, uniques = pd.factorize(pd.Series(_TOKEN_OR_SEP.findall(big), dtype=object))
+    # global column of each of the chunk's distinct tokens; -1 for the row separator
+    column = np.fromiter((-1 if t == _ROW_SEP else vocab.setdefault(t, len(vocab)) for t in uniques),
+                         dtype=np.int64, count=len(uniques))
+    sep = column[codes] < 0
+    row = np.cumsum(sep)[~sep]
+    x = sp.csr_matrix((np.ones(row.size), (row, column[codes[~sep]])), shape=(len(texts), len(vocab)))
+    x.sum_duplicates()
+    x.data[:] = 1.0
+    return x
+
+
 def word_term_vocab(texts: Sequence[str]) -> tuple[sp.csr_matrix, np.ndarray]:
-    """Binary unique-token matrix with :func:`word_tokenize`'s tokens, built with one regex pass over all texts
-    (no per-text Python work), and its vocabulary (object array: the token of each column, in order of first
-    appearance). Same result as ``binary_term_matrix(texts, word_tokenize)``.
+    """Binary unique-token matrix with :func:`word_tokenize`'s tokens, built with one regex pass per
+    :data:`TOKEN_CHUNK_CHARS` characters of text (no per-text Python work), and its vocabulary (object array: the
+    token of each column, in order of first appearance). Same result as ``binary_term_matrix(texts,
+    word_tokenize)``, and the same for any chunk size.
 
     >>> x, v = word_term_vocab(["b a b", "", "a c"])
     >>> x.toarray().tolist(), v.tolist()
@@ -72,22 +113,13 @@ def word_term_vocab(texts: Sequence[str]) -> tuple[sp.csr_matrix, np.ndarray]:
     n = len(texts)
     if n == 0:
         return sp.csr_matrix((0, 0)), np.array([], dtype=object)
-    big = _ROW_SEP.join(t.replace(_ROW_SEP, " ") for t in texts).lower()
-    tokens = _TOKEN_OR_SEP.findall(big)
-    codes, uniques = pd.factorize(pd.Series(tokens, dtype=object))
-    is_sep = np.zeros(len(uniques), dtype=bool)
-    sep_code = np.flatnonzero(uniques == _ROW_SEP)
-    is_sep[sep_code] = True
-    sep = is_sep[codes]
-    row = np.cumsum(sep)[~sep]
-    col = codes[~sep]
-    if sep_code.size:  # vocabulary without the separator: shift codes above it down by one
-        col = col - (col > sep_code[0])
-    vocab = np.delete(np.asarray(uniques, dtype=object), sep_code)
-    x = sp.csr_matrix((np.ones(col.size), (row, col)), shape=(n, vocab.size))
-    x.sum_duplicates()
-    x.data[:] = 1.0
-    return x, vocab
+    vocab: dict[str, int] = {}
+    chunks = [_chunk_term_matrix(texts[a:b], vocab) for a, b in text_chunks(texts)]
+    nnz = np.cumsum([0] + [c.nnz for c in chunks])
+    indptr = np.concatenate([[0]] + [c.indptr[1:] + off for c, off in zip(chunks, nnz)])
+    indices = np.concatenate([c.indices for c in chunks])
+    x = sp.csr_matrix((np.ones(indices.size), indices, indptr), shape=(n, len(vocab)))
+    return x, np.array(list(vocab), dtype=object)
 
 
 def word_term_matrix(texts: Sequence[str]) -> tuple[sp.csr_matrix, int]:
@@ -109,6 +141,21 @@ def term_matrix_vocab(texts: Sequence[str], tokenize: Tokenizer = word_tokenize)
         return word_term_vocab(texts)
     x, vocab = binary_term_matrix(texts, tokenize)
     return x, np.array(list(vocab), dtype=object)
+
+
+TRIPLET_CHUNK = 16384
+"""Triplets per step of the per-triplet sparse products (ρ, the false-negative features): their gathered
+triplet × vocabulary matrices stay a few MB instead of three copies of the whole table's tokens."""
+
+
+def row_chunks(n: int, size: int | None = None) -> list[tuple[int, int]]:
+    """(start, end) ranges covering ``range(n)`` in steps of ``size`` (default :data:`TRIPLET_CHUNK`).
+
+    >>> row_chunks(5, 2)
+    [(0, 2), (2, 4), (4, 5)]
+    """
+    size = size or TRIPLET_CHUNK
+    return [(a, min(a + size, n)) for a in range(0, n, size)]
 
 
 def smoothed_idf(df: np.ndarray, n_docs: int) -> np.ndarray:
@@ -208,7 +255,10 @@ def token_residuality(tokens: TokenMatrix, idf_corpus: Sequence[str] | None = No
     ``idf_corpus`` is given (:func:`corpus_idf`)."""
     idf = tokens.idf if idf_corpus is None else corpus_idf(tokens, idf_corpus)
     x = tokens.x
-    return residuality(x[tokens.qi], x[tokens.pi], x[tokens.ni], idf)
+    out = np.empty(tokens.n_triplets)
+    for a, b in row_chunks(tokens.n_triplets):  # ρ of a row depends on that row only
+        out[a:b] = residuality(x[tokens.qi[a:b]], x[tokens.pi[a:b]], x[tokens.ni[a:b]], idf)
+    return out
 
 
 def residuality_indexed(

@@ -29,8 +29,10 @@ def scaled_rows(residuals: np.ndarray, w: np.ndarray, total: float | None = None
 def weighted_grams(residuals: np.ndarray, ws: np.ndarray, total: float | None = None) -> np.ndarray:
     """K weighted Gram matrices at once, one per column of ``ws`` (N × K): shape (K, m, m) with m = min(N, d).
 
-    For N ≥ d all K are one matrix product, rᵀ · [r·w_1/T, …, r·w_K/T]; for N < d each is A_k A_kᵀ. Computed in the
-    residuals' precision (float64 for the score, float32 for the bootstrap and rank stability).
+    For N ≥ d each is rᵀ · (r·w_k/T), for N < d each is A_k A_kᵀ: one product per weighting, so the temporary is one
+    N × d matrix, not the N × K·d stack a single product would need (49 MB for N = 2,000, d = 384, K = 8; one per
+    worker thread), with the same values. Computed in the residuals' precision (float64 for the score, float32 for
+    the bootstrap and rank stability).
     """
     r = _float(residuals)
     n, d = r.shape
@@ -38,8 +40,10 @@ def weighted_grams(residuals: np.ndarray, ws: np.ndarray, total: float | None = 
     scale = (ws / (max(n, 1) if total is None else total)).astype(r.dtype)  # n × K
     k = scale.shape[1]
     if n >= d:
-        grams = (r.T @ (r[:, None, :] * scale[:, :, None]).reshape(n, -1)).reshape(d, k, d)
-        return grams.transpose(1, 0, 2)
+        grams = np.empty((k, d, d), dtype=r.dtype)
+        for j in range(k):
+            np.matmul(r.T, r * scale[:, j, None], out=grams[j])
+        return grams
     out = np.empty((k, n, n), dtype=r.dtype)
     for j in range(k):
         a = r * np.sqrt(scale[:, j])[:, None]

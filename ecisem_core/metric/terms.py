@@ -84,12 +84,29 @@ def fn_discount(fn_score: np.ndarray, penalty: float) -> np.ndarray:
     return np.ones_like(f) if penalty == 0 else np.power(1.0 - f, penalty)
 
 
+RESIDUAL_CHUNK = 256
+"""Rows per step of :func:`residual_directions`: its float64 temporaries (about ten arrays of rows × d) stay a few
+MB; every row is computed on its own, so the result does not depend on the step."""
+
+
 def residual_directions(eq: np.ndarray, ep: np.ndarray, en: np.ndarray, eps: float = RESIDUAL_EPS) -> np.ndarray:
-    """r̂: the unit part of e_n orthogonal to span{e_q, e_p} (Gram–Schmidt), 0 where ‖r‖ < eps.
+    """r̂: the unit part of e_n orthogonal to span{e_q, e_p} (Gram–Schmidt), 0 where ‖r‖ < eps; float64.
 
         u₁ = e_q/‖e_q‖;  v = e_p − ⟨e_p,u₁⟩u₁;  u₂ = v/‖v‖ (skipped if ‖v‖ < eps)
         r  = e_n − ⟨e_n,u₁⟩u₁ − ⟨e_n,u₂⟩u₂;  r̂ = r/‖r‖
+
+    Computed :data:`RESIDUAL_CHUNK` rows at a time.
     """
+    eq, ep, en = np.broadcast_arrays(*(np.asarray(x) for x in (eq, ep, en)))
+    out = np.empty(en.shape, dtype=np.float64)
+    for a in range(0, out.shape[0], RESIDUAL_CHUNK):
+        b = a + RESIDUAL_CHUNK
+        out[a:b] = _residual_block(eq[a:b], ep[a:b], en[a:b], eps)
+    return out
+
+
+def _residual_block(eq: np.ndarray, ep: np.ndarray, en: np.ndarray, eps: float) -> np.ndarray:
+    """:func:`residual_directions` of one block of rows."""
     eq, ep, en = (np.asarray(x, dtype=np.float64) for x in (eq, ep, en))
     nq = np.linalg.norm(eq, axis=1, keepdims=True)
     u1 = np.divide(eq, nq, out=np.zeros_like(eq), where=nq > eps)

@@ -83,14 +83,29 @@ def bootstrap_scores(samples: list[SourceSample], w: list[np.ndarray], kappa: fl
         rates[total <= 0] = np.nan
         out[:, js] = rates
 
-    def one(j: int) -> np.ndarray:
-        r32 = np.ascontiguousarray(samples[j].residuals, dtype=np.float32)
-        mult = counts[:, local[j]]
-        return np.array([_score_weighted(r32, w[j], mult[b].astype(np.float64), kappa) for b in range(n_boot)])
+    r32 = {j: np.ascontiguousarray(samples[j].residuals, dtype=np.float32) for j in large}
 
-    for j, col in zip(large, map_sources(lambda i: one(large[i]), len(large))):
-        out[:, j] = col
+    def one(j: int, draws: range) -> np.ndarray:
+        mult = counts[:, local[j]]
+        return np.array([_score_weighted(r32[j], w[j], mult[b].astype(np.float64), kappa) for b in draws])
+
+    tasks = split_draws(large, n_boot)
+    for (j, draws), col in zip(tasks, map_sources(lambda i: one(*tasks[i]), len(tasks))):
+        out[draws.start:draws.stop, j] = col
     return out
+
+
+def split_draws(large: list[int], n: int, parts: int | None = None) -> list[tuple[int, range]]:
+    """(source, draws) tasks for the worker threads: each source's ``n`` draws in ``parts`` contiguous blocks (one
+    per core by default), so that a single large source still uses every core. Every draw is computed on its own,
+    so the values do not depend on the split.
+
+    >>> split_draws([3, 5], 5, parts=2)
+    [(3, range(0, 3)), (3, range(3, 5)), (5, range(0, 3)), (5, range(3, 5))]
+    """
+    parts = parts or os.cpu_count() or 1
+    step = -(-n // max(1, min(n, parts))) if n else 1
+    return [(j, range(a, min(a + step, n))) for j in large for a in range(0, n, step)]
 
 
 def group_grams(samples: list[SourceSample], js: list[int]) -> np.ndarray:
@@ -212,17 +227,19 @@ def rank_stability(samples: list[SourceSample], tau: float, alpha: float, beta: 
                           for t, a, b, g in settings]) / delta.shape[1]
         scores[:, js] = coding_rates_rowside(grams, scale, kappa)
 
-    def one(j: int) -> np.ndarray:
+    r32 = {j: np.ascontiguousarray(samples[j].residuals, dtype=np.float32) for j in large}
+
+    def one(j: int, trial: range) -> np.ndarray:
         s = samples[j]
-        r32 = np.ascontiguousarray(s.residuals, dtype=np.float32)
         return np.array([
-            _score_weighted(r32, _discounted(weights(target_consistency(s.delta, t), semantic_locality(s.delta, t),
-                                                     s.rho, a, b, g), s.discount), None, kappa)
-            for t, a, b, g in settings
+            _score_weighted(r32[j], _discounted(weights(target_consistency(s.delta, t), semantic_locality(s.delta, t),
+                                                        s.rho, a, b, g), s.discount), None, kappa)
+            for t, a, b, g in settings[trial.start:trial.stop]
         ])
 
-    for j, col in zip(large, map_sources(lambda i: one(large[i]), len(large))):
-        scores[:, j] = col
+    tasks = split_draws(large, trials)
+    for (j, trial), col in zip(tasks, map_sources(lambda i: one(*tasks[i]), len(tasks))):
+        scores[trial.start:trial.stop, j] = col
     base = ranks_desc(base_scores)
     kept = np.array([ranks_desc(row) == base for row in scores])
     return kept.mean(axis=0)
