@@ -92,7 +92,7 @@ def test_flag_batch_annotate_two_items_and_see_them_as_researcher(server):
 
             # 3. the top 3 of the list → a new batch
             page.get_by_role("tab", name="Send to annotation").click()
-            page.get_by_role("button", name="Top of the list").click()  # the default is the review queue
+            page.locator('[data-testid="stButtonGroup"] button', has_text="Top of the list").click()  # default: queue
             wait_idle(page)
             top = page.get_by_label("How many from the top", exact=True)
             top.fill("3")

@@ -11,7 +11,7 @@ from ecisem_core.errors import InputError
 from ecisem_core.curation import active
 from ecisem_core.curation.fn_model import N_MIN, RESAMPLE_MODES
 from ecisem_core.report import figures
-from ecisem_core.ui import curate, data, layout
+from ecisem_core.ui import curate, data, explain, layout
 from ecisem_core.ui.state import K
 from ecisem_core.ui.text import md_escape
 
@@ -372,7 +372,7 @@ def main() -> None:
     if len(selected):
         st.markdown(f"**Selected** ({len(selected)}; the first {min(CARDS, len(selected))} shown, shared words "
                     "highlighted — darker = rarer)")
-        cards(selected, data.idf(s.dataset), figures.source_colours(s.dataset.sources))
+        cards(selected, explain.idf(s.dataset), figures.source_colours(s.dataset.sources))
 
     tabs = st.tabs(["Send to annotation", "Export", "Import verdicts", "Learned scorer", "Baselines",
                     "Per source"])

@@ -4,7 +4,7 @@ from __future__ import annotations
 import streamlit as st
 
 from ecisem_core.report import figures
-from ecisem_core.ui import curate, data, layout, tables
+from ecisem_core.ui import curate, data, explain, layout, tables
 from ecisem_core.ui.tables import COLUMN_HELP
 
 POLL_SECONDS = 1.0  # how often pending background results are checked
@@ -33,7 +33,7 @@ def judged(s: layout.Scored) -> dict[str, float] | None:
     """ECI_sem per source without the triplets the annotators judged false negatives (None: none judged)."""
     store, _ = curate.try_open_store()
     verdicts = curate.all_verdicts(store) if store is not None else curate.EMPTY_VERDICTS
-    return data.judged_what_if(s.dataset, s.ctx.encoder, s.request, s.prep, verdicts)
+    return explain.judged_what_if(s.dataset, s.ctx.encoder, s.request, s.prep, verdicts)
 
 
 def show_fn_what_if(contrib_sources, penalty: float, without_judged: dict[str, float] | None = None) -> None:

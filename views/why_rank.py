@@ -6,7 +6,7 @@ import streamlit as st
 from ecisem_core.metric.explain import term_differences
 from ecisem_core.curation.highlight import highlight_triplet
 from ecisem_core.report import figures
-from ecisem_core.ui import data, layout
+from ecisem_core.ui import data, explain, layout
 from ecisem_core.ui.state import K
 
 SHOW = 5  # triplets listed per group
@@ -93,7 +93,7 @@ def main() -> None:
         st.download_button("Waterfall (HTML)", lambda: figures.to_html(wf, f"{a} vs {b}"), file_name="waterfall.html",
                            mime="text/html", icon=":material/download:")
 
-    parts = {n: data.sample_terms(s.dataset, s.ctx.encoder, s.request, s.prep, s.result, n) for n in (a, b)}
+    parts = {n: explain.sample_terms(s.dataset, s.ctx.encoder, s.request, s.prep, s.result, n) for n in (a, b)}
     st.subheader("Term distributions", divider="gray")
     kind = st.segmented_control("Show as", ["violin", "ecdf"], default="violin", key="why_dist_kind",
                                 format_func={"violin": "Violins", "ecdf": "ECDF"}.get, required=True,
@@ -103,7 +103,7 @@ def main() -> None:
     st.caption(f"Over the sampled triplets of each source ({len(parts[a]):,} and {len(parts[b]):,}).")
 
     st.subheader("Triplets that add or remove the most weight", divider="gray")
-    idf = data.idf(s.dataset)
+    idf = explain.idf(s.dataset)
     c1, c2 = st.columns(2, gap="large")
     with c1:
         triplet_lists(a, parts[a], idf, colours[a])

@@ -33,13 +33,9 @@ from ecisem_core.embed.fingerprint import is_hub_name
 from ecisem_core.embed.encoders import Encoder, SentenceTransformerEncoder, TfidfLsaEncoder, get_encoder
 from ecisem_core.confine import confined_to
 from ecisem_core.errors import InputError
-from ecisem_core.metric.explain import triplet_contributions, weight_cuts
-from ecisem_core.curation.highlight import idf_table
 from ecisem_core.io.load import LoadReport, read_triplets
 from ecisem_core.embed.projection import Projection, data_fingerprint, project, warm_up
-from ecisem_core.curation.fn_model import labels_from_verdicts
-from ecisem_core.curation.review import verdicts_fingerprint
-from ecisem_core.score import Prepared, ScoreResult, eci_sem_without, prepare, score_prepared
+from ecisem_core.score import Prepared, ScoreResult, prepare, score_prepared
 from ecisem_core.ui.paths import PROJECT_ROOT, data_root, resolve_tree_under_root, resolve_under_root
 from ecisem_core.ui.state import ENCODER_DEFAULT, ENCODER_TFIDF, HUB_PREFIX, PATH_PREFIX, ViewState
 from ecisem_core.ui.store import Jobs, Store, lower_priority
@@ -319,52 +315,6 @@ def uncertainty(ds: Dataset, spec: str, req: ScoreRequest, prep: Prepared) -> Pe
 def uncertainty_ready(ds: Dataset, spec: str, req: ScoreRequest) -> ScoreResult | None:
     """The finished uncertainty result for exactly these settings, without starting anything."""
     return caches()["uncertainty"].result_if_ready(scores_key(ds, spec, req))
-
-
-def judged_what_if(ds: Dataset, spec: str, req: ScoreRequest, prep: Prepared, verdicts: pd.DataFrame
-                   ) -> dict[str, float] | None:
-    """Each source's ECI_sem without the triplets the annotators judged false negatives (consensus over every
-    batch, matched by query_id + negative_id; :func:`ecisem_core.score.eci_sem_without`), or None when no triplet
-    of this dataset is judged one (cached per settings and verdict set)."""
-    if verdicts.empty:
-        return None
-    drop = labels_from_verdicts(prep.triplets, verdicts) == 1.0
-    if not drop.any():
-        return None
-    key = (*scores_key(ds, spec, req), "judged", verdicts_fingerprint(verdicts))
-    return caches()["explain"].get_or_compute(key, lambda: eci_sem_without(prep, req.config, drop,
-                                                                           req.source_list))
-
-
-# ---------------------------------------------------------------------------------------------------- explaining
-
-
-def sample_terms(ds: Dataset, spec: str, req: ScoreRequest, prep: Prepared, result: ScoreResult,
-                 source: str) -> pd.DataFrame:
-    """The sampled triplets of one source with their terms, leave-one-out contribution to ECI_sem and the term
-    that cuts their weight most (cached per settings)."""
-    key = (*scores_key(ds, spec, req), source)
-    config = req.config
-
-    def build() -> pd.DataFrame:
-        rows, r = prep.sample(config)[source]
-        t = result.triplets
-        part = t[(t["source"] == source).to_numpy() & t["in_sample"].to_numpy()].reset_index(drop=True)
-        if len(part) != len(rows):
-            raise RuntimeError(f"sample of {source!r} does not line up with the scores")
-        contrib = triplet_contributions(r, part["w"].to_numpy(), config.kappa_for(prep.dim))
-        cuts = weight_cuts(part["c"].to_numpy(), part["h"].to_numpy(), part["rho"].to_numpy(),
-                           config.alpha, config.beta, config.gamma)
-        return pd.concat([part, cuts], axis=1).assign(contribution=contrib)
-
-    return caches()["explain"].get_or_compute(key, build)
-
-
-def idf(ds: Dataset) -> dict[str, float]:
-    """token → idf over the dataset's unique passages (for highlighting)."""
-    t = ds.table
-    return caches()["idf"].get_or_compute(
-        ds.key, lambda: idf_table(pd.concat([t["positive"], t["negative"]]).astype(str).unique()))
 
 
 def projection(ds: Dataset, spec: str, prep: Prepared, cap: int, seed: int) -> Projection:
