@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,8 +32,8 @@ from ecisem_core.metric.terms import (
     fn_discount, residual_directions, semantic_locality, similarities, target_consistency, weights,
 )
 from ecisem_core.metric.uncertainty import (
-    SourceSample, bootstrap_scores, centre, intervals, map_sources, pairwise_prob, rank_stability, ranks_desc,
-    top_sources,
+    SourceSample, Ticker, bootstrap_scores, centre, intervals, map_sources, pairwise_prob, rank_stability,
+    ranks_desc, top_sources,
 )
 from ecisem_core.hashing import short_ids
 
@@ -229,10 +230,12 @@ def eci_sem_without(prep: Prepared, config: ScoreConfig, drop: np.ndarray,
 
 
 def score_prepared(prep: Prepared, config: ScoreConfig | None = None, *, uncertainty: bool = True,
-                   contributions: bool = True, sources: list[str] | None = None) -> ScoreResult:
+                   contributions: bool = True, sources: list[str] | None = None,
+                   progress: Callable[[int, int], None] | None = None) -> ScoreResult:
     """Weights → per-source ECI_sem, classic ECI, Shapley contributions (when ``contributions``; 8 log-dets per
     source instead of 1) and bootstrap CI, P(A > B), rank stability (when ``uncertainty``). What is not computed
-    is NaN, never a stale value. ``sources`` restricts the table to some sources."""
+    is NaN, never a stale value. ``sources`` restricts the table to some sources. ``progress(done, total)`` is
+    called from the worker threads as the uncertainty step's log-dets finish (B + trials per source in all)."""
     config = config or ScoreConfig()
     t0 = time.perf_counter()
     names = [s for s in prep.source_names if sources is None or s in sources]
@@ -286,14 +289,15 @@ def score_prepared(prep: Prepared, config: ScoreConfig | None = None, *, uncerta
     timings["score"] = time.perf_counter() - t0
     if uncertainty and names:
         t1 = time.perf_counter()
-        boot = centre(bootstrap_scores(unc_samples, unc_w, kappa, config.bootstrap, config.seed),
+        ticker = Ticker((config.bootstrap + config.stability_trials) * len(names), progress)
+        boot = centre(bootstrap_scores(unc_samples, unc_w, kappa, config.bootstrap, config.seed, ticker),
                       table["eci_sem"].to_numpy())
         lo, hi = intervals(boot)
         table["ci_low"], table["ci_high"] = lo, hi
         pairwise = pairwise_prob(boot, names, table["eci_sem"].to_numpy())
         table["stability"] = rank_stability(unc_samples, config.tau, config.alpha, config.beta, config.gamma,
                                             kappa, table["eci_sem"].to_numpy(), config.stability_trials,
-                                            config.seed)
+                                            config.seed, ticker)
         timings["uncertainty"] = time.perf_counter() - t1
     table["rank"] = ranks_desc(table["eci_sem"].to_numpy()) if len(table) else []
     no_fn = table["eci_sem_no_fn"].to_numpy() if len(table) else np.zeros(0)

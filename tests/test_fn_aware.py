@@ -147,3 +147,12 @@ def test_the_study_presets_do_not_put_paraphrases_first(prepared, name):
     settings = {k: getattr(cfg, k) for k in ("tau", "alpha", "beta", "gamma", "fn_penalty")}
     settings["kappa"] = None if cfg.kappa is None else cfg.kappa / 384 * D  # the same multiple of d
     assert ranking(prepared, **settings) == ["hard", "paraphrase"]
+
+
+def test_progress_counts_every_log_det_of_the_uncertainty_step(prepared):
+    """score_prepared(progress=…) reports (done, total) up to B + trials per source; the numbers do not change."""
+    config = ScoreConfig(bootstrap=50, stability_trials=10)
+    seen = []
+    with_cb = score_prepared(prepared, config, progress=lambda d, t: seen.append((d, t))).sources
+    assert seen and seen[-1] == (120, 120) and all(t == 120 for _, t in seen)  # (50 + 10) × 2 sources
+    pd.testing.assert_frame_equal(with_cb, score_prepared(prepared, config).sources)

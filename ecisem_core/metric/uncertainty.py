@@ -18,6 +18,7 @@ noise they measure is orders of magnitude larger than float32 rounding (checked 
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -57,8 +58,24 @@ def _score_weighted(r32: np.ndarray, w: np.ndarray, mult: np.ndarray | None, kap
     return coding_rate(weighted_gram(r32[keep], mult[keep] * w[keep], total), kappa)
 
 
+class Ticker:
+    """Counts finished units of work (one log-det each) from any thread and reports ``(done, total)`` to a
+    callback: the dashboard's progress bar and its estimate of the time left. ``None`` as the callback: no cost."""
+
+    def __init__(self, total: int, report: Callable[[int, int], None] | None = None) -> None:
+        self.total, self.done, self._report, self._lock = int(total), 0, report, threading.Lock()
+
+    def tick(self, n: int = 1) -> None:
+        if self._report is None:
+            return
+        with self._lock:
+            self.done += int(n)
+            done = self.done
+        self._report(done, self.total)
+
+
 def bootstrap_scores(samples: list[SourceSample], w: list[np.ndarray], kappa: float, n_boot: int,
-                     seed: int) -> np.ndarray:
+                     seed: int, ticker: Ticker | None = None) -> np.ndarray:
     """B × S matrix of bootstrap ECI_sem values (NaN where a draw holds none of a source's queries).
 
     The draws are made first (one seeded generator, so the result does not depend on threading); the
@@ -82,12 +99,15 @@ def bootstrap_scores(samples: list[SourceSample], w: list[np.ndarray], kappa: fl
         rates = coding_rates_rowside(grams, scale, kappa)
         rates[total <= 0] = np.nan
         out[:, js] = rates
+        if ticker is not None:
+            ticker.tick(n_boot * len(js))
 
     r32 = {j: np.ascontiguousarray(samples[j].residuals, dtype=np.float32) for j in large}
 
     def one(j: int, draws: range) -> np.ndarray:
         mult = counts[:, local[j]]
-        return np.array([_score_weighted(r32[j], w[j], mult[b].astype(np.float64), kappa) for b in draws])
+        return np.array([_ticked(ticker, _score_weighted(r32[j], w[j], mult[b].astype(np.float64), kappa))
+                         for b in draws])
 
     tasks = split_draws(large, n_boot)
     for (j, draws), col in zip(tasks, map_sources(lambda i: one(*tasks[i]), len(tasks))):
@@ -207,7 +227,8 @@ def ranks_desc(scores: np.ndarray) -> np.ndarray:
 
 
 def rank_stability(samples: list[SourceSample], tau: float, alpha: float, beta: float, gamma: float,
-                   kappa: float, base_scores: np.ndarray, trials: int, seed: int) -> np.ndarray:
+                   kappa: float, base_scores: np.ndarray, trials: int, seed: int,
+                   ticker: Ticker | None = None) -> np.ndarray:
     """Share of jittered settings under which each source keeps its rank."""
     if trials == 0 or not samples:
         return np.full(len(samples), np.nan)
@@ -226,14 +247,17 @@ def rank_stability(samples: list[SourceSample], tau: float, alpha: float, beta: 
         scale = np.stack([weights(target_consistency(delta, t), semantic_locality(delta, t), rho, a, b, g) * disc
                           for t, a, b, g in settings]) / delta.shape[1]
         scores[:, js] = coding_rates_rowside(grams, scale, kappa)
+        if ticker is not None:
+            ticker.tick(trials * len(js))
 
     r32 = {j: np.ascontiguousarray(samples[j].residuals, dtype=np.float32) for j in large}
 
     def one(j: int, trial: range) -> np.ndarray:
         s = samples[j]
         return np.array([
-            _score_weighted(r32[j], _discounted(weights(target_consistency(s.delta, t), semantic_locality(s.delta, t),
-                                                        s.rho, a, b, g), s.discount), None, kappa)
+            _ticked(ticker, _score_weighted(r32[j], _discounted(weights(
+                target_consistency(s.delta, t), semantic_locality(s.delta, t), s.rho, a, b, g), s.discount),
+                None, kappa))
             for t, a, b, g in settings[trial.start:trial.stop]
         ])
 
@@ -243,6 +267,13 @@ def rank_stability(samples: list[SourceSample], tau: float, alpha: float, beta: 
     base = ranks_desc(base_scores)
     kept = np.array([ranks_desc(row) == base for row in scores])
     return kept.mean(axis=0)
+
+
+def _ticked(ticker: Ticker | None, value: float) -> float:
+    """``value``, after one tick of ``ticker`` (a log-det finished)."""
+    if ticker is not None:
+        ticker.tick()
+    return value
 
 
 def _discounted(w: np.ndarray, discount: np.ndarray | None) -> np.ndarray:
