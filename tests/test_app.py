@@ -144,6 +144,16 @@ def test_uncertainty_fills_in_for_the_current_settings(demo_cache):
     assert len(at.get("plotly_chart")) == 3  # ECI_sem with CI, contributions, P(A > B)
 
 
+def wait_for_frame(at: AppTest, column: str, failure: str) -> pd.DataFrame:
+    """Re-run the page until a table with ``column`` appears (a background result landing); returns it."""
+    deadline = time.time() + TIMEOUT
+    while not (hits := [d.value for d in at.dataframe if column in d.value.columns]):
+        assert time.time() < deadline, failure
+        time.sleep(2)
+        at.run()
+    return hits[0]
+
+
 def test_fn_what_if_shows_the_ranking_without_flagged_triplets(demo_cache):
     """Once the contributions are in, the leaderboard's what-if lists each source's rank with and without its
     flagged false negatives: the library's eci_sem_no_fn / rank_no_fn / fn_share for the same settings."""
@@ -151,12 +161,7 @@ def test_fn_what_if_shows_the_ranking_without_flagged_triplets(demo_cache):
     from ecisem_core.score import prepare, score_prepared
 
     at = start()
-    deadline = time.time() + TIMEOUT
-    while not [d for d in at.dataframe if "rank without flagged" in d.value.columns]:
-        assert time.time() < deadline, "contributions did not finish"
-        time.sleep(2)
-        at.run()
-    what = [d for d in at.dataframe if "rank without flagged" in d.value.columns][0].value
+    what = wait_for_frame(at, "rank without flagged", "contributions did not finish")
     assert any(e.label.startswith("What if the flagged false negatives were left out?") for e in at.expander)
     lib = score_prepared(prepare(read_triplets(DEMO_PATH).triplets), uncertainty=False).sources.set_index("source")
     got = what.set_index("source")
@@ -181,13 +186,7 @@ def test_fn_what_if_adds_the_ranking_without_the_judged_false_negatives(demo_cac
     b = store.create_batch("judged", judged)
     for item in store.items(b)["id"]:
         store.record_verdict(int(item), "alice", "fn")
-    at = start()
-    deadline = time.time() + TIMEOUT
-    while not [d for d in at.dataframe if "rank without judged FNs" in d.value.columns]:
-        assert time.time() < deadline, "the judged what-if did not appear"
-        time.sleep(2)
-        at.run()
-    what = [d for d in at.dataframe if "rank without judged FNs" in d.value.columns][0].value.set_index("source")
+    what = wait_for_frame(start(), "rank without judged FNs", "the judged what-if did not appear").set_index("source")
     prep = prepare(table)
     keys = set(zip(judged["query_id"], judged["negative_id"]))
     drop = np.array([k in keys for k in zip(prep.triplets["query_id"], prep.triplets["negative_id"])])
