@@ -130,10 +130,15 @@ def test_leaderboard_default_load_on_the_demo(demo_cache):
 def test_uncertainty_fills_in_for_the_current_settings(demo_cache):
     at = start()
     deadline = time.time() + TIMEOUT
+    bars = []  # the progress bar's texts while the bootstrap runs
     while board(at)["ci"].eq("").any():
         assert time.time() < deadline, "bootstrap did not finish"
+        bars += [(b.proto.value, b.proto.text) for b in at.get("progress")]
         time.sleep(2)
         at.run()
+    assert bars and bars[0][1].startswith("95% intervals, P(A > B), rank stability: ")
+    assert all(0 <= v <= 100 for v, _ in bars)
+    assert not at.get("progress")  # gone once the columns are filled
     table = board(at)
     for ci, score in zip(table["ci"], table["eci_sem"]):
         lo, hi = (float(x) for x in ci.split(" – "))

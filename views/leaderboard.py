@@ -5,6 +5,7 @@ import streamlit as st
 
 from ecisem_core.report import figures
 from ecisem_core.ui import curate, data, explain, layout, tables
+from ecisem_core.ui.store import progress_line
 from ecisem_core.ui.tables import COLUMN_HELP
 
 POLL_SECONDS = 1.0  # how often pending background results are checked
@@ -16,12 +17,14 @@ def wait_for(s: layout.Scored, kinds: tuple[str, ...], bootstrap: int, trials: i
     """Start the background results missing from the page once the settings have settled; say what is still
     computing; re-run the page as soon as one of them is ready."""
     ready = {"uncertainty": data.uncertainty, "contributions": data.contributions}
-    if any(ready[k](s.dataset, s.ctx.encoder, s.request, s.prep).value is not None for k in kinds):
+    pending = {k: ready[k](s.dataset, s.ctx.encoder, s.request, s.prep) for k in kinds}
+    if any(p.value is not None for p in pending.values()):
         st.rerun()
     if "uncertainty" in kinds:
-        st.caption(f"Computing 95% intervals, P(A > B) and rank stability (bootstrap "
-                   f"B = {bootstrap} over queries, {trials} jittered settings) in the background. The scores "
-                   "shown are final for these settings; the other columns fill in when ready.")
+        fraction, text = progress_line(pending["uncertainty"].progress, "95% intervals, P(A > B), rank stability")
+        st.progress(fraction, text=text)
+        st.caption(f"Bootstrap B = {bootstrap} over queries and {trials} jittered settings, in the background. "
+                   "The scores shown are final for these settings; the other columns fill in when ready.")
 
 
 def download_html(col, label: str, fig, title: str, file_name: str) -> None:

@@ -68,10 +68,9 @@ class Ticker:
     def tick(self, n: int = 1) -> None:
         if self._report is None:
             return
-        with self._lock:
+        with self._lock:  # reported under the lock, so a reader never sees the count go back
             self.done += int(n)
-            done = self.done
-        self._report(done, self.total)
+            self._report(self.done, self.total)
 
 
 def bootstrap_scores(samples: list[SourceSample], w: list[np.ndarray], kappa: float, n_boot: int,

@@ -38,7 +38,7 @@ from ecisem_core.embed.projection import Projection, data_fingerprint, project, 
 from ecisem_core.score import Prepared, ScoreResult, prepare, score_prepared
 from ecisem_core.ui.paths import PROJECT_ROOT, data_root, resolve_tree_under_root, resolve_under_root
 from ecisem_core.ui.state import ENCODER_DEFAULT, ENCODER_TFIDF, HUB_PREFIX, PATH_PREFIX, ViewState
-from ecisem_core.ui.store import Jobs, Store, lower_priority
+from ecisem_core.ui.store import Jobs, Progress, Store, lower_priority
 import html
 
 DEMO_PATH = PROJECT_ROOT / "assets" / "demo" / "demo_triplets.jsonl"
@@ -74,7 +74,7 @@ def _caches() -> dict[str, Any]:
     return {
         "data": Store(6), "encoders": Store(4), "prepared": Store(3), "scores": Store(12), "explain": Store(24),
         "idf": Store(4), "projection": Store(6),
-        "contributions": Jobs(max_items=16), "uncertainty": Jobs(max_items=16),
+        "contributions": Jobs(max_items=16), "uncertainty": Jobs(max_items=16), "progress": Store(32),
     }
 
 
@@ -268,6 +268,7 @@ class Pending:
     seconds: float
     key: tuple
     kind: str
+    progress: Progress | None = None
 
 
 SETTLE_S = 0.8
@@ -290,10 +291,16 @@ def _job(kind: str, ds: Dataset, spec: str, req: ScoreRequest, prep: Prepared, *
          **kw: Any) -> Pending:
     key = scores_key(ds, spec, req)
     jobs: Jobs = caches()[kind]
+    progress: Progress = caches()["progress"].get_or_compute((kind, key), Progress)
+
+    def run() -> ScoreResult:
+        progress.start()
+        return score_prepared(prep, req.config, sources=req.source_list, progress=progress.update, **kw)
+
     if jobs.get(key) is None and (force or _settled(key)):
-        jobs.submit(key, lambda: score_prepared(prep, req.config, sources=req.source_list, **kw))
+        jobs.submit(key, run)
     started = jobs.started(key) or time.time()
-    return Pending(jobs.result_if_ready(key), time.time() - started, key, kind)
+    return Pending(jobs.result_if_ready(key), time.time() - started, key, kind, progress)
 
 
 def contributions(ds: Dataset, spec: str, req: ScoreRequest, prep: Prepared, *, wait: bool = False) -> Pending:

@@ -76,6 +76,52 @@ BACKGROUND_NICE = 10
 path keeps the CPU when a bootstrap is running."""
 
 
+class Progress:
+    """Units done out of a total for one background job, and when it began to run (not when it was queued):
+    what the dashboard's progress bar and its estimate of the time left read. ``update`` is called from worker
+    threads; a read sees one consistent ``(done, total)`` pair."""
+
+    def __init__(self) -> None:
+        self._pair: tuple[int, int] = (0, 0)
+        self.running_since: float | None = None
+
+    def start(self, now: float | None = None) -> None:
+        self.running_since = time.time() if now is None else now
+
+    def update(self, done: int, total: int) -> None:
+        self._pair = (int(done), int(total))
+
+    def snapshot(self) -> tuple[int, int]:
+        return self._pair
+
+
+def seconds_left(done: int, total: int, elapsed: float) -> float | None:
+    """Linear estimate of the time a job still needs: ``elapsed · (total − done) / done`` (the units are log-dets
+    of equal size); ``None`` before the first unit is done or without a total."""
+    if done <= 0 or total <= 0:
+        return None
+    return max(float(elapsed) * (total - min(done, total)) / done, 0.0)
+
+
+def duration(seconds: float) -> str:
+    """``seconds`` rounded for a person: "8 s", "2 min 5 s"."""
+    s = max(int(round(seconds)), 1)
+    return f"{s} s" if s < 60 else f"{s // 60} min {s % 60} s"
+
+
+def progress_line(progress: Progress, what: str, now: float | None = None) -> tuple[float, str]:
+    """The bar's fraction and its text for a background job: queued, starting, or ``done of total`` with the time
+    left estimated by :func:`seconds_left`."""
+    if progress.running_since is None:
+        return 0.0, f"{what}: queued (it starts once the settings stay put)"
+    done, total = progress.snapshot()
+    if total <= 0 or done <= 0:
+        return 0.0, f"{what}: starting"
+    elapsed = (time.time() if now is None else now) - progress.running_since
+    left = seconds_left(done, total, elapsed)
+    return min(done / total, 1.0), f"{what}: {done:,} of {total:,} log-dets, about {duration(left or 0)} left"
+
+
 def lower_priority() -> None:
     """Lower the calling thread's CPU priority (Linux; a no-op elsewhere)."""
     try:
