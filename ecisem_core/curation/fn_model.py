@@ -60,8 +60,10 @@ def model_features(table: pd.DataFrame, config: FlagConfig = FlagConfig()) -> pd
     return out
 
 
-def labels_from_verdicts(table: pd.DataFrame, verdicts: pd.DataFrame) -> np.ndarray:
+def labels_from_verdicts(table: pd.DataFrame, verdicts: pd.DataFrame, *, undecided: float = np.nan) -> np.ndarray:
     """Per row of ``table``: 1.0 (consensus false negative), 0.0 (true negative) or NaN (not judged / undecided).
+    ``undecided``: the value for a judged item with no majority (a tie, or only "unsure"); NaN by default, like an
+    item nobody judged.
 
     Rows and items are matched on (query_id, negative_id); ``verdicts`` are current verdicts as returned by
     :meth:`ecisem_core.curation.annotations.AnnotationStore.verdicts` (several batches may be concatenated: an item judged
@@ -74,7 +76,7 @@ def labels_from_verdicts(table: pd.DataFrame, verdicts: pd.DataFrame) -> np.ndar
     if verdicts.empty:
         return np.full(len(table), np.nan)
     keyed = verdicts.assign(item_id=verdicts["query_id"].astype(str) + "\x00" + verdicts["negative_id"].astype(str))
-    cons = item_consensus(keyed).set_index("item_id")["label"]
+    cons = item_consensus(keyed).set_index("item_id")["label"].fillna(undecided)
     keys = table["query_id"].astype(str) + "\x00" + table["negative_id"].astype(str)
     return keys.map(cons).to_numpy(dtype=np.float64)
 

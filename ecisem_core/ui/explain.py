@@ -10,7 +10,7 @@ from ecisem_core.curation.highlight import idf_table
 from ecisem_core.curation.review import verdicts_fingerprint
 from ecisem_core.metric.explain import triplet_contributions, weight_cuts
 from ecisem_core.score import Prepared, ScoreResult, eci_sem_without
-from ecisem_core.ui.data import Dataset, ScoreRequest, caches, scores_key
+from ecisem_core.ui.data import Dataset, ScoreRequest, caches, prepared_key, scores_key
 
 
 def judged_what_if(ds: Dataset, spec: str, req: ScoreRequest, prep: Prepared, verdicts: pd.DataFrame
@@ -20,10 +20,12 @@ def judged_what_if(ds: Dataset, spec: str, req: ScoreRequest, prep: Prepared, ve
     of this dataset is judged one (cached per settings and verdict set)."""
     if verdicts.empty:
         return None
-    drop = labels_from_verdicts(prep.triplets, verdicts) == 1.0
+    fingerprint = verdicts_fingerprint(verdicts)
+    drop = caches()["explain"].get_or_compute((*prepared_key(ds, spec), "judged rows", fingerprint),
+                                              lambda: labels_from_verdicts(prep.triplets, verdicts) == 1.0)
     if not drop.any():
         return None
-    key = (*scores_key(ds, spec, req), "judged", verdicts_fingerprint(verdicts))
+    key = (*scores_key(ds, spec, req), "judged", fingerprint)
     return caches()["explain"].get_or_compute(key, lambda: eci_sem_without(prep, req.config, drop,
                                                                            req.source_list))
 

@@ -167,10 +167,8 @@ def verdict_states(table: pd.DataFrame, verdicts: pd.DataFrame) -> pd.Series:
     or "true negative" (more verdicts one way), "undecided" (a tie, or only "unsure"), "not judged"."""
     out = np.full(len(table), VERDICT_STATES[3], dtype=object)
     if len(table) and not verdicts.empty and {"query_id", "negative_id"} <= set(table.columns):
-        label = labels_from_verdicts(table, verdicts)
-        keys = table["query_id"].astype(str) + "\x00" + table["negative_id"].astype(str)
-        judged = keys.isin(set(verdicts["query_id"].astype(str) + "\x00" + verdicts["negative_id"].astype(str)))
-        out[judged.to_numpy()] = VERDICT_STATES[2]
+        label = labels_from_verdicts(table, verdicts, undecided=-1.0)
+        out[label == -1.0] = VERDICT_STATES[2]
         out[label == 1.0] = VERDICT_STATES[0]
         out[label == 0.0] = VERDICT_STATES[1]
     return pd.Series(pd.Categorical(out, categories=VERDICT_STATES), index=table.index, name="verdict")
