@@ -23,7 +23,7 @@ from ecisem_core.embed.encoders import Encoder, get_encoder
 from ecisem_core.errors import InputError
 from ecisem_core.hashing import content_key
 from ecisem_core.metric.lexical import residuality_indexed, token_matrix, word_tokenize
-from ecisem_core.metric.classic import classic_eci_from_sims
+from ecisem_core.metric.classic import ClassicEci, classic_eci_from_sims
 from ecisem_core.metric.eci_sem import EciSem, eci_sem
 from ecisem_core.metric.shapley import PLAYERS, eci_sem_contributions
 from ecisem_core.curation.negatives import flag_triplets
@@ -74,6 +74,24 @@ class Prepared:
     _rho: dict[tuple[str, str | None], np.ndarray] = field(default_factory=dict, repr=False)
     _samples: dict[tuple[int, int], dict[str, tuple[np.ndarray, np.ndarray]]] = field(default_factory=dict,
                                                                                       repr=False)
+    _members: tuple[np.ndarray, np.ndarray] | None = field(default=None, repr=False)
+    _classic: dict[int, ClassicEci] = field(default_factory=dict, repr=False)
+
+    def members(self, code: int) -> np.ndarray:
+        """Row indices of source ``code``, ascending (one stable sort for all sources, memoised)."""
+        if self._members is None:
+            by_code = np.argsort(self.source_codes, kind="stable")
+            self._members = by_code, np.searchsorted(self.source_codes[by_code],
+                                                     np.arange(len(self.source_names) + 1))
+        by_code, bounds = self._members
+        return by_code[bounds[code]:bounds[code + 1]]
+
+    def classic(self, code: int) -> ClassicEci:
+        """Classic ECI of source ``code`` over all its rows (similarities only, no weights: memoised)."""
+        if code not in self._classic:
+            m = self.members(code)
+            self._classic[code] = classic_eci_from_sims(self.s_qp[m], self.s_qn[m], self.query_codes[m])
+        return self._classic[code]
 
     @property
     def dim(self) -> int:
@@ -262,14 +280,12 @@ def score_prepared(prep: Prepared, config: ScoreConfig | None = None, *, uncerta
     # one more log-det per source: computed with the contributions (the full path), not on the slider's instant path
     clean = map_sources(without_flagged, len(names)) if contributions else [np.nan] * len(names)
     code_of = {n: i for i, n in enumerate(prep.source_names)}
-    by_code = np.argsort(prep.source_codes, kind="stable")  # the rows of each source, one sort for all
-    bounds = np.searchsorted(prep.source_codes[by_code], np.arange(len(prep.source_names) + 1))
     for name, (full, phi), no_fn in zip(names, map_sources(per_source, len(names)), clean):
         idx, r = samples[name]
         in_sample[idx] = True
         code = code_of[name]
-        members = by_code[bounds[code]:bounds[code + 1]]
-        ce = classic_eci_from_sims(prep.s_qp[members], prep.s_qn[members], prep.query_codes[members])
+        members = prep.members(code)
+        ce = prep.classic(code)
         rows.append({
             "source": name, "n": int(members.size), "eci_sem": full.score, "eci_sem_per_dim": full.per_dim,
             "ci_low": np.nan, "ci_high": np.nan, "info": full.info, "diversity": full.diversity,
@@ -305,15 +321,17 @@ def score_prepared(prep: Prepared, config: ScoreConfig | None = None, *, uncerta
     table = table.sort_values("rank").reset_index(drop=True)[SOURCE_COLUMNS + SOURCE_EXTRA_COLUMNS]
     trip = prep.triplets
     keep = trip["source"].isin(names).to_numpy()
+    flags = prep.flags.set_axis(trip.index)  # the text columns pass as they are: no round trip through objects
     out = pd.DataFrame({
         "query_id": trip["query_id"], "negative_id": trip["negative_id"], "source": trip["source"],
         "s_qp": prep.s_qp, "s_qn": prep.s_qn, "s_pn": prep.s_pn, "c": c, "h": h, "rho": rho, "w": w,
-        "fn_score": prep.flags["fn_score"].to_numpy(), "fn_reasons": prep.flags["fn_reasons"].to_numpy(),
+        "fn_score": flags["fn_score"], "fn_reasons": flags["fn_reasons"],
         "fn_flag": fn_flag, "junk_flag": junk,
         "fn_label": trip["fn_label"] if "fn_label" in trip.columns else np.nan,
         "in_sample": in_sample,
         "query": trip["query"], "positive": trip["positive"], "negative": trip["negative"],
-    })[keep].reset_index(drop=True)
+    })
+    out = out.reset_index(drop=True) if keep.all() else out[keep].reset_index(drop=True)
     return ScoreResult(table, out, pairwise, config, prep.dim, prep.encoder.model_id, timings)
 
 

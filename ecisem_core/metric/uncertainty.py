@@ -17,6 +17,7 @@ noise they measure is orders of magnitude larger than float32 rounding (checked 
 """
 from __future__ import annotations
 
+import functools
 import os
 import threading
 from collections.abc import Callable
@@ -25,7 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 from ecisem_core.metric.logdet import coding_rate, coding_rates_rowside, row_grams, weighted_gram
 from ecisem_core.metric.terms import semantic_locality, target_consistency, weights
@@ -279,6 +280,12 @@ def _discounted(w: np.ndarray, discount: np.ndarray | None) -> np.ndarray:
     return w if discount is None else w * discount
 
 
+@functools.cache
+def _blas() -> ThreadpoolController:
+    """One scan of the loaded BLAS libraries per process (a scan costs about 1 ms, once per call before)."""
+    return ThreadpoolController()
+
+
 def map_sources(fn: Callable[[int], np.ndarray], n: int) -> list[np.ndarray]:
     """[fn(0), …, fn(n−1)] on up to ``os.cpu_count()`` threads, each with single-threaded BLAS.
 
@@ -286,7 +293,7 @@ def map_sources(fn: Callable[[int], np.ndarray], n: int) -> list[np.ndarray]:
     and threaded BLAS collapses when the cores are busy (measured 10–20× slower on a loaded 2-core machine).
     """
     workers = max(1, min(n, os.cpu_count() or 1))
-    with threadpool_limits(limits=1, user_api="blas"):
+    with _blas().limit(limits=1, user_api="blas"):
         if workers == 1:
             return [fn(j) for j in range(n)]
         # a few contiguous blocks per worker, not one task per source: 10,000 tiny sources as 10,000 tasks spent
