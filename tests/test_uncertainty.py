@@ -1,6 +1,8 @@
 """Bootstrap intervals, P(A > B) and rank stability."""
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pytest
 
@@ -146,3 +148,56 @@ def test_nan_percentile_without_draws_is_nan():
     from ecisem_core.metric.uncertainty import nan_percentile
 
     assert np.isnan(nan_percentile(np.zeros((0, 3)), 50.0)).all() and nan_percentile(np.zeros((0, 3)), 50).shape == (3,)
+
+
+def _blas_threads() -> list[int]:
+    from threadpoolctl import threadpool_info
+
+    return [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+
+
+def test_single_threaded_blas_holds_until_the_last_thread_leaves():
+    """Two threads inside at once (the dashboard's slider path and a background job): the first to leave must
+    not give the other threaded BLAS back, and a thread other than the first may restore the limits. Each new
+    thread must get the limit too (threadpoolctl's "controlling thread" silently ignored every thread but the
+    first, so the server's bootstrap ran with threaded BLAS on every worker)."""
+    from ecisem_core.metric.uncertainty import single_threaded_blas as limit
+
+    before = _blas_threads()
+    if not before:
+        pytest.skip("no BLAS library visible to threadpoolctl")
+    seen: dict[str, list[int]] = {}
+    a_in, a_out = threading.Event(), threading.Event()
+    b_in = threading.Event()
+
+    def a() -> None:
+        with limit:
+            seen["a"] = _blas_threads()
+            a_in.set()
+            b_in.wait(5)
+        seen["a left, b inside"] = _blas_threads()
+        a_out.set()
+
+    def b() -> None:
+        a_in.wait(5)
+        with limit:
+            seen["b"] = _blas_threads()
+            b_in.set()
+            a_out.wait(5)
+        seen["b left"] = _blas_threads()
+
+    threads = [threading.Thread(target=a), threading.Thread(target=b)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    ones = [1] * len(before)
+    assert seen["a"] == seen["b"] == seen["a left, b inside"] == ones
+    assert seen["b left"] == before == _blas_threads()
+    for _ in range(3):  # every later thread gets the limit as well
+        t = threading.Thread(target=lambda: limit.__enter__() and seen.__setitem__("later", _blas_threads()))
+        t.start()
+        t.join(5)
+        assert seen.pop("later") == ones
+        limit.__exit__(None, None, None)
+        assert _blas_threads() == before

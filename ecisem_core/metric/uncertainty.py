@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from threadpoolctl import ThreadpoolController
+from threadpoolctl import OpenBLASController, ThreadpoolController
 
 from ecisem_core.metric.logdet import coding_rate, coding_rates_rowside, row_grams, weighted_gram
 from ecisem_core.metric.terms import semantic_locality, target_consistency, weights
@@ -286,6 +286,52 @@ def _blas() -> ThreadpoolController:
     return ThreadpoolController()
 
 
+class SharedBlasLimit:
+    """Single-threaded BLAS while any caller is inside, the previous limits back when the last one leaves.
+
+    BLAS thread limits are process-wide, and threadpoolctl (≥ 3.7) lets only one "controlling" thread change an
+    OpenBLAS limit, silently ignoring the others until that thread leaves a ``with`` block. In the dashboard the
+    slider path and two background jobs each entered their own ``limit()`` block: one job's limit was ignored or
+    lifted by another thread leaving, its worker threads ran threaded BLAS from two threads at once on two cores,
+    and the bootstrap of the 100k benchmark set took 6.6–12.9 s in the server against 3.7 s in a script. Here
+    the callers are counted under one lock; the first to enter sets the limit and the last to leave restores
+    it, each taking control of OpenBLAS first (``clear_controlling_thread(force=True)``).
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._users = 0
+        self._limiter = None
+
+    def __enter__(self) -> SharedBlasLimit:
+        with self._lock:
+            if self._users == 0:
+                _take_control()
+                self._limiter = _blas().limit(limits=1, user_api="blas")
+            self._users += 1
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        with self._lock:
+            self._users -= 1
+            if self._users == 0 and self._limiter is not None:
+                _take_control()
+                self._limiter.restore_original_limits()
+                self._limiter = None
+                _take_control()  # leave no thread in control, as a ``with threadpool_limits`` block would
+
+
+def _take_control() -> None:
+    """Let the calling thread change OpenBLAS's limits (see :class:`SharedBlasLimit`)."""
+    clear = getattr(OpenBLASController, "clear_controlling_thread", None)  # threadpoolctl ≥ 3.7
+    if clear is not None:
+        clear(force=True)
+
+
+single_threaded_blas = SharedBlasLimit()
+"""The process's one :class:`SharedBlasLimit` (``with single_threaded_blas: …``)."""
+
+
 def map_sources(fn: Callable[[int], np.ndarray], n: int) -> list[np.ndarray]:
     """[fn(0), …, fn(n−1)] on up to ``os.cpu_count()`` threads, each with single-threaded BLAS.
 
@@ -293,7 +339,7 @@ def map_sources(fn: Callable[[int], np.ndarray], n: int) -> list[np.ndarray]:
     and threaded BLAS collapses when the cores are busy (measured 10–20× slower on a loaded 2-core machine).
     """
     workers = max(1, min(n, os.cpu_count() or 1))
-    with _blas().limit(limits=1, user_api="blas"):
+    with single_threaded_blas:
         if workers == 1:
             return [fn(j) for j in range(n)]
         # a few contiguous blocks per worker, not one task per source: 10,000 tiny sources as 10,000 tasks spent
