@@ -5,7 +5,7 @@ import threading
 import time
 
 from ecisem_core.ui.registry import OTHER_SECTION, PAGES, available_pages, sections
-from ecisem_core.ui.store import Jobs, Store
+from ecisem_core.ui.store import Jobs, Store, Worker
 
 ROOT = __import__("pathlib").Path(__file__).resolve().parents[1]
 
@@ -72,3 +72,42 @@ def test_jobs_drop_queued_work_for_old_settings():
     gate.set()
     assert first.result(5) == "one" and latest.result(5) == "three"
     assert jobs.result_if_ready("s3") == "three"
+
+
+def test_jobs_sharing_a_worker_run_one_after_the_other_in_submission_order():
+    """The contributions and the bootstrap each use every core: one worker runs them in turn, never side by
+    side, in the order they were asked for."""
+    worker = Worker()
+    first, second = Jobs(worker=worker), Jobs(worker=worker)
+    running, log, lock = [], [], threading.Lock()
+
+    def job(name: str) -> str:
+        with lock:
+            running.append(name)
+            log.append(("start", name, len(running)))
+        time.sleep(0.05)
+        with lock:
+            running.remove(name)
+            log.append(("end", name))
+        return name
+
+    a = first.submit("k", lambda: job("contributions"))
+    b = second.submit("k", lambda: job("uncertainty"))
+    assert a.result(5) == "contributions" and b.result(5) == "uncertainty"
+    assert log == [("start", "contributions", 1), ("end", "contributions"),
+                   ("start", "uncertainty", 1), ("end", "uncertainty")]
+
+
+def test_background_work_starts_at_once_for_a_sessions_first_settings_then_waits_for_them_to_settle(monkeypatch):
+    from ecisem_core.ui import data
+
+    clock = [1000.0]
+    monkeypatch.setattr(data.st, "session_state", {})
+    monkeypatch.setattr(data.time, "time", lambda: clock[0])
+    assert data._settled(("first",))  # a page load: nothing is being dragged
+    assert data._settled(("first",))
+    assert not data._settled(("moved",))  # a slider moved: wait
+    clock[0] += data.SETTLE_S / 2
+    assert not data._settled(("moved",))
+    clock[0] += data.SETTLE_S  # (exact halves would meet floating-point rounding at the boundary)
+    assert data._settled(("moved",))

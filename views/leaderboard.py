@@ -8,7 +8,7 @@ from ecisem_core.ui import curate, data, explain, layout, tables
 from ecisem_core.ui.store import progress_line
 from ecisem_core.ui.tables import COLUMN_HELP
 
-POLL_SECONDS = 1.0  # how often pending background results are checked
+POLL_SECONDS = 0.5  # how often pending background results are checked (only while some are pending)
 PLOT_CONFIG = {"displaylogo": False}
 
 
@@ -85,9 +85,10 @@ def main() -> None:
     st.html(tables.leaderboard_html(board, colours), unsafe_allow_javascript=True)  # sort-on-click script
     layout.mark("table")
     st.caption("Click a column header to sort; hover over it for what the column means.")
-    unc = data.uncertainty(s.dataset, s.ctx.encoder, s.request, s.prep)  # starts it when needed
-    unc.value = unc_done  # show what the table shows; a result that lands now triggers a rerun below
+    # started when needed, the contributions (a fraction of a second) first: one worker runs them in this order
     contrib = data.contributions(s.dataset, s.ctx.encoder, s.request, s.prep)
+    unc = data.uncertainty(s.dataset, s.ctx.encoder, s.request, s.prep)
+    unc.value = unc_done  # show what the table shows; a result that lands now triggers a rerun below
     unc_sources = unc_done.sources if unc_done is not None else None
 
     top = res.sources.iloc[0]

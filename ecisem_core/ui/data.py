@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import math
 import os
 import re
 import tempfile
@@ -38,7 +39,7 @@ from ecisem_core.embed.projection import Projection, data_fingerprint, project, 
 from ecisem_core.score import Prepared, ScoreResult, prepare, score_prepared
 from ecisem_core.ui.paths import PROJECT_ROOT, data_root, resolve_tree_under_root, resolve_under_root
 from ecisem_core.ui.state import ENCODER_DEFAULT, ENCODER_TFIDF, HUB_PREFIX, PATH_PREFIX, ViewState
-from ecisem_core.ui.store import Jobs, Progress, Store, lower_priority
+from ecisem_core.ui.store import Jobs, Progress, Store, Worker, lower_priority
 import html
 
 DEMO_PATH = PROJECT_ROOT / "assets" / "demo" / "demo_triplets.jsonl"
@@ -71,10 +72,11 @@ class Dataset:
 @st.cache_resource(show_spinner=False)
 def _caches() -> dict[str, Any]:
     """One set of caches per server process."""
+    worker = Worker()  # the contributions and the bootstrap one after the other: each uses every core
     return {
         "data": Store(6), "encoders": Store(4), "prepared": Store(3), "scores": Store(12), "explain": Store(24),
-        "idf": Store(4), "projection": Store(6),
-        "contributions": Jobs(max_items=16), "uncertainty": Jobs(max_items=16), "progress": Store(32),
+        "idf": Store(4), "projection": Store(6), "progress": Store(32),
+        "contributions": Jobs(16, worker), "uncertainty": Jobs(16, worker),
     }
 
 
@@ -272,16 +274,21 @@ class Pending:
 
 
 SETTLE_S = 0.8
-"""Background jobs for new settings start only once the settings have stayed the same this long, so a user
-dragging a slider back and forth does not queue CPU-heavy work behind each move."""
+"""Background jobs for changed settings start only once the settings have stayed the same this long, so a user
+dragging a slider back and forth does not queue CPU-heavy work behind each move. The first settings a session
+sees (a page load, a share link) start at once: nothing is being dragged yet."""
 _SINCE = "_ecisem_settings_since"
 
 
 def _settled(key: tuple) -> bool:
-    """Whether this session's settings have been ``key`` for at least :data:`SETTLE_S` seconds."""
+    """Whether this session's settings have been ``key`` for at least :data:`SETTLE_S` seconds, or ``key`` is the
+    first settings this session has seen."""
     now = time.time()
     since = st.session_state.get(_SINCE)
-    if since is None or since[0] != key:
+    if since is None:
+        st.session_state[_SINCE] = (key, -math.inf)  # settled already
+        return True
+    if since[0] != key:
         st.session_state[_SINCE] = (key, now)
         return False
     return now - since[1] >= SETTLE_S

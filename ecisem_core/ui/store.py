@@ -130,18 +130,18 @@ def lower_priority() -> None:
         pass
 
 
-class Jobs:
-    """Background computations keyed by what they depend on: one low-priority daemon worker thread (a server or a
-    test run that ends does not wait for a bootstrap nobody will read); queued jobs for other keys are dropped
-    when a new key is submitted."""
+class Worker:
+    """One low-priority daemon thread that runs queued jobs in order (a server or a test run that ends does not
+    wait for a bootstrap nobody will read). Several :class:`Jobs` may share one: each job already uses every core
+    (``uncertainty.map_sources``), so two jobs side by side only slow each other down — on the 100k benchmark set
+    the contributions and the bootstrap run one after the other finish sooner than side by side."""
 
-    def __init__(self, max_items: int = 16) -> None:
-        self.max_items = max_items
-        self._futures: OrderedDict[Hashable, Future] = OrderedDict()
-        self._started: dict[Hashable, float] = {}
+    def __init__(self) -> None:
         self._queue: queue.SimpleQueue[tuple[Future, Callable[[], Any]]] = queue.SimpleQueue()
-        self._guard = threading.Lock()
         threading.Thread(target=self._work, name="ecisem-job", daemon=True).start()
+
+    def put(self, fut: Future, fn: Callable[[], Any]) -> None:
+        self._queue.put((fut, fn))
 
     def _work(self) -> None:
         lower_priority()
@@ -153,6 +153,18 @@ class Jobs:
                 fut.set_result(fn())
             except BaseException as exc:  # noqa: BLE001 - handed to whoever reads the result
                 fut.set_exception(exc)
+
+
+class Jobs:
+    """Background computations keyed by what they depend on, run by a :class:`Worker` (its own unless one is
+    given); queued jobs for other keys are dropped when a new key is submitted."""
+
+    def __init__(self, max_items: int = 16, worker: Worker | None = None) -> None:
+        self.max_items = max_items
+        self._futures: OrderedDict[Hashable, Future] = OrderedDict()
+        self._started: dict[Hashable, float] = {}
+        self._worker = worker or Worker()
+        self._guard = threading.Lock()
 
     def submit(self, key: Hashable, fn: Callable[[], Any]) -> Future:
         """The future of ``key`` (queued now if new). Queued jobs for other keys are cancelled: only the latest
@@ -168,7 +180,7 @@ class Jobs:
             fut = Future()
             self._futures[key] = fut
             self._started[key] = time.time()
-            self._queue.put((fut, fn))
+            self._worker.put(fut, fn)
             done = [k for k, f in self._futures.items() if f.done()]
             while len(self._futures) > self.max_items and done:
                 k = done.pop(0)
