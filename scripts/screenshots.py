@@ -39,7 +39,7 @@ PAGES: dict[str, tuple[str, str | None, int]] = {
     "why": ("/why?view=why", "Δ log ECI_sem", 1500),
     "geometry": ("/geometry?col=source&q=astronomy-01&view=geometry", "unique texts laid out by UMAP", 1150),
     "explorer": ("/explorer?view=explorer", None, 1300),
-    "compare": ("/compare?view=compare&ca=paper&cb=weak-start", "Kendall τ between the two rankings", 1000),
+    "compare": ("/compare?view=compare&ca=paper&cb=weak-start", "Which terms moved each score", 1350),
     "false-negatives": ("/false-negatives?view=false-negatives", None, 1500),
     "annotate": ("/annotate?view=annotate&batch=1", None, 1100),
     "annotator": ("/annotate?batch=1&annotator=alice&role=annotator", None, 900),

@@ -185,7 +185,9 @@ def test_compare_two_presets_in_chromium(server, browser, tmp_path):
         i.get_attribute("value") or "" for i in page.locator('[data-testid="stSelectbox"] input').all()]
     assert any("paper" in c for c in chosen) and any("weak-start" in c for c in chosen), chosen
     assert "ca=paper" in page.url and "cb=weak-start" in page.url  # the sides stay in the link
-    assert page.locator('[data-testid="stDataFrame"]').count() >= 2  # the moves and the settings
+    page.get_by_text("Which terms moved each score").wait_for(timeout=WAIT_MS)
+    wait_idle(page, WAIT_MS)
+    assert page.locator('[data-testid="stDataFrame"]').count() >= 3  # the moves, the terms and the settings
     shot(page, tmp_path / "compare.png")
 
 

@@ -55,14 +55,46 @@ def test_compare_page_shows_two_presets_from_the_link(demo_cache, monkeypatch):
     assert at.selectbox(key="compare_a").value == "paper" and at.selectbox(key="compare_b").value == "adapt"
     table = at.dataframe[0].value
     prep = prepare(read_triplets(DEMO_PATH).triplets)
-    want = {}
+    want, full = {}, {}
     for side, name in (("A", "paper"), ("B", "adapt")):
         cfg = compare.config_of(name, ScoreConfig(), prep.dim)
-        res = score_prepared(prep, cfg, uncertainty=False, contributions=False).sources
-        want[side] = res.set_index("source")["rank"]
+        full[side] = score_prepared(prep, cfg, uncertainty=False, contributions=True).sources
+        want[side] = full[side].set_index("source")["rank"]
     got = table.set_index("source")
     assert got["rank A"].to_dict() == want["A"].to_dict() and got["rank B"].to_dict() == want["B"].to_dict()
+    terms = at.dataframe[1].value  # which terms moved each score: the library's contributions under A and B
+    pd.testing.assert_frame_equal(terms, compare.term_changes(full["A"], full["B"]), check_exact=False, rtol=1e-9)
     tau = float(at.metric[0].value)
     assert np.isfinite(tau) and -1 <= tau <= 1
     link = parse_qs(urlsplit(at.code[0].value).query)
     assert link["ca"] == ["paper"] and link["cb"] == ["adapt"]
+
+
+def test_term_changes_split_each_move_among_the_terms():
+    """Hand-checked: x's log ECI_sem goes from log 0.3 to log 0.5; its φ change by (+0.2, −0.1, 0, +0.41); the
+    rows keep A's rank order."""
+    a = pd.DataFrame({"source": ["y", "x"], "rank": [2, 1], "eci_sem": [0.2, 0.3],
+                      "phi_c": [0.1, -0.5], "phi_h": [-1.0, -0.4], "phi_rho": [0.0, -0.3], "phi_div": [-0.7, -0.004]})
+    b = pd.DataFrame({"source": ["x", "y"], "rank": [1, 2], "eci_sem": [0.5, 0.1],
+                      "phi_c": [-0.3, 0.1], "phi_h": [-0.5, -1.2], "phi_rho": [-0.3, 0.0], "phi_div": [0.406, -1.2]})
+    t = compare.term_changes(a, b)
+    assert t["source"].tolist() == ["x", "y"]
+    x = t.iloc[0]
+    assert x["Δ log ECI_sem"] == pytest.approx(np.log(0.5 / 0.3)) and list(t.columns)[:2] == ["source", "Δ log ECI_sem"]
+    assert [x[f"Δ {n}"] for n in ("φ_c consistency", "φ_h locality", "φ_ρ residuality", "φ_div diversity")] == \
+        pytest.approx([0.2, -0.1, 0.0, 0.41])
+
+
+def test_term_changes_add_up_to_the_change_of_log_eci_sem_on_the_demo(demo_cache):
+    """Shapley efficiency on real scores: the four Δφ sum to Δ log ECI_sem for every source."""
+    from ecisem_core.embed.encoders import default_encoder
+    from ecisem_core.io.load import read_triplets
+    from ecisem_core.score import prepare, score_prepared
+
+    table = read_triplets([DEMO_PATH]).triplets
+    prep = prepare(table, default_encoder(), ScoreConfig(sample_size=300), cache_dir=demo_cache)
+    res = {side: score_prepared(prep, compare.config_of(side, ScoreConfig(sample_size=300), prep.dim),
+                                uncertainty=False, contributions=True).sources for side in ("paper", "weak-start")}
+    t = compare.term_changes(res["paper"], res["weak-start"])
+    deltas = t[[c for c in t.columns if c.startswith("Δ φ")]].sum(axis=1)
+    assert np.allclose(deltas, t["Δ log ECI_sem"], atol=1e-9) and t["Δ log ECI_sem"].abs().max() > 0.01

@@ -1,5 +1,6 @@
 """Compare: two settings — the sidebar's or a named preset — side by side on the same data and sample: both
-rankings, each source's move, how far the rankings agree, and the settings that differ."""
+rankings, each source's move, how far the rankings agree, which terms moved each score, and the settings that
+differ."""
 from __future__ import annotations
 
 import streamlit as st
@@ -49,16 +50,26 @@ def main() -> None:
     m1.metric("Kendall τ between the two rankings", f"{compare.agreement(table):+.2f}",
               help="1: the same order; 0: unrelated; −1: reversed.")
     m2.metric("Sources that change rank", f"{moved} of {len(table)}")
-    left, right = st.columns([3, 2], gap="large")
-    left.dataframe(table, hide_index=True, width="stretch", column_config={
+    st.dataframe(table, hide_index=True, width="stretch", column_config={
         "ECI_sem A": st.column_config.NumberColumn(format="%.4g"),
         "ECI_sem B": st.column_config.NumberColumn(format="%.4g"),
     })
-    right.markdown("**Settings**")
-    right.dataframe(compare.settings_table(cfg["A"], cfg["B"], dim), hide_index=True, width="stretch")
+
+    st.markdown("**Which terms moved each score**")
+    with st.spinner("Computing the term contributions under A and B…"):
+        contrib = {side: data.contributions(s.dataset, s.ctx.encoder, data.ScoreRequest(c, s.request.sources),
+                                            s.prep, wait=True).value for side, c in cfg.items()}
+    terms = compare.term_changes(contrib["A"].sources, contrib["B"].sources)
+    st.dataframe(terms, hide_index=True, width="stretch",
+                 column_config={c: st.column_config.NumberColumn(format="%+.3f") for c in terms.columns[1:]})
+    st.caption("Shapley contributions of log ECI_sem, as on the leaderboard: under each setting they add up to its "
+               "log ECI_sem, so the four Δ columns add up to Δ log ECI_sem — a source's move, split among the terms "
+               "that made it.")
+    left, right = st.columns([3, 2], gap="large")
+    left.markdown("**Settings**")
+    left.dataframe(compare.settings_table(cfg["A"], cfg["B"], dim), hide_index=True, width="stretch")
     right.caption("Both sides score the same sampled triplets (N and seed from the sidebar). A preset's κ is the "
                   "same multiple of d it was fitted with. The presets, the data they were fitted on and their "
                   "measured agreement with training: README, the validity study.")
-
 
 main()

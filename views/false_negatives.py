@@ -78,7 +78,7 @@ def filters(options: list[str], reasons: list[str], has_model: bool) -> dict:
             st.session_state[key] = [v for v in st.session_state[key] if v in allowed]
     if st.session_state.get(K.FN_RANK) == "fn_model" and not has_model:
         st.session_state[K.FN_RANK] = "fn_score"
-    c1, c2, c3, c4 = st.columns([3, 3, 2, 2], vertical_alignment="bottom")
+    c1, c2, c3, c4 = st.columns([3, 3, 2, 3], vertical_alignment="bottom")  # room for "Rules | Learned" at 1024 px
     sources = c1.multiselect("Sources", options, key=K.FN_SOURCES, placeholder="all sources",
                              persist_state="session")
     kinds = c2.multiselect("Reasons", reasons, key=K.FN_REASONS, placeholder="any reason", persist_state="session",

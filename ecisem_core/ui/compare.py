@@ -1,5 +1,5 @@
 """The Compare page's logic (no Streamlit): two settings — the sidebar's, or a named preset — side by side, their
-rankings, the rank change of each source and how far the two rankings agree."""
+rankings, the rank change of each source, how far the two rankings agree and which terms moved each score."""
 from __future__ import annotations
 
 import numpy as np
@@ -8,6 +8,7 @@ import pandas as pd
 from ecisem_core.config import ScoreConfig
 from ecisem_core.downstream.agreement import rank_correlations
 from ecisem_core.metric.presets import FITTED_DIM, get_preset, presets
+from ecisem_core.report.figures import TERM_NAMES
 from ecisem_core.ui.tables import rank_arrow
 
 SIDEBAR = "sidebar"
@@ -46,6 +47,28 @@ def compare_table(a: pd.DataFrame, b: pd.DataFrame) -> pd.DataFrame:
         "A → B": [rank_arrow(c) for c in change],
         "ECI_sem A": left["eci_sem"].to_numpy(float), "ECI_sem B": right["eci_sem"].to_numpy(float),
     }).sort_values("rank A", kind="stable").reset_index(drop=True)
+
+
+TERMS = ("phi_c", "phi_h", "phi_rho", "phi_div")
+"""The Shapley contributions of log ECI_sem (docs/METRIC.md §2.3), in the order the leaderboard draws them."""
+
+
+def term_changes(a: pd.DataFrame, b: pd.DataFrame) -> pd.DataFrame:
+    """Which terms moved each score from A to B: per source (in A's rank order) the change of log ECI_sem and of
+    each Shapley contribution, Δφ_t = φ_t(B) − φ_t(A) (the scores themselves are in :func:`compare_table`).
+
+    The contributions of one setting sum to its log ECI_sem exactly (φ_c + φ_h + φ_ρ + φ_div, Shapley efficiency),
+    so the four Δφ sum to Δ log ECI_sem: the table splits each source's move among the terms. ``a`` and ``b`` are
+    ``ScoreResult.sources`` computed with contributions.
+    """
+    left = a.set_index("source").sort_values("rank", kind="stable")
+    right = b.set_index("source").reindex(left.index)
+    log_a = np.log(left["eci_sem"].to_numpy(float))
+    log_b = np.log(right["eci_sem"].to_numpy(float))
+    out = {"source": left.index.astype(str), "Δ log ECI_sem": log_b - log_a}
+    for col in TERMS:
+        out[f"Δ {TERM_NAMES[col]}"] = right[col].to_numpy(float) - left[col].to_numpy(float)
+    return pd.DataFrame(out).reset_index(drop=True)
 
 
 def agreement(table: pd.DataFrame) -> float:
