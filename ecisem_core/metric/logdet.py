@@ -73,8 +73,8 @@ def _gram(a: np.ndarray) -> np.ndarray:
 
 def logdet_i_plus_gram(gram: np.ndarray, kappa: float) -> float:
     """log det(I + κ G) for a symmetric PSD Gram matrix G (float64 Cholesky)."""
-    m = np.asarray(gram, dtype=np.float64) * kappa
-    m[np.diag_indices_from(m)] += 1.0
+    m = np.multiply(gram, kappa, dtype=np.float64)  # the float64 copy and the product in one pass
+    m.flat[:: m.shape[0] + 1] += 1.0  # the diagonal
     chol = np.linalg.cholesky(m)
     return float(2.0 * np.log(np.diag(chol)).sum())
 
@@ -92,8 +92,12 @@ def logdet_i_plus(a: np.ndarray, kappa: float) -> float:
     return logdet_i_plus_gram(gram, kappa)
 
 
-BATCH_BYTES = 64 << 20
-"""Memory of one chunk of stacked N×N matrices in :func:`coding_rates_rowside` (float64)."""
+BATCH_BYTES = 4 << 20
+"""Memory of one chunk of stacked N×N matrices in :func:`coding_rates_rowside` (float64). Small on purpose: a
+chunk above glibc's largest mmap threshold (32 MB) is a fresh mapping each time, page-faulted in on every call —
+with 64 MB chunks the bootstrap and rank stability of 1,200 real MS MARCO triplets spent 0.53–0.74 s here, with
+4 MB 0.19 s (with the row-side groups also moved to the worker threads, the demo's whole uncertainty step
+went from 2.5–2.9 s to 1.2 s)."""
 
 
 def row_grams(residuals: np.ndarray) -> np.ndarray:
@@ -126,7 +130,8 @@ def coding_rates_rowside(grams: np.ndarray, scales: np.ndarray, kappa: float) ->
         k_step = max(1, BATCH_BYTES // (per_matrix * g.shape[0]))
         for a in range(0, k, k_step):
             d = root[a:a + k_step, b:b + s_step]
-            m = kappa * g[None] * d[..., :, None] * d[..., None, :]
+            m = (kappa * g)[None] * d[..., :, None]  # κ·g·d_i·d_j in that order, one chunk-sized array
+            m *= d[..., None, :]
             m += eye
             chol = np.linalg.cholesky(m)
             out[a:a + k_step, b:b + s_step] = 2.0 * np.log(np.diagonal(chol, axis1=-2, axis2=-1)).sum(-1) / kappa

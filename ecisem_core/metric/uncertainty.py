@@ -21,6 +21,7 @@ import functools
 import os
 import threading
 from collections.abc import Callable
+from typing import Any
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -91,28 +92,57 @@ def bootstrap_scores(samples: list[SourceSample], w: list[np.ndarray], kappa: fl
                        for _ in range(n_boot)]).astype(np.float32)  # B × |queries|
 
     groups, large = row_side_groups(samples)
-    for js in groups:
-        grams = group_grams(samples, js)
-        mult = counts[:, np.stack([local[j] for j in js])].astype(np.float64)  # B × g × N
+
+    grams = map_sources(lambda i: group_grams(samples, groups[i]), len(groups))
+
+    def rows(i: int, draws: range) -> np.ndarray:  # draws × g: group i of the row-side sources, batched
+        js = groups[i]
+        mult = counts[draws.start:draws.stop, np.stack([local[j] for j in js])].astype(np.float64)  # b × g × N
         total = mult.sum(axis=-1)  # B × g
         scale = mult * np.stack([w[j] for j in js]).astype(np.float64)[None] / np.maximum(total, 1.0)[..., None]
-        rates = coding_rates_rowside(grams, scale, kappa)
+        rates = coding_rates_rowside(grams[i], scale, kappa)
         rates[total <= 0] = np.nan
-        out[:, js] = rates
         if ticker is not None:
-            ticker.tick(n_boot * len(js))
+            ticker.tick(len(draws) * len(js))
+        return rates
 
     r32 = {j: np.ascontiguousarray(samples[j].residuals, dtype=np.float32) for j in large}
 
     def one(j: int, draws: range) -> np.ndarray:
-        mult = counts[:, local[j]]
-        return np.array([_ticked(ticker, _score_weighted(r32[j], w[j], mult[b].astype(np.float64), kappa))
-                         for b in draws])
+        mult = counts[draws.start:draws.stop, local[j]].astype(np.float64)  # this part's draws only
+        return np.array([_ticked(ticker, _score_weighted(r32[j], w[j], m, kappa)) for m in mult])
 
-    tasks = split_draws(large, n_boot)
-    for (j, draws), col in zip(tasks, map_sources(lambda i: one(*tasks[i]), len(tasks))):
-        out[draws.start:draws.stop, j] = col
+    for (js, draws), values in run_tasks(groups, large, n_boot, rows, one):
+        out[draws.start:draws.stop, js] = values
     return out
+
+
+def run_tasks(groups: list[list[int]], large: list[int], n: int,
+              rows: Callable[[int, range], np.ndarray],
+              one: Callable[[int, range], np.ndarray]) -> list[tuple[tuple[list[int] | int, range], np.ndarray]]:
+    """The work of :func:`bootstrap_scores` or :func:`rank_stability` on the worker threads (:func:`map_sources`),
+    all of it in one pool: ``rows(i, part)`` for each part of the n draws of group i of the row-side sources
+    (part × g values, one batched Cholesky) and ``one(j, part)`` for each part of a large source's draws — each
+    split in :data:`PARTS_PER_CORE` parts per core (:func:`split_draws`) so that every kind of work shares the
+    cores evenly. Returns ((sources, draws), values) for each task, in order; every value is computed on its own,
+    so neither the threads nor the split change it.
+    """
+    parts = PARTS_PER_CORE * (os.cpu_count() or 1)
+    tasks: list[tuple[Any, range]] = split_draws(list(range(len(groups))), n, parts=parts)
+    n_rows = len(tasks)
+    tasks += split_draws(large, n, parts=parts)
+
+    def run(i: int) -> np.ndarray:
+        what, draws = tasks[i]
+        return rows(what, draws) if i < n_rows else one(what, draws)
+
+    keys = [(groups[i], draws) for i, draws in tasks[:n_rows]] + tasks[n_rows:]
+    return list(zip(keys, map_sources(run, len(tasks))))
+
+
+PARTS_PER_CORE = 4
+"""Parts the draws (or jittered settings) of each row-side group and each large source are split into, per core
+(:func:`run_tasks`)."""
 
 
 def split_draws(large: list[int], n: int, parts: int | None = None) -> list[tuple[int, range]]:
@@ -238,17 +268,21 @@ def rank_stability(samples: list[SourceSample], tau: float, alpha: float, beta: 
 
     scores = np.full((trials, len(samples)), np.nan)  # trials × S
     groups, large = row_side_groups(samples)
-    for js in groups:
-        grams = group_grams(samples, js)
+
+    grams = map_sources(lambda i: group_grams(samples, groups[i]), len(groups))
+
+    def rows(i: int, trial: range) -> np.ndarray:  # trials × g: group i of the row-side sources, batched
+        js = groups[i]
         delta = np.stack([samples[j].delta for j in js])
         rho = np.stack([samples[j].rho for j in js])
         disc = np.stack([np.ones(delta.shape[1]) if samples[j].discount is None else samples[j].discount
                          for j in js])
         scale = np.stack([weights(target_consistency(delta, t), semantic_locality(delta, t), rho, a, b, g) * disc
-                          for t, a, b, g in settings]) / delta.shape[1]
-        scores[:, js] = coding_rates_rowside(grams, scale, kappa)
+                          for t, a, b, g in settings[trial.start:trial.stop]]) / delta.shape[1]
+        rates = coding_rates_rowside(grams[i], scale, kappa)
         if ticker is not None:
-            ticker.tick(trials * len(js))
+            ticker.tick(len(trial) * len(js))
+        return rates
 
     r32 = {j: np.ascontiguousarray(samples[j].residuals, dtype=np.float32) for j in large}
 
@@ -261,9 +295,8 @@ def rank_stability(samples: list[SourceSample], tau: float, alpha: float, beta: 
             for t, a, b, g in settings[trial.start:trial.stop]
         ])
 
-    tasks = split_draws(large, trials)
-    for (j, trial), col in zip(tasks, map_sources(lambda i: one(*tasks[i]), len(tasks))):
-        scores[trial.start:trial.stop, j] = col
+    for (js, trial), values in run_tasks(groups, large, trials, rows, one):
+        scores[trial.start:trial.stop, js] = values
     base = ranks_desc(base_scores)
     kept = np.array([ranks_desc(row) == base for row in scores])
     return kept.mean(axis=0)
