@@ -31,9 +31,9 @@ from ecisem_core.metric.tokens import TokenMatrix
 from ecisem_core.metric.terms import (
     fn_discount, residual_directions, semantic_locality, similarities, target_consistency, weights,
 )
+from ecisem_core.metric.parallel import Ticker, map_sources
 from ecisem_core.metric.uncertainty import (
-    SourceSample, Ticker, bootstrap_scores, centre, intervals, map_sources, pairwise_prob, rank_stability,
-    ranks_desc, top_sources,
+    SourceSample, bootstrap_scores, centre, intervals, pairwise_prob, rank_stability, ranks_desc, top_sources,
 )
 from ecisem_core.hashing import short_ids
 

@@ -191,3 +191,33 @@ def test_weighted_gram_by_hand_and_with_tiny_weights():
     exact = r32.astype(np.float64).T @ (r32.astype(np.float64) * (w / 600)[:, None])
     assert np.allclose(weighted_gram(r32, w), exact, rtol=1e-5, atol=1e-7)
     assert np.allclose(weighted_grams(r32, np.stack([w, 2 * w], 1))[1], 2 * exact, rtol=1e-5, atol=1e-7)
+
+
+def test_coding_rate_qr_by_hand_and_against_the_cholesky_of_the_gram():
+    from ecisem_core.metric.logdet import coding_rate, coding_rate_qr, weighted_gram
+
+    # r̂ = e1, e2; w = 1, 1; κ = 2 → M = I/2; (1/2) log det(2 I_2) = ln 2
+    assert coding_rate_qr(np.eye(2) * np.sqrt(0.5), 2.0) == pytest.approx(np.log(2.0), rel=1e-12)
+    rng = np.random.default_rng(5)
+    for n, d in ((7, 12), (40, 12)):  # both sides
+        r = rng.normal(size=(n, d))
+        r /= np.linalg.norm(r, axis=1, keepdims=True)
+        w = rng.uniform(0.1, 1.0, n)
+        a = r * np.sqrt(w / n)[:, None]
+        assert coding_rate_qr(a, 24.0) == pytest.approx(coding_rate(weighted_gram(r, w), 24.0), rel=1e-10)
+    assert coding_rate_qr(np.zeros((0, 5)), 3.0) == 0.0
+
+
+def test_coding_rate_qr_holds_where_a_float32_gram_is_not_positive_definite():
+    """Weights of 10¹² (a negative exponent on a floored term): the float32 Gram's rounding exceeds the identity
+    and its Cholesky fails; the float64 QR gives the float64 value."""
+    from ecisem_core.metric.logdet import coding_rate, coding_rate_qr, weighted_gram
+
+    rng = np.random.default_rng(0)
+    r = rng.normal(size=(500, 384))
+    r /= np.linalg.norm(r, axis=1, keepdims=True)
+    w = 10.0 ** rng.uniform(0, 12, 500)
+    with pytest.raises(np.linalg.LinAlgError):
+        coding_rate(weighted_gram(r.astype(np.float32), w), 768.0)
+    a = r * np.sqrt(w / 500)[:, None]
+    assert coding_rate_qr(a, 768.0) == pytest.approx(coding_rate(weighted_gram(r, w), 768.0), rel=1e-9)

@@ -83,10 +83,14 @@ def test_term_changes_split_each_move_among_the_terms():
     assert x["Δ log ECI_sem"] == pytest.approx(np.log(0.5 / 0.3)) and list(t.columns)[:2] == ["source", "Δ log ECI_sem"]
     assert [x[f"Δ {n}"] for n in ("φ_c consistency", "φ_h locality", "φ_ρ residuality", "φ_div diversity")] == \
         pytest.approx([0.2, -0.1, 0.0, 0.41])
+    # ΣΔφ = 0.51, so the base takes the rest: Δ v(∅) = log(0.5/0.3) − 0.51 = 0.0008
+    assert x["Δ v(∅) FN discount, zero residuals"] == pytest.approx(np.log(0.5 / 0.3) - 0.51)
+    assert t.iloc[:, 2:].sum(axis=1).to_numpy() == pytest.approx(t["Δ log ECI_sem"].to_numpy())
 
 
 def test_term_changes_add_up_to_the_change_of_log_eci_sem_on_the_demo(demo_cache):
-    """Shapley efficiency on real scores: the four Δφ sum to Δ log ECI_sem for every source."""
+    """Shapley efficiency on real scores: the four Δφ sum to Δ log ECI_sem for every source when φ is the same on
+    both sides; with the FN penalty φ on one side only, the base v(∅) column takes the rest, and the five sum."""
     from ecisem_core.embed.encoders import default_encoder
     from ecisem_core.io.load import read_triplets
     from ecisem_core.score import prepare, score_prepared
@@ -98,3 +102,11 @@ def test_term_changes_add_up_to_the_change_of_log_eci_sem_on_the_demo(demo_cache
     t = compare.term_changes(res["paper"], res["weak-start"])
     deltas = t[[c for c in t.columns if c.startswith("Δ φ")]].sum(axis=1)
     assert np.allclose(deltas, t["Δ log ECI_sem"], atol=1e-9) and t["Δ log ECI_sem"].abs().max() > 0.01
+    assert np.allclose(t["Δ v(∅) FN discount, zero residuals"], 0, atol=1e-9)
+    penalised = score_prepared(prep, ScoreConfig(sample_size=300, fn_penalty=1.0), uncertainty=False,
+                               contributions=True).sources
+    t = compare.term_changes(score_prepared(prep, ScoreConfig(sample_size=300), uncertainty=False,
+                                            contributions=True).sources, penalised)
+    base = t["Δ v(∅) FN discount, zero residuals"]
+    assert (base < -1e-3).any()  # sources with flagged triplets lose weight before any term is switched on
+    assert np.allclose(t.iloc[:, 2:].sum(axis=1), t["Δ log ECI_sem"], atol=1e-9)

@@ -111,3 +111,30 @@ def test_background_work_starts_at_once_for_a_sessions_first_settings_then_waits
     assert not data._settled(("moved",))
     clock[0] += data.SETTLE_S  # (exact halves would meet floating-point rounding at the boundary)
     assert data._settled(("moved",))
+
+
+def test_a_result_put_by_a_page_replaces_the_queued_job_of_its_key():
+    jobs = Jobs()
+    gate = threading.Event()
+    busy = jobs.submit("other", lambda: gate.wait(5) and "other")  # keeps the worker busy
+    for _ in range(500):
+        if busy.running():
+            break
+        time.sleep(0.01)
+    queued = jobs.submit("k", lambda: "from the worker")
+    jobs.put("k", "computed by the page")
+    assert queued.cancelled() and jobs.result_if_ready("k") == "computed by the page"
+    gate.set()
+    assert busy.result(5) == "other" and jobs.result_if_ready("k") == "computed by the page"
+
+
+def test_a_failed_job_reports_its_error_and_the_worker_goes_on():
+    jobs = Jobs()
+
+    def boom() -> None:
+        raise ValueError("not positive definite")
+
+    failed = jobs.submit("bad", boom)
+    assert isinstance(failed.exception(5), ValueError)
+    assert isinstance(jobs.error("bad"), ValueError) and jobs.error("missing") is None
+    assert jobs.submit("good", lambda: 42).result(5) == 42 and jobs.error("good") is None

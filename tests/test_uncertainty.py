@@ -138,7 +138,7 @@ def test_nan_percentile_equals_numpy(q):
 
 
 def test_map_sources_keeps_the_order_over_blocks():
-    from ecisem_core.metric.uncertainty import map_sources
+    from ecisem_core.metric.parallel import map_sources
 
     assert map_sources(lambda j: j * j, 1001) == [j * j for j in range(1001)]
     assert map_sources(lambda j: j, 0) == [] and map_sources(lambda j: j, 1) == [0]
@@ -161,7 +161,7 @@ def test_single_threaded_blas_holds_until_the_last_thread_leaves():
     not give the other threaded BLAS back, and a thread other than the first may restore the limits. Each new
     thread must get the limit too (threadpoolctl's "controlling thread" silently ignored every thread but the
     first, so the server's bootstrap ran with threaded BLAS on every worker)."""
-    from ecisem_core.metric.uncertainty import single_threaded_blas as limit
+    from ecisem_core.metric.parallel import single_threaded_blas as limit
 
     before = _blas_threads()
     if not before:
@@ -201,3 +201,59 @@ def test_single_threaded_blas_holds_until_the_last_thread_leaves():
         assert seen.pop("later") == ones
         limit.__exit__(None, None, None)
         assert _blas_threads() == before
+
+
+def test_each_row_side_groups_grams_are_formed_once_and_dropped_after_its_last_part(monkeypatch):
+    """The draws of a group are split into parts on the worker threads; the group's row Gram matrices are formed
+    by its first part only and not kept once its last part is done (memory: only a few groups at a time). The
+    values do not depend on the split."""
+    import ecisem_core.metric.uncertainty as u
+
+    samples = [sample("a", 6, 16, 0, 0.2), sample("b", 6, 16, 1, 0.2), sample("c", 10, 16, 2, 0.2)]
+    w = [np.ones(len(s.delta)) for s in samples]
+    formed, held = [], []
+    real_group_grams, real_release = u.group_grams, u.GroupGrams.release
+
+    def counting(ss, js):
+        formed.append(tuple(js))
+        return real_group_grams(ss, js)
+
+    def release(self, i):
+        real_release(self, i)
+        held.append(len(self._grams))
+
+    monkeypatch.setattr(u, "group_grams", counting)
+    monkeypatch.setattr(u.GroupGrams, "release", release)
+    got = bootstrap_scores(samples, w, 24.0, 40, seed=1)
+    assert sorted(formed) == [(0, 1), (2,)]  # two groups (N = 6 and N = 10), each formed once
+    assert held[-1] == 0  # nothing kept at the end
+    monkeypatch.setattr(u, "PARTS_PER_CORE", 1)
+    formed.clear()
+    assert np.array_equal(bootstrap_scores(samples, w, 24.0, 40, seed=1), got, equal_nan=True)
+
+
+def test_bootstrap_and_stability_with_a_negative_exponent_use_float64_and_hold_the_estimate():
+    """β < 0 gives weights up to 10¹² (h floored at 1e-6, to the power −2): the float32 path broke (LinAlgError,
+    and with it the dashboard's leaderboard). Above FLOAT32_MAX_WEIGHT the log-dets are float64 QR: finite, equal
+    to the float64 reference, and the interval holds the point estimate — on the row side and the large side."""
+    import ecisem_core.metric.uncertainty as u
+    from ecisem_core.metric.logdet import coding_rate, weighted_gram
+
+    rng = np.random.default_rng(2)
+    samples = [sample("small", 12, 16, 0, 0.2), sample("large", 40, 16, 1, 0.2)]
+    w = [10.0 ** rng.uniform(0, 12, len(s.delta)) for s in samples]
+    boot = bootstrap_scores(samples, w, 24.0, 20, seed=0)
+    assert np.isfinite(boot).all()
+    present = np.unique(np.concatenate([s.query_codes for s in samples]))
+    counts = np.bincount(np.random.default_rng(0).integers(0, present.size, present.size), minlength=present.size)
+    for j, s in enumerate(samples):
+        m = counts[np.searchsorted(present, s.query_codes)].astype(np.float64)
+        keep = m > 0
+        want = coding_rate(weighted_gram(s.residuals[keep], (m * w[j])[keep], m.sum()), 24.0)  # float64
+        assert boot[0, j] == pytest.approx(want, rel=1e-8)
+    estimate = np.array([coding_rate(weighted_gram(s.residuals, w[j]), 24.0) for j, s in enumerate(samples)])
+    lo, hi = intervals(centre(boot, estimate))
+    assert (lo <= estimate).all() and (estimate <= hi).all()
+    stab = rank_stability(samples, 0.05, 1.0, -2.0, 1.0, 24.0, estimate, trials=8, seed=0)
+    assert np.isfinite(stab).all()
+    assert u.FLOAT32_MAX_WEIGHT == 1.0

@@ -62,9 +62,10 @@ def main() -> None:
     terms = compare.term_changes(contrib["A"].sources, contrib["B"].sources)
     st.dataframe(terms, hide_index=True, width="stretch",
                  column_config={c: st.column_config.NumberColumn(format="%+.3f") for c in terms.columns[1:]})
-    st.caption("Shapley contributions of log ECI_sem, as on the leaderboard: under each setting they add up to its "
-               "log ECI_sem, so the four Δ columns add up to Δ log ECI_sem — a source's move, split among the terms "
-               "that made it.")
+    st.caption("Shapley contributions of log ECI_sem, as on the leaderboard: under each setting they and the base "
+               "v(∅) add up to its log ECI_sem, so the five Δ columns add up to Δ log ECI_sem — a source's move, "
+               "split among the terms that made it. v(∅) is the false-negative discount (and any zero residuals): "
+               "it moves only when the FN penalty φ differs between the sides.")
     left, right = st.columns([3, 2], gap="large")
     left.markdown("**Settings**")
     left.dataframe(compare.settings_table(cfg["A"], cfg["B"], dim), hide_index=True, width="stretch")

@@ -7,6 +7,7 @@ from ecisem_core.report import figures
 from ecisem_core.ui import curate, data, explain, layout, tables
 from ecisem_core.ui.store import progress_line
 from ecisem_core.ui.tables import COLUMN_HELP
+from ecisem_core.ui.text import md_escape
 
 POLL_SECONDS = 0.5  # how often pending background results are checked (only while some are pending)
 PLOT_CONFIG = {"displaylogo": False}
@@ -18,7 +19,7 @@ def wait_for(s: layout.Scored, kinds: tuple[str, ...], bootstrap: int, trials: i
     computing; re-run the page as soon as one of them is ready."""
     ready = {"uncertainty": data.uncertainty, "contributions": data.contributions}
     pending = {k: ready[k](s.dataset, s.ctx.encoder, s.request, s.prep) for k in kinds}
-    if any(p.value is not None for p in pending.values()):
+    if any(p.value is not None or p.error for p in pending.values()):
         st.rerun()
     if "uncertainty" in kinds:
         fraction, text = progress_line(pending["uncertainty"].progress, "95% intervals, P(A > B), rank stability")
@@ -104,7 +105,12 @@ def main() -> None:
     c4.metric("Classic ECI leader", str(res.sources.sort_values("eci_v1", ascending=False).iloc[0]["source"]),
               help=COLUMN_HELP["eci_v1"])
 
-    pending = tuple(p.kind for p in (unc, contrib) if p.value is None)
+    for p, what in ((contrib, "The term contributions"), (unc, "The 95% intervals, P(A > B) and rank stability")):
+        if p.error:
+            st.error(f"{what} could not be computed for these settings — {md_escape(p.error)}",
+                     icon=":material/error:")
+    # submitted in this order (one worker); a failed job is not waited for
+    pending = tuple(p.kind for p in (contrib, unc) if p.value is None and not p.error)
     if pending:
         wait_for(s, pending, res.config.bootstrap, res.config.stability_trials)
 
@@ -121,7 +127,8 @@ def main() -> None:
         download_html(d3, "Contributions (HTML)", fig, "Shapley contributions", "contributions.html")
         right.plotly_chart(fig, width="stretch", config=PLOT_CONFIG, theme=None)
         right.caption("log ECI_sem = φ_c + φ_h + φ_ρ + φ_div exactly (Shapley values over the four parts, each "
-                      "switched off by exponent 0 or κ → 0). Bars left of 0 pull a score down.")
+                      "switched off by exponent 0 or κ → 0), plus the base v(∅) when the FN penalty φ > 0 (the "
+                      "false-negative discount; also any zero residuals). Bars left of 0 pull a score down.")
     else:
         d3.button("Contributions (HTML)", disabled=True, icon=":material/download:", width="stretch")
         right.markdown("**Why each score: term contributions**")

@@ -2,8 +2,9 @@
 
 * :func:`term_differences` — Δ of the Shapley contributions of two sources, term by term. Because
   log ECI_sem = v(∅) + φ_c + φ_h + φ_ρ + φ_div for each source (docs/METRIC.md §2.3), the rows sum exactly to
-  Δ log ECI_sem = log ECI_sem(A) − log ECI_sem(B). v(∅) = log(share of sampled triplets with r̂ ≠ 0) is 0 unless
-  some residuals vanish; it gets its own row ("zero residuals") when it differs between the sources.
+  Δ log ECI_sem = log ECI_sem(A) − log ECI_sem(B). v(∅) = log((1/N) Σ_{r̂_i ≠ 0} discount_i), the false-negative
+  discount averaged over the sampled triplets whose residual is not 0, is 0 unless φ > 0 or some residuals vanish;
+  it gets its own row ("FN discount, zero residuals") when it differs between the sources.
 * :func:`triplet_contributions` — how much each sampled triplet adds to its source's ECI_sem: the drop when its
   term is taken out of M (the 1/N normalisation kept). With B = rows sqrt(w_i/N)·r̂_i and
   q_i = κ · b_iᵀ (I + κ BᵀB)⁻¹ b_i ∈ [0, 1) (matrix determinant lemma),
@@ -26,7 +27,7 @@ TERM_LABELS = {
     "phi_h": "semantic locality h",
     "phi_rho": "lexical residuality ρ",
     "phi_div": "diversity (log-det)",
-    "base": "zero residuals",
+    "base": "FN discount, zero residuals",
 }
 """Display names of the Shapley terms (columns of ``ScoreResult.sources``)."""
 

@@ -79,6 +79,24 @@ def logdet_i_plus_gram(gram: np.ndarray, kappa: float) -> float:
     return float(2.0 * np.log(np.diag(chol)).sum())
 
 
+def coding_rate_qr(a: np.ndarray, kappa: float) -> float:
+    """(1/κ) log det(I + κ AᵀA) of the rows A, from the R factor of a QR decomposition (float64): with
+    B = [√κ·A; I] (or [√κ·Aᵀ; I] on the smaller side), BᵀB = I + κAᵀA = RᵀR, so log det = 2 Σ log |R_jj|.
+
+    Backward stable: unlike the Cholesky factor of a formed Gram matrix it cannot fail, however wide the range of
+    the weights in A. About twice the work of :func:`weighted_gram` + :func:`coding_rate`; used where rounding of
+    the Gram matrix could exceed the identity (the float32 bootstrap with weights above 1, see
+    ``uncertainty.FLOAT32_MAX_WEIGHT``)."""
+    a = np.asarray(a, dtype=np.float64)
+    if a.shape[0] < a.shape[1]:
+        a = a.T
+    m = a.shape[1]
+    if m == 0:
+        return 0.0
+    r = np.linalg.qr(np.vstack([np.sqrt(kappa) * a, np.eye(m)]), mode="r")
+    return 2.0 * float(np.log(np.abs(np.diagonal(r))).sum()) / kappa
+
+
 def coding_rate(gram: np.ndarray, kappa: float) -> float:
     """(1/κ) log det(I + κ G): ECI_sem of a weighted Gram matrix."""
     return logdet_i_plus_gram(gram, kappa) / kappa

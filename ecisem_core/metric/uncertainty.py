@@ -17,19 +17,19 @@ noise they measure is orders of magnitude larger than float32 rounding (checked 
 """
 from __future__ import annotations
 
-import functools
 import os
 import threading
 from collections.abc import Callable
-from typing import Any
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
-from threadpoolctl import OpenBLASController, ThreadpoolController
 
-from ecisem_core.metric.logdet import coding_rate, coding_rates_rowside, row_grams, weighted_gram
+from ecisem_core.metric.logdet import (
+    coding_rate, coding_rate_qr, coding_rates_rowside, row_grams, scaled_rows, weighted_gram,
+)
+from ecisem_core.metric.parallel import Ticker, _ticked, map_sources, split_draws
 from ecisem_core.metric.terms import semantic_locality, target_consistency, weights
 
 JITTER_LOW, JITTER_HIGH = 0.5, 1.5
@@ -48,31 +48,39 @@ class SourceSample:
     discount: np.ndarray | None = None  # fixed factor of each weight (the false-negative discount), None = 1
 
 
+FLOAT32_MAX_WEIGHT = 1.0
+"""Largest triplet weight for which the bootstrap and rank stability form M in float32. Every setting without a
+negative exponent has weights in (0, 1] (c, h, ρ and the FN discount are), and there float32 rounding is far below
+the resampling spread (tests/test_uncertainty.py). A negative exponent makes weights of up to 10¹² and more (the
+floored term to that power), where float32 rounding of κM exceeds the identity and I + κM stops being positive
+definite: those log-dets are taken from a QR factor in float64 instead (:func:`logdet.coding_rate_qr`)."""
+
+
 def _score_weighted(r32: np.ndarray, w: np.ndarray, mult: np.ndarray | None, kappa: float) -> float:
     """ECI_sem of rows r̂ with weights w, each row counted ``mult`` times: M = Σ m_i w_i r̂_i r̂_iᵀ / Σ m_i
-    (float32 Gram matrix, float64 log-det)."""
+    (float32 Gram matrix, float64 log-det; float64 QR when a weight exceeds :data:`FLOAT32_MAX_WEIGHT`)."""
     if mult is None:
         mult = np.ones_like(w)
     keep = mult > 0
     total = mult.sum()
     if total <= 0:
         return float("nan")
+    if np.max(w[keep]) > FLOAT32_MAX_WEIGHT:
+        return coding_rate_qr(scaled_rows(np.asarray(r32[keep], dtype=np.float64), mult[keep] * w[keep], total),
+                              kappa)
     return coding_rate(weighted_gram(r32[keep], mult[keep] * w[keep], total), kappa)
 
 
-class Ticker:
-    """Counts finished units of work (one log-det each) from any thread and reports ``(done, total)`` to a
-    callback: the dashboard's progress bar and its estimate of the time left. ``None`` as the callback: no cost."""
-
-    def __init__(self, total: int, report: Callable[[int, int], None] | None = None) -> None:
-        self.total, self.done, self._report, self._lock = int(total), 0, report, threading.Lock()
-
-    def tick(self, n: int = 1) -> None:
-        if self._report is None:
-            return
-        with self._lock:  # reported under the lock, so a reader never sees the count go back
-            self.done += int(n)
-            self._report(self.done, self.total)
+def _rowside_qr(samples: list[SourceSample], js: list[int], scale: np.ndarray, kappa: float) -> np.ndarray:
+    """:func:`coding_rates_rowside` for weights above :data:`FLOAT32_MAX_WEIGHT`: one float64 QR log-det per
+    (weighting, source), rows with scale 0 left out (they add nothing to M). ``scale``: (K, g, N) → (K, g)."""
+    out = np.empty(scale.shape[:2])
+    for k in range(scale.shape[0]):
+        for i, j in enumerate(js):
+            keep = scale[k, i] > 0
+            r = np.asarray(samples[j].residuals, dtype=np.float64)[keep]
+            out[k, i] = coding_rate_qr(r * np.sqrt(scale[k, i, keep])[:, None], kappa)
+    return out
 
 
 def bootstrap_scores(samples: list[SourceSample], w: list[np.ndarray], kappa: float, n_boot: int,
@@ -93,14 +101,14 @@ def bootstrap_scores(samples: list[SourceSample], w: list[np.ndarray], kappa: fl
 
     groups, large = row_side_groups(samples)
 
-    grams = map_sources(lambda i: group_grams(samples, groups[i]), len(groups))
-
-    def rows(i: int, draws: range) -> np.ndarray:  # draws × g: group i of the row-side sources, batched
-        js = groups[i]
+    def rows(js: list[int], grams: np.ndarray, draws: range) -> np.ndarray:  # draws × g: row-side group, batched
         mult = counts[draws.start:draws.stop, np.stack([local[j] for j in js])].astype(np.float64)  # b × g × N
         total = mult.sum(axis=-1)  # B × g
         scale = mult * np.stack([w[j] for j in js]).astype(np.float64)[None] / np.maximum(total, 1.0)[..., None]
-        rates = coding_rates_rowside(grams[i], scale, kappa)
+        if max(np.max(w[j]) for j in js) > FLOAT32_MAX_WEIGHT:
+            rates = _rowside_qr(samples, js, scale, kappa)
+        else:
+            rates = coding_rates_rowside(grams, scale, kappa)
         rates[total <= 0] = np.nan
         if ticker is not None:
             ticker.tick(len(draws) * len(js))
@@ -112,29 +120,36 @@ def bootstrap_scores(samples: list[SourceSample], w: list[np.ndarray], kappa: fl
         mult = counts[draws.start:draws.stop, local[j]].astype(np.float64)  # this part's draws only
         return np.array([_ticked(ticker, _score_weighted(r32[j], w[j], m, kappa)) for m in mult])
 
-    for (js, draws), values in run_tasks(groups, large, n_boot, rows, one):
+    for (js, draws), values in run_tasks(samples, groups, large, n_boot, rows, one):
         out[draws.start:draws.stop, js] = values
     return out
 
 
-def run_tasks(groups: list[list[int]], large: list[int], n: int,
-              rows: Callable[[int, range], np.ndarray],
+def run_tasks(samples: list[SourceSample], groups: list[list[int]], large: list[int], n: int,
+              rows: Callable[[list[int], np.ndarray, range], np.ndarray],
               one: Callable[[int, range], np.ndarray]) -> list[tuple[tuple[list[int] | int, range], np.ndarray]]:
     """The work of :func:`bootstrap_scores` or :func:`rank_stability` on the worker threads (:func:`map_sources`),
-    all of it in one pool: ``rows(i, part)`` for each part of the n draws of group i of the row-side sources
-    (part × g values, one batched Cholesky) and ``one(j, part)`` for each part of a large source's draws — each
-    split in :data:`PARTS_PER_CORE` parts per core (:func:`split_draws`) so that every kind of work shares the
-    cores evenly. Returns ((sources, draws), values) for each task, in order; every value is computed on its own,
-    so neither the threads nor the split change it.
+    all of it in one pool: ``rows(js, grams, part)`` for each part of the n draws of each group ``js`` of row-side
+    sources (part × g values, one batched Cholesky of their row Gram matrices ``grams``) and ``one(j, part)`` for
+    each part of a large source's draws — each split in :data:`PARTS_PER_CORE` parts per core
+    (:func:`split_draws`) so that every kind of work shares the cores evenly. A group's Gram matrices are formed
+    by the first of its tasks and dropped after the last (:class:`GroupGrams`). Returns ((sources, draws), values)
+    for each task, in order; every value is computed on its own, so neither the threads nor the split change it.
     """
     parts = PARTS_PER_CORE * (os.cpu_count() or 1)
     tasks: list[tuple[Any, range]] = split_draws(list(range(len(groups))), n, parts=parts)
     n_rows = len(tasks)
     tasks += split_draws(large, n, parts=parts)
+    grams = GroupGrams(samples, groups, [what for what, _ in tasks[:n_rows]])
 
     def run(i: int) -> np.ndarray:
         what, draws = tasks[i]
-        return rows(what, draws) if i < n_rows else one(what, draws)
+        if i >= n_rows:
+            return one(what, draws)
+        try:
+            return rows(groups[what], grams.take(what), draws)
+        finally:
+            grams.release(what)
 
     keys = [(groups[i], draws) for i, draws in tasks[:n_rows]] + tasks[n_rows:]
     return list(zip(keys, map_sources(run, len(tasks))))
@@ -145,17 +160,28 @@ PARTS_PER_CORE = 4
 (:func:`run_tasks`)."""
 
 
-def split_draws(large: list[int], n: int, parts: int | None = None) -> list[tuple[int, range]]:
-    """(source, draws) tasks for the worker threads: each source's ``n`` draws in ``parts`` contiguous blocks (one
-    per core by default), so that a single large source still uses every core. Every draw is computed on its own,
-    so the values do not depend on the split.
+class GroupGrams:
+    """The row Gram matrices of each group of row-side sources (:func:`group_grams`), formed once by the first task
+    that needs them and dropped when the group's last task is done: the tasks run group after group, so only a
+    few groups' matrices are held at a time (10,000 sources of N = 300 would need 3.6 GB at once)."""
 
-    >>> split_draws([3, 5], 5, parts=2)
-    [(3, range(0, 3)), (3, range(3, 5)), (5, range(0, 3)), (5, range(3, 5))]
-    """
-    parts = parts or os.cpu_count() or 1
-    step = -(-n // max(1, min(n, parts))) if n else 1
-    return [(j, range(a, min(a + step, n))) for j in large for a in range(0, n, step)]
+    def __init__(self, samples: list[SourceSample], groups: list[list[int]], task_groups: list[int]) -> None:
+        self._samples, self._groups = samples, groups
+        self._left = np.bincount(np.asarray(task_groups, dtype=np.int64), minlength=len(groups)).tolist()
+        self._grams: dict[int, np.ndarray] = {}
+        self._locks = [threading.Lock() for _ in groups]
+
+    def take(self, i: int) -> np.ndarray:
+        with self._locks[i]:
+            if i not in self._grams:
+                self._grams[i] = group_grams(self._samples, self._groups[i])
+            return self._grams[i]
+
+    def release(self, i: int) -> None:
+        with self._locks[i]:
+            self._left[i] -= 1
+            if self._left[i] == 0:
+                self._grams.pop(i, None)
 
 
 def group_grams(samples: list[SourceSample], js: list[int]) -> np.ndarray:
@@ -269,17 +295,17 @@ def rank_stability(samples: list[SourceSample], tau: float, alpha: float, beta: 
     scores = np.full((trials, len(samples)), np.nan)  # trials × S
     groups, large = row_side_groups(samples)
 
-    grams = map_sources(lambda i: group_grams(samples, groups[i]), len(groups))
-
-    def rows(i: int, trial: range) -> np.ndarray:  # trials × g: group i of the row-side sources, batched
-        js = groups[i]
+    def rows(js: list[int], grams: np.ndarray, trial: range) -> np.ndarray:  # trials × g: row-side group, batched
         delta = np.stack([samples[j].delta for j in js])
         rho = np.stack([samples[j].rho for j in js])
         disc = np.stack([np.ones(delta.shape[1]) if samples[j].discount is None else samples[j].discount
                          for j in js])
         scale = np.stack([weights(target_consistency(delta, t), semantic_locality(delta, t), rho, a, b, g) * disc
                           for t, a, b, g in settings[trial.start:trial.stop]]) / delta.shape[1]
-        rates = coding_rates_rowside(grams[i], scale, kappa)
+        if np.max(scale) * delta.shape[1] > FLOAT32_MAX_WEIGHT:
+            rates = _rowside_qr(samples, js, scale, kappa)
+        else:
+            rates = coding_rates_rowside(grams, scale, kappa)
         if ticker is not None:
             ticker.tick(len(trial) * len(js))
         return rates
@@ -295,88 +321,12 @@ def rank_stability(samples: list[SourceSample], tau: float, alpha: float, beta: 
             for t, a, b, g in settings[trial.start:trial.stop]
         ])
 
-    for (js, trial), values in run_tasks(groups, large, trials, rows, one):
+    for (js, trial), values in run_tasks(samples, groups, large, trials, rows, one):
         scores[trial.start:trial.stop, js] = values
     base = ranks_desc(base_scores)
     kept = np.array([ranks_desc(row) == base for row in scores])
     return kept.mean(axis=0)
 
 
-def _ticked(ticker: Ticker | None, value: float) -> float:
-    """``value``, after one tick of ``ticker`` (a log-det finished)."""
-    if ticker is not None:
-        ticker.tick()
-    return value
-
-
 def _discounted(w: np.ndarray, discount: np.ndarray | None) -> np.ndarray:
     return w if discount is None else w * discount
-
-
-@functools.cache
-def _blas() -> ThreadpoolController:
-    """One scan of the loaded BLAS libraries per process (a scan costs about 1 ms, once per call before)."""
-    return ThreadpoolController()
-
-
-class SharedBlasLimit:
-    """Single-threaded BLAS while any caller is inside, the previous limits back when the last one leaves.
-
-    BLAS thread limits are process-wide, and threadpoolctl (≥ 3.7) lets only one "controlling" thread change an
-    OpenBLAS limit, silently ignoring the others until that thread leaves a ``with`` block. In the dashboard the
-    slider path and two background jobs each entered their own ``limit()`` block: one job's limit was ignored or
-    lifted by another thread leaving, its worker threads ran threaded BLAS from two threads at once on two cores,
-    and the bootstrap of the 100k benchmark set took 6.6–12.9 s in the server against 3.7 s in a script. Here
-    the callers are counted under one lock; the first to enter sets the limit and the last to leave restores
-    it, each taking control of OpenBLAS first (``clear_controlling_thread(force=True)``).
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._users = 0
-        self._limiter = None
-
-    def __enter__(self) -> SharedBlasLimit:
-        with self._lock:
-            if self._users == 0:
-                _take_control()
-                self._limiter = _blas().limit(limits=1, user_api="blas")
-            self._users += 1
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        with self._lock:
-            self._users -= 1
-            if self._users == 0 and self._limiter is not None:
-                _take_control()
-                self._limiter.restore_original_limits()
-                self._limiter = None
-                _take_control()  # leave no thread in control, as a ``with threadpool_limits`` block would
-
-
-def _take_control() -> None:
-    """Let the calling thread change OpenBLAS's limits (see :class:`SharedBlasLimit`)."""
-    clear = getattr(OpenBLASController, "clear_controlling_thread", None)  # threadpoolctl ≥ 3.7
-    if clear is not None:
-        clear(force=True)
-
-
-single_threaded_blas = SharedBlasLimit()
-"""The process's one :class:`SharedBlasLimit` (``with single_threaded_blas: …``)."""
-
-
-def map_sources(fn: Callable[[int], np.ndarray], n: int) -> list[np.ndarray]:
-    """[fn(0), …, fn(n−1)] on up to ``os.cpu_count()`` threads, each with single-threaded BLAS.
-
-    Many small matrix products are faster as one product per core than as threaded BLAS inside each product,
-    and threaded BLAS collapses when the cores are busy (measured 10–20× slower on a loaded 2-core machine).
-    """
-    workers = max(1, min(n, os.cpu_count() or 1))
-    with single_threaded_blas:
-        if workers == 1:
-            return [fn(j) for j in range(n)]
-        # a few contiguous blocks per worker, not one task per source: 10,000 tiny sources as 10,000 tasks spent
-        # most of their time in the pool's locks
-        blocks = [range(a, min(a + -(-n // (4 * workers)), n)) for a in range(0, n, -(-n // (4 * workers)))]
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            return [x for part in pool.map(lambda r: [fn(j) for j in r], blocks) for x in part]

@@ -17,7 +17,8 @@ PALETTE = ("#4C78A8", "#F58518", "#54A24B", "#E45756", "#72B7B2", "#B279A2", "#E
 TERM_COLOURS = {"phi_c": "#4C78A8", "phi_h": "#F58518", "phi_rho": "#54A24B", "phi_div": "#B279A2",
                 "base": "#BAB0AC"}
 TERM_NAMES = {"phi_c": "φ_c consistency", "phi_h": "φ_h locality", "phi_rho": "φ_ρ residuality",
-              "phi_div": "φ_div diversity", "base": "zero residuals"}
+              "phi_div": "φ_div diversity",
+              "base": "v(∅) FN discount, zero residuals"}
 ROLE_COLOURS = {"query": "#1F2937", "positive": "#16A34A", "negative": "#9CA3AF"}
 FONT = dict(family="Inter, 'Source Sans Pro', 'Helvetica Neue', Arial, sans-serif", size=13, color="#1F2937")
 

@@ -54,12 +54,14 @@ TERMS = ("phi_c", "phi_h", "phi_rho", "phi_div")
 
 
 def term_changes(a: pd.DataFrame, b: pd.DataFrame) -> pd.DataFrame:
-    """Which terms moved each score from A to B: per source (in A's rank order) the change of log ECI_sem and of
-    each Shapley contribution, Δφ_t = φ_t(B) − φ_t(A) (the scores themselves are in :func:`compare_table`).
+    """Which terms moved each score from A to B: per source (in A's rank order) the change of log ECI_sem, of each
+    Shapley contribution, Δφ_t = φ_t(B) − φ_t(A), and of the base v(∅) (the scores themselves are in
+    :func:`compare_table`).
 
-    The contributions of one setting sum to its log ECI_sem exactly (φ_c + φ_h + φ_ρ + φ_div, Shapley efficiency),
-    so the four Δφ sum to Δ log ECI_sem: the table splits each source's move among the terms. ``a`` and ``b`` are
-    ``ScoreResult.sources`` computed with contributions.
+    For one setting log ECI_sem = v(∅) + φ_c + φ_h + φ_ρ + φ_div exactly (Shapley efficiency; v(∅) = log of the
+    false-negative discount averaged over the triplets with a non-zero residual, 0 unless φ > 0 or some residuals
+    vanish, docs/METRIC.md §2.3), so the five Δ columns sum to Δ log ECI_sem: the table splits each source's move
+    among the terms. ``a`` and ``b`` are ``ScoreResult.sources`` computed with contributions.
     """
     left = a.set_index("source").sort_values("rank", kind="stable")
     right = b.set_index("source").reindex(left.index)
@@ -68,6 +70,9 @@ def term_changes(a: pd.DataFrame, b: pd.DataFrame) -> pd.DataFrame:
     out = {"source": left.index.astype(str), "Δ log ECI_sem": log_b - log_a}
     for col in TERMS:
         out[f"Δ {TERM_NAMES[col]}"] = right[col].to_numpy(float) - left[col].to_numpy(float)
+    base_a = log_a - left[list(TERMS)].to_numpy(float).sum(axis=1)
+    base_b = log_b - right[list(TERMS)].to_numpy(float).sum(axis=1)
+    out[f"Δ {TERM_NAMES['base']}"] = base_b - base_a
     return pd.DataFrame(out).reset_index(drop=True)
 
 

@@ -271,6 +271,7 @@ class Pending:
     key: tuple
     kind: str
     progress: Progress | None = None
+    error: str | None = None  # the job failed: what went wrong (never raised into the page)
 
 
 SETTLE_S = 0.8
@@ -307,17 +308,27 @@ def _job(kind: str, ds: Dataset, spec: str, req: ScoreRequest, prep: Prepared, *
     if jobs.get(key) is None and (force or _settled(key)):
         jobs.submit(key, run)
     started = jobs.started(key) or time.time()
+    failed = jobs.error(key)
+    if failed is not None:
+        return Pending(None, time.time() - started, key, kind, progress, f"{type(failed).__name__}: {failed}")
     return Pending(jobs.result_if_ready(key), time.time() - started, key, kind, progress)
 
 
 def contributions(ds: Dataset, spec: str, req: ScoreRequest, prep: Prepared, *, wait: bool = False) -> Pending:
     """Exact Shapley contributions φ_c, φ_h, φ_ρ, φ_div per source (8 log-dets per source), on a background
-    thread so a slider never waits for them. ``wait``: start now and block until they are ready."""
-    pending = _job("contributions", ds, spec, req, prep, force=wait, uncertainty=False, contributions=True)
-    if wait and pending.value is None:
-        caches()["contributions"].get(pending.key).result()
+    thread so a slider never waits for them. ``wait``: the result now — the running job's, or computed in this
+    thread (a fraction of a second) rather than queued behind a bootstrap, and kept for the other pages."""
+    if not wait:
         return _job("contributions", ds, spec, req, prep, uncertainty=False, contributions=True)
-    return pending
+    key, jobs = scores_key(ds, spec, req), caches()["contributions"]
+    value = jobs.result_if_ready(key)
+    running = jobs.get(key)
+    if value is None and running is not None and running.running():
+        value = running.result()  # a running job cannot be cancelled any more
+    if value is None:
+        value = score_prepared(prep, req.config, sources=req.source_list, uncertainty=False, contributions=True)
+        jobs.put(key, value)
+    return Pending(value, 0.0, key, "contributions")
 
 
 def uncertainty(ds: Dataset, spec: str, req: ScoreRequest, prep: Prepared) -> Pending:
@@ -327,8 +338,10 @@ def uncertainty(ds: Dataset, spec: str, req: ScoreRequest, prep: Prepared) -> Pe
 
 
 def uncertainty_ready(ds: Dataset, spec: str, req: ScoreRequest) -> ScoreResult | None:
-    """The finished uncertainty result for exactly these settings, without starting anything."""
-    return caches()["uncertainty"].result_if_ready(scores_key(ds, spec, req))
+    """The finished uncertainty result for exactly these settings, without starting anything (``None`` also when
+    the job failed: :func:`uncertainty` says why)."""
+    jobs, key = caches()["uncertainty"], scores_key(ds, spec, req)
+    return None if jobs.error(key) is not None else jobs.result_if_ready(key)
 
 
 def projection(ds: Dataset, spec: str, prep: Prepared, cap: int, seed: int) -> Projection:

@@ -133,7 +133,7 @@ def lower_priority() -> None:
 class Worker:
     """One low-priority daemon thread that runs queued jobs in order (a server or a test run that ends does not
     wait for a bootstrap nobody will read). Several :class:`Jobs` may share one: each job already uses every core
-    (``uncertainty.map_sources``), so two jobs side by side only slow each other down — on the 100k benchmark set
+    (``parallel.map_sources``), so two jobs side by side only slow each other down — on the 100k benchmark set
     the contributions and the bootstrap run one after the other finish sooner than side by side."""
 
     def __init__(self) -> None:
@@ -188,6 +188,19 @@ class Jobs:
                 self._started.pop(k, None)
             return fut
 
+    def put(self, key: Hashable, value: Any) -> None:
+        """Record a result computed outside the worker (by a page that could not wait in the queue) as the finished
+        job of ``key``; a queued job for ``key`` is cancelled (one already running finishes unread)."""
+        fut: Future = Future()
+        fut.set_result(value)
+        with self._guard:
+            old = self._futures.get(key)
+            if old is not None and not old.done():
+                old.cancel()
+            self._futures[key] = fut
+            self._futures.move_to_end(key)
+            self._started[key] = time.time()
+
     def get(self, key: Hashable) -> Future | None:
         with self._guard:
             return self._futures.get(key)
@@ -203,3 +216,10 @@ class Jobs:
         if fut is None or not fut.done() or fut.cancelled():
             return None
         return fut.result()
+
+    def error(self, key: Hashable) -> BaseException | None:
+        """The error the job of ``key`` failed with, if it did."""
+        fut = self.get(key)
+        if fut is None or not fut.done() or fut.cancelled():
+            return None
+        return fut.exception()
