@@ -60,12 +60,15 @@ def main() -> None:
         contrib = {side: data.contributions(s.dataset, s.ctx.encoder, data.ScoreRequest(c, s.request.sources),
                                             s.prep, wait=True).value for side, c in cfg.items()}
     terms = compare.term_changes(contrib["A"].sources, contrib["B"].sources)
+    base = terms.columns[-1]  # Δ v(∅): shown only when the sides differ in it (a different FN penalty φ)
+    if not (terms[base].abs() > 1e-9).any():
+        terms = terms.drop(columns=base)
     st.dataframe(terms, hide_index=True, width="stretch",
                  column_config={c: st.column_config.NumberColumn(format="%+.3f") for c in terms.columns[1:]})
     st.caption("Shapley contributions of log ECI_sem, as on the leaderboard: under each setting they and the base "
-               "v(∅) add up to its log ECI_sem, so the five Δ columns add up to Δ log ECI_sem — a source's move, "
-               "split among the terms that made it. v(∅) is the false-negative discount (and any zero residuals): "
-               "it moves only when the FN penalty φ differs between the sides.")
+               "v(∅) add up to its log ECI_sem, so the Δ columns add up to Δ log ECI_sem — a source's move, split "
+               "among the terms that made it. v(∅) is the false-negative discount (and any zero residuals); it has "
+               "a column only when it differs between the sides (a different FN penalty φ).")
     left, right = st.columns([3, 2], gap="large")
     left.markdown("**Settings**")
     left.dataframe(compare.settings_table(cfg["A"], cfg["B"], dim), hide_index=True, width="stretch")
