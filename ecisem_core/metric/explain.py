@@ -31,6 +31,15 @@ TERM_LABELS = {
 }
 """Display names of the Shapley terms (columns of ``ScoreResult.sources``)."""
 
+PHI_COLUMNS = ("phi_c", "phi_h", "phi_rho", "phi_div")
+"""The Shapley contributions of log ECI_sem in ``ScoreResult.sources`` (docs/METRIC.md §2.3)."""
+
+
+def base_values(sources: pd.DataFrame) -> np.ndarray:
+    """v(∅) per row of ``sources``: log ECI_sem − (φ_c + φ_h + φ_ρ + φ_div), the part of log ECI_sem no term
+    carries (the false-negative discount and any zero residuals; 0 without them)."""
+    return np.log(sources["eci_sem"].to_numpy(float)) - sources[list(PHI_COLUMNS)].to_numpy(float).sum(axis=1)
+
 CUT_MEANING = {
     "c": "low target consistency: the encoder hardly prefers the positive (possible false negative)",
     "h": "easy negative: far from the query",
@@ -49,13 +58,11 @@ def term_differences(sources: pd.DataFrame, a: str, b: str) -> pd.DataFrame:
         if name not in table.index:
             raise KeyError(f"unknown source {name!r}")
     rows = []
-    phis = ["phi_c", "phi_h", "phi_rho", "phi_div"]
     log_a, log_b = (float(np.log(table.at[n, "eci_sem"])) for n in (a, b))
-    for col in phis:
+    for col in PHI_COLUMNS:
         va, vb = float(table.at[a, col]), float(table.at[b, col])
         rows.append((col, TERM_LABELS[col], va, vb, va - vb))
-    base_a = log_a - sum(float(table.at[a, c]) for c in phis)
-    base_b = log_b - sum(float(table.at[b, c]) for c in phis)
+    base_a, base_b = base_values(table.loc[[a, b]])
     if abs(base_a - base_b) > 1e-9:
         rows.append(("base", TERM_LABELS["base"], base_a, base_b, base_a - base_b))
     rows.append(("total", "Δ log ECI_sem", log_a, log_b, log_a - log_b))

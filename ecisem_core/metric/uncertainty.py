@@ -66,9 +66,13 @@ def _score_weighted(r32: np.ndarray, w: np.ndarray, mult: np.ndarray | None, kap
     if total <= 0:
         return float("nan")
     if np.max(w[keep]) > FLOAT32_MAX_WEIGHT:
-        return coding_rate_qr(scaled_rows(np.asarray(r32[keep], dtype=np.float64), mult[keep] * w[keep], total),
-                              kappa)
+        return _rate_qr(r32[keep], mult[keep] * w[keep], total, kappa)
     return coding_rate(weighted_gram(r32[keep], mult[keep] * w[keep], total), kappa)
+
+
+def _rate_qr(rows: np.ndarray, w: np.ndarray, total: float, kappa: float) -> float:
+    """ECI_sem of ``rows`` with weights w (M = Σ w_i r̂_i r̂_iᵀ / total) by a float64 QR (:func:`coding_rate_qr`)."""
+    return coding_rate_qr(scaled_rows(np.asarray(rows, dtype=np.float64), w, total), kappa)
 
 
 def _rowside_qr(samples: list[SourceSample], js: list[int], scale: np.ndarray, kappa: float) -> np.ndarray:
@@ -78,8 +82,7 @@ def _rowside_qr(samples: list[SourceSample], js: list[int], scale: np.ndarray, k
     for k in range(scale.shape[0]):
         for i, j in enumerate(js):
             keep = scale[k, i] > 0
-            r = np.asarray(samples[j].residuals, dtype=np.float64)[keep]
-            out[k, i] = coding_rate_qr(r * np.sqrt(scale[k, i, keep])[:, None], kappa)
+            out[k, i] = _rate_qr(np.asarray(samples[j].residuals)[keep], scale[k, i, keep], 1.0, kappa)
     return out
 
 

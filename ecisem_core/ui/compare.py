@@ -7,6 +7,7 @@ import pandas as pd
 
 from ecisem_core.config import ScoreConfig
 from ecisem_core.downstream.agreement import rank_correlations
+from ecisem_core.metric.explain import PHI_COLUMNS, base_values
 from ecisem_core.metric.presets import FITTED_DIM, get_preset, presets
 from ecisem_core.report.figures import TERM_NAMES
 from ecisem_core.ui.tables import rank_arrow
@@ -49,10 +50,6 @@ def compare_table(a: pd.DataFrame, b: pd.DataFrame) -> pd.DataFrame:
     }).sort_values("rank A", kind="stable").reset_index(drop=True)
 
 
-TERMS = ("phi_c", "phi_h", "phi_rho", "phi_div")
-"""The Shapley contributions of log ECI_sem (docs/METRIC.md §2.3), in the order the leaderboard draws them."""
-
-
 def term_changes(a: pd.DataFrame, b: pd.DataFrame) -> pd.DataFrame:
     """Which terms moved each score from A to B: per source (in A's rank order) the change of log ECI_sem, of each
     Shapley contribution, Δφ_t = φ_t(B) − φ_t(A), and of the base v(∅) (the scores themselves are in
@@ -68,11 +65,9 @@ def term_changes(a: pd.DataFrame, b: pd.DataFrame) -> pd.DataFrame:
     log_a = np.log(left["eci_sem"].to_numpy(float))
     log_b = np.log(right["eci_sem"].to_numpy(float))
     out = {"source": left.index.astype(str), "Δ log ECI_sem": log_b - log_a}
-    for col in TERMS:
+    for col in PHI_COLUMNS:
         out[f"Δ {TERM_NAMES[col]}"] = right[col].to_numpy(float) - left[col].to_numpy(float)
-    base_a = log_a - left[list(TERMS)].to_numpy(float).sum(axis=1)
-    base_b = log_b - right[list(TERMS)].to_numpy(float).sum(axis=1)
-    out[f"Δ {TERM_NAMES['base']}"] = base_b - base_a
+    out[f"Δ {TERM_NAMES['base']}"] = base_values(right) - base_values(left)
     return pd.DataFrame(out).reset_index(drop=True)
 
 

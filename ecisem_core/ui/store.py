@@ -210,16 +210,17 @@ class Jobs:
         with self._guard:
             return self._started.get(key)
 
+    def _finished(self, key: Hashable) -> Future | None:
+        """The future of ``key`` if its job ran to the end (with a result or an error)."""
+        fut = self.get(key)
+        return fut if fut is not None and fut.done() and not fut.cancelled() else None
+
     def result_if_ready(self, key: Hashable) -> Any | None:
         """The job's result when it finished without error, else ``None`` (raises the job's error if it failed)."""
-        fut = self.get(key)
-        if fut is None or not fut.done() or fut.cancelled():
-            return None
-        return fut.result()
+        fut = self._finished(key)
+        return None if fut is None else fut.result()
 
     def error(self, key: Hashable) -> BaseException | None:
         """The error the job of ``key`` failed with, if it did."""
-        fut = self.get(key)
-        if fut is None or not fut.done() or fut.cancelled():
-            return None
-        return fut.exception()
+        fut = self._finished(key)
+        return None if fut is None else fut.exception()
