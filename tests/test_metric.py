@@ -221,3 +221,41 @@ def test_coding_rate_qr_holds_where_a_float32_gram_is_not_positive_definite():
         coding_rate(weighted_gram(r.astype(np.float32), w), 768.0)
     a = r * np.sqrt(w / 500)[:, None]
     assert coding_rate_qr(a, 768.0) == pytest.approx(coding_rate(weighted_gram(r, w), 768.0), rel=1e-9)
+
+
+def test_row_floors_and_the_skipped_flush_change_no_value():
+    from ecisem_core.metric.logdet import row_floors, scaled_rows
+
+    r = np.array([[0.0, -0.25, 0.5], [0.0, 0.0, 0.0], [3e-30, 1.0, -2.0]], dtype=np.float32)
+    assert row_floors(r).tolist() == pytest.approx([0.25, math.inf, 3e-30], rel=1e-6)
+    assert row_floors(r).dtype == np.float32
+    rng = np.random.default_rng(3)
+    for tiny in (False, True):  # True: some scaled entries fall below the flush bound, so the flush must run
+        r32 = rng.standard_normal((300, 20)).astype(np.float32)
+        if tiny:
+            r32[rng.random(r32.shape) < 0.02] = 6e-19
+        w = np.exp(rng.uniform(np.log(1e-9), 0.0, 300))
+        plain = scaled_rows(r32, w, 417.0)
+        fast = scaled_rows(r32.copy(), w, 417.0, floor=row_floors(r32), overwrite=True)
+        assert np.array_equal(plain, fast)
+        assert (np.abs(plain[plain != 0]) >= math.sqrt(np.finfo(np.float32).tiny)).all()
+    kept = r32.copy()
+    scaled_rows(kept, w, 417.0, floor=row_floors(r32))  # overwrite=False: the input is left alone
+    assert np.array_equal(kept, r32)
+
+
+def test_cholesky_diagonal_by_hand_in_place_and_on_bad_input():
+    from ecisem_core.metric.cholesky import cholesky_diagonal
+
+    # [[4, 2], [2, 5]] = L Lᵀ with L = [[2, 0], [1, 2]]: diagonal (2, 2)
+    assert cholesky_diagonal(np.array([[4.0, 2.0], [2.0, 5.0]])).tolist() == [2.0, 2.0]
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((50, 30))
+    m = a.T @ a + np.eye(30)
+    assert np.allclose(cholesky_diagonal(m.copy()), np.diag(np.linalg.cholesky(m)), rtol=1e-12)
+    assert cholesky_diagonal(np.empty((0, 0))).shape == (0,)
+    with pytest.raises(np.linalg.LinAlgError, match="not positive definite"):
+        cholesky_diagonal(np.array([[1.0, 2.0], [2.0, 1.0]]))
+    for bad in (m.astype(np.float32), np.asfortranarray(m[:, :29]), m[::2, ::2], np.ones(3)):
+        with pytest.raises(ValueError, match="C-contiguous"):
+            cholesky_diagonal(bad)

@@ -7,6 +7,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ecisem_core.errors import InputError
 from ecisem_core.curation.negatives import (
@@ -334,7 +336,19 @@ def test_average_ranks_match_scipy():
     from scipy.stats import rankdata
 
     x = np.array([3.0, 1.0, 3.0, 2.0, 1.0, 5.0])
-    assert average_ranks(x).tolist() == rankdata(x).tolist()
+    # hand-checked: 1.0 ×2 → ranks 1, 2 → 1.5; 2.0 → 3; 3.0 ×2 → 4, 5 → 4.5; 5.0 → 6
+    assert average_ranks(x).tolist() == [4.5, 1.5, 4.5, 3.0, 1.5, 6.0] == rankdata(x).tolist()
+    assert np.isnan(average_ranks(np.array([1.0, np.nan]))).all() and average_ranks(np.array([])).shape == (0,)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.sampled_from([-1.0, 0.0, 0.5, 2.0, 1e300, -np.inf, np.inf]) | st.floats(allow_nan=False),
+                max_size=40))
+def test_average_ranks_equal_scipy_on_any_values(values: list[float]) -> None:
+    from scipy.stats import rankdata
+
+    x = np.array(values, dtype=np.float64)
+    assert np.array_equal(average_ranks(x), rankdata(x, method="average"))
 
 
 def test_precision_at_k_shares_ties_pro_rata():

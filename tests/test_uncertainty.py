@@ -8,7 +8,8 @@ import pytest
 
 from ecisem_core.metric.eci_sem import eci_sem
 from ecisem_core.metric.uncertainty import (
-    SourceSample, _score_weighted, centre, bootstrap_scores, intervals, pairwise_prob, rank_stability, ranks_desc,
+    SourceSample, _score_weighted, bootstrap_scores, centre, intervals, large_rows, pairwise_prob, rank_stability,
+    ranks_desc,
 )
 
 
@@ -24,7 +25,7 @@ def test_float32_gram_matches_float64_score():
     s = sample("a", 300, 64, 0, 0.2)
     w = np.random.default_rng(1).uniform(0, 0.2, 300)
     exact = eci_sem(s.residuals, w, 128.0).score
-    assert _score_weighted(s.residuals.astype(np.float32), w, None, 128.0) == pytest.approx(exact, rel=1e-5)
+    assert _score_weighted(large_rows(s.residuals), w, None, 128.0) == pytest.approx(exact, rel=1e-5)
 
 
 def test_multiplicities_equal_repeated_rows():
@@ -33,7 +34,27 @@ def test_multiplicities_equal_repeated_rows():
     mult = np.random.default_rng(4).integers(0, 3, 50).astype(float)
     rep = np.repeat(np.arange(50), mult.astype(int))
     direct = eci_sem(s.residuals[rep], w[rep], 16.0).score
-    assert _score_weighted(s.residuals.astype(np.float32), w, mult, 16.0) == pytest.approx(direct, rel=1e-5)
+    assert _score_weighted(large_rows(s.residuals), w, mult, 16.0) == pytest.approx(direct, rel=1e-5)
+
+
+def test_rows_flushed_once_give_the_values_of_a_flush_per_draw():
+    """Real residuals hold entries near 1e-33 in every row: large_rows zeroes them once, and a draw (multiplicities,
+    weights down to 1e-9) must give bit for bit the value of the plain path (scale, flush, Gram, log-det)."""
+    from ecisem_core.metric.logdet import coding_rate, weighted_gram
+
+    rng = np.random.default_rng(5)
+    r = rng.normal(size=(500, 40)).astype(np.float32)
+    r[np.arange(500), rng.integers(0, 40, 500)] = 6e-34
+    r[:5, 0] = 3e-18  # kept by the one-off flush, flushed by a draw whose scale is small enough
+    r /= np.linalg.norm(r, axis=1, keepdims=True)
+    rows = large_rows(r)
+    assert not (np.abs(rows.flushed[rows.flushed != 0]) < 1.1e-19).any() and (rows.flushed[:5, 0] != 0).all()
+    for w in (np.exp(rng.uniform(np.log(1e-9), 0.0, 500)), np.full(500, 0.5)):
+        for mult in (None, rng.integers(0, 3, 500).astype(float)):
+            m = np.ones(500) if mult is None else mult
+            keep = m > 0
+            plain = coding_rate(weighted_gram(r[keep], m[keep] * w[keep], m.sum()), 80.0)
+            assert _score_weighted(rows, w, mult, 80.0) == plain
 
 
 def test_bootstrap_interval_contains_estimate_and_orders_sources():
@@ -76,7 +97,7 @@ def _one_at_a_time(samples, w, kappa, n_boot, seed):
     out = np.full((n_boot, len(samples)), np.nan)
     for j, s in enumerate(samples):
         mult = counts[:, np.searchsorted(present, s.query_codes)]
-        out[:, j] = [_score_weighted(s.residuals.astype(np.float32), w[j], mult[b], kappa) for b in range(n_boot)]
+        out[:, j] = [_score_weighted(large_rows(s.residuals), w[j], mult[b], kappa) for b in range(n_boot)]
     return out
 
 

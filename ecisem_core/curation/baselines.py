@@ -11,15 +11,29 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy.stats import rankdata
 
 from ecisem_core.curation.fn_score import flag_triplets
 from ecisem_core.curation.rules import FlagConfig, absolute_margin_rule, relative_margin_rule
 
 
 def average_ranks(x: np.ndarray) -> np.ndarray:
-    """1-based ranks with ties given their average rank: scipy's ``rankdata(method="average")`` (float64)."""
-    return rankdata(np.asarray(x, dtype=np.float64), method="average")
+    """1-based ranks with ties given their average rank, as scipy's ``rankdata(method="average")`` (float64; all
+    NaN when any value is NaN). In numpy: ``scipy.stats`` takes 0.4 s to import, on every start of the app.
+
+    >>> average_ranks(np.array([3.0, 1.0, 3.0, 2.0])).tolist()
+    [3.5, 1.0, 3.5, 2.0]
+    """
+    x = np.asarray(x, dtype=np.float64).ravel()
+    if x.size == 0 or np.isnan(x).any():
+        return np.full(x.shape, np.nan)
+    order = np.argsort(x, kind="stable")
+    ordered = x[order]
+    first = np.r_[True, ordered[1:] != ordered[:-1]]  # the first of each group of equal values
+    starts = np.flatnonzero(first)
+    ends = np.r_[starts[1:], x.size]  # positions start … end − 1 (0-based) share the ranks start + 1 … end
+    ranks = np.empty(x.size)
+    ranks[order] = ((starts + ends + 1) / 2.0)[np.cumsum(first) - 1]
+    return ranks
 
 
 def roc_auc(labels: np.ndarray, scores: np.ndarray) -> float:

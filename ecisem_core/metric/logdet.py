@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ecisem_core.metric.cholesky import cholesky_diagonal
+
 
 def flush_tiny(a: np.ndarray) -> np.ndarray:
     """``a`` (changed in place) with every entry smaller in size than √(smallest normal number) of its dtype set
@@ -28,17 +30,40 @@ def flush_tiny(a: np.ndarray) -> np.ndarray:
     dropped adds less than the smallest normal number (1.2e-38 in float32) to an entry of M, below the rounding of
     any entry it could change.
     """
-    bound = np.sqrt(np.finfo(a.dtype).tiny)
+    bound = _flush_bound(a.dtype)
     a[(a > -bound) & (a < bound)] = 0
     return a
 
 
-def scaled_rows(residuals: np.ndarray, w: np.ndarray, total: float | None = None) -> np.ndarray:
+def _flush_bound(dtype: np.dtype) -> np.floating:
+    """√(smallest normal number) of ``dtype``, the bound of :func:`flush_tiny`."""
+    return np.sqrt(np.finfo(dtype).tiny)
+
+
+def scaled_rows(residuals: np.ndarray, w: np.ndarray, total: float | None = None, *,
+                floor: np.ndarray | None = None, overwrite: bool = False) -> np.ndarray:
     """A with rows A_i = sqrt(w_i / T)·r̂_i (T = N unless ``total`` is given), in the residuals' float precision,
-    tiny entries flushed (:func:`flush_tiny`)."""
+    tiny entries flushed (:func:`flush_tiny`).
+
+    ``floor``: each row's smallest non-zero |r̂_ij| (:func:`row_floors`). Rounding is monotone, so when every
+    floor·sqrt(w_i/T) is at least the flush bound no entry of A can be below it and the flush, a no-op then, is
+    skipped (it is a tenth of a bootstrap draw). ``overwrite``: the residuals are a copy the caller no longer
+    needs and are scaled in place. Neither changes a value.
+    """
     r = _float(residuals)
     scale = (np.asarray(w, dtype=np.float64) / (max(r.shape[0], 1) if total is None else total)).astype(r.dtype)
-    return flush_tiny(r * np.sqrt(scale)[:, None])
+    root = np.sqrt(scale)
+    a = np.multiply(r, root[:, None], out=r if overwrite and r is residuals else None)
+    if floor is None or np.any(floor * root < _flush_bound(a.dtype)):
+        flush_tiny(a)
+    return a
+
+
+def row_floors(residuals: np.ndarray) -> np.ndarray:
+    """Each row's smallest non-zero |entry| (inf for a row of zeros), in the residuals' precision: the ``floor``
+    of :func:`scaled_rows`."""
+    r = _float(residuals)
+    return np.where(r != 0, np.abs(r), np.inf).min(axis=1, initial=np.inf).astype(r.dtype)
 
 
 def weighted_grams(residuals: np.ndarray, ws: np.ndarray, total: float | None = None) -> np.ndarray:
@@ -60,9 +85,11 @@ def weighted_grams(residuals: np.ndarray, ws: np.ndarray, total: float | None = 
     return out
 
 
-def weighted_gram(residuals: np.ndarray, w: np.ndarray, total: float | None = None) -> np.ndarray:
-    """M = (1/T) Σ_i w_i r̂_i r̂_iᵀ on the smaller side (see the module docstring)."""
-    return _gram(scaled_rows(residuals, w, total))
+def weighted_gram(residuals: np.ndarray, w: np.ndarray, total: float | None = None, *,
+                  floor: np.ndarray | None = None, overwrite: bool = False) -> np.ndarray:
+    """M = (1/T) Σ_i w_i r̂_i r̂_iᵀ on the smaller side (see the module docstring); ``floor`` and ``overwrite`` as
+    in :func:`scaled_rows`."""
+    return _gram(scaled_rows(residuals, w, total, floor=floor, overwrite=overwrite))
 
 
 def _gram(a: np.ndarray) -> np.ndarray:
@@ -72,11 +99,11 @@ def _gram(a: np.ndarray) -> np.ndarray:
 
 
 def logdet_i_plus_gram(gram: np.ndarray, kappa: float) -> float:
-    """log det(I + κ G) for a symmetric PSD Gram matrix G (float64 Cholesky)."""
+    """log det(I + κ G) = 2 Σ_j log L_jj for a symmetric PSD Gram matrix G, L the float64 Cholesky factor of
+    I + κG (LAPACK in place, :func:`ecisem_core.metric.cholesky.cholesky_diagonal`)."""
     m = np.multiply(gram, kappa, dtype=np.float64)  # the float64 copy and the product in one pass
     m.flat[:: m.shape[0] + 1] += 1.0  # the diagonal
-    chol = np.linalg.cholesky(m)
-    return float(2.0 * np.log(np.diag(chol)).sum())
+    return float(2.0 * np.log(cholesky_diagonal(m)).sum())
 
 
 def coding_rate_qr(a: np.ndarray, kappa: float) -> float:

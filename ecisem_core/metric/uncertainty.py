@@ -27,7 +27,8 @@ import numpy as np
 import pandas as pd
 
 from ecisem_core.metric.logdet import (
-    coding_rate, coding_rate_qr, coding_rates_rowside, row_grams, scaled_rows, weighted_gram,
+    coding_rate, coding_rate_qr, coding_rates_rowside, flush_tiny, row_floors, row_grams, scaled_rows,
+    weighted_gram,
 )
 from ecisem_core.metric.parallel import Ticker, _ticked, map_sources, split_draws
 from ecisem_core.metric.terms import semantic_locality, target_consistency, weights
@@ -56,7 +57,28 @@ floored term to that power), where float32 rounding of κM exceeds the identity 
 definite: those log-dets are taken from a QR factor in float64 instead (:func:`logdet.coding_rate_qr`)."""
 
 
-def _score_weighted(r32: np.ndarray, w: np.ndarray, mult: np.ndarray | None, kappa: float) -> float:
+@dataclass(frozen=True)
+class Rows:
+    """A large source's sampled residual rows in float32, as the bootstrap and rank stability read them: ``raw``
+    (for the float64 QR path), ``flushed`` (entries below the flush bound zeroed once: a scale of at most 1 keeps
+    them below it, so every draw would zero them again) and ``floor``, each flushed row's smallest non-zero
+    |entry| (:func:`~ecisem_core.metric.logdet.row_floors`). Real embeddings have such entries in every row
+    (all-MiniLM-L6-v2: down to 1e-37), so without this each draw paid a full flush pass; now it pays one only
+    when a scale could take a kept entry below the bound. The values are the same."""
+
+    raw: np.ndarray
+    flushed: np.ndarray
+    floor: np.ndarray
+
+
+def large_rows(residuals: np.ndarray) -> Rows:
+    """:class:`Rows` of one source's residuals."""
+    raw = np.ascontiguousarray(residuals, dtype=np.float32)
+    flushed = flush_tiny(raw.copy())
+    return Rows(raw, flushed, row_floors(flushed))
+
+
+def _score_weighted(rows: Rows, w: np.ndarray, mult: np.ndarray | None, kappa: float) -> float:
     """ECI_sem of rows r̂ with weights w, each row counted ``mult`` times: M = Σ m_i w_i r̂_i r̂_iᵀ / Σ m_i
     (float32 Gram matrix, float64 log-det; float64 QR when a weight exceeds :data:`FLOAT32_MAX_WEIGHT`)."""
     if mult is None:
@@ -65,9 +87,15 @@ def _score_weighted(r32: np.ndarray, w: np.ndarray, mult: np.ndarray | None, kap
     total = mult.sum()
     if total <= 0:
         return float("nan")
-    if np.max(w[keep]) > FLOAT32_MAX_WEIGHT:
-        return _rate_qr(r32[keep], mult[keep] * w[keep], total, kappa)
-    return coding_rate(weighted_gram(r32[keep], mult[keep] * w[keep], total), kappa)
+    everyone = bool(keep.all())
+    wk = w if everyone else w[keep]
+    if np.max(wk) > FLOAT32_MAX_WEIGHT:
+        return _rate_qr(rows.raw[keep], mult[keep] * wk, total, kappa)
+    if everyone:
+        return coding_rate(weighted_gram(rows.flushed, mult * wk, total, floor=rows.floor), kappa)
+    # rows[keep] is a fresh copy: scaled in place
+    return coding_rate(weighted_gram(rows.flushed[keep], mult[keep] * wk, total, floor=rows.floor[keep],
+                                     overwrite=True), kappa)
 
 
 def _rate_qr(rows: np.ndarray, w: np.ndarray, total: float, kappa: float) -> float:
@@ -117,11 +145,11 @@ def bootstrap_scores(samples: list[SourceSample], w: list[np.ndarray], kappa: fl
             ticker.tick(len(draws) * len(js))
         return rates
 
-    r32 = {j: np.ascontiguousarray(samples[j].residuals, dtype=np.float32) for j in large}
+    big = {j: large_rows(samples[j].residuals) for j in large}
 
     def one(j: int, draws: range) -> np.ndarray:
         mult = counts[draws.start:draws.stop, local[j]].astype(np.float64)  # this part's draws only
-        return np.array([_ticked(ticker, _score_weighted(r32[j], w[j], m, kappa)) for m in mult])
+        return np.array([_ticked(ticker, _score_weighted(big[j], w[j], m, kappa)) for m in mult])
 
     for (js, draws), values in run_tasks(samples, groups, large, n_boot, rows, one):
         out[draws.start:draws.stop, js] = values
@@ -313,12 +341,12 @@ def rank_stability(samples: list[SourceSample], tau: float, alpha: float, beta: 
             ticker.tick(len(trial) * len(js))
         return rates
 
-    r32 = {j: np.ascontiguousarray(samples[j].residuals, dtype=np.float32) for j in large}
+    big = {j: large_rows(samples[j].residuals) for j in large}
 
     def one(j: int, trial: range) -> np.ndarray:
         s = samples[j]
         return np.array([
-            _ticked(ticker, _score_weighted(r32[j], _discounted(weights(
+            _ticked(ticker, _score_weighted(big[j], _discounted(weights(
                 target_consistency(s.delta, t), semantic_locality(s.delta, t), s.rho, a, b, g), s.discount),
                 None, kappa))
             for t, a, b, g in settings[trial.start:trial.stop]

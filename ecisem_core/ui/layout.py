@@ -75,6 +75,7 @@ def scored() -> Scored | None:
         return None
     try:
         prep = data.prepared(ctx.dataset, ctx.encoder)
+        mark("prepared")
         req = data.request(ctx.view, ctx.dataset, prep.dim)
         result = data.scores(ctx.dataset, ctx.encoder, req, prep)
     except InputError as exc:
