@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 from hypothesis import given, strategies as st
@@ -48,3 +49,30 @@ def test_progress_updates_from_many_threads_read_as_one_pair():
         t.join()
     done, total = p.snapshot()
     assert done == 499 and 1000 <= total <= 1003
+
+
+def test_background_work_pauses_while_interactive_work_runs():
+    from ecisem_core.ui.store import Foreground
+
+    gate = Foreground()
+    t0 = time.perf_counter()
+    gate.pause_point()  # nothing interactive: no wait
+    assert time.perf_counter() - t0 < 0.05
+    done = threading.Event()
+
+    def background() -> None:
+        gate.pause_point()
+        done.set()
+
+    with gate:
+        with gate:  # two sessions at once: the gate opens when both are out
+            worker = threading.Thread(target=background)
+            worker.start()
+            assert not done.wait(0.2)  # held while a slider's scores are computed
+        assert not done.wait(0.1)
+    assert done.wait(2.0)  # released at once when the last one leaves
+    worker.join()
+    t0 = time.perf_counter()
+    with gate:
+        gate.pause_point(timeout=0.1)  # the safety net: never stuck for good
+    assert 0.09 <= time.perf_counter() - t0 < 1.0

@@ -33,8 +33,9 @@ class EciSem:
         return self.score / self.dim
 
 
-def eci_sem(residuals: np.ndarray, w: np.ndarray, kappa: float) -> EciSem:
-    """ECI_sem, info and diversity for residual directions (N×d) and weights (N,).
+def eci_sem(residuals: np.ndarray, w: np.ndarray, kappa: float, floor: np.ndarray | None = None) -> EciSem:
+    """ECI_sem, info and diversity for residual directions (N×d) and weights (N,). ``floor``: the rows'
+    :func:`~ecisem_core.metric.logdet.row_floors`, which spares the Gram matrix a pass (same values).
 
     Tiny example (tests/test_metric.py): r̂ = e₁, e₂ in R², w = (1, 1), κ = 2 → M = I/2,
     ECI_sem = ½·log det(2I) = ln 2, info = 1, D = ln 2.
@@ -44,5 +45,5 @@ def eci_sem(residuals: np.ndarray, w: np.ndarray, kappa: float) -> EciSem:
     n, d = r.shape
     if n == 0:
         return EciSem(float("nan"), float("nan"), kappa, d)
-    gram = weighted_gram(r, w)
+    gram = weighted_gram(r, w, floor=floor)
     return EciSem(coding_rate(gram, kappa), float(np.trace(gram)), kappa, d)

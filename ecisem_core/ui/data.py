@@ -39,7 +39,7 @@ from ecisem_core.embed.projection import Projection, data_fingerprint, project, 
 from ecisem_core.score import Prepared, ScoreResult, prepare, score_prepared
 from ecisem_core.ui.paths import PROJECT_ROOT, data_root, resolve_tree_under_root, resolve_under_root
 from ecisem_core.ui.state import ENCODER_DEFAULT, ENCODER_TFIDF, HUB_PREFIX, PATH_PREFIX, ViewState
-from ecisem_core.ui.store import Jobs, Progress, Store, Worker, lower_priority
+from ecisem_core.ui.store import Jobs, Progress, Store, Worker, foreground, lower_priority
 import html
 
 DEMO_PATH = PROJECT_ROOT / "assets" / "demo" / "demo_triplets.jsonl"
@@ -257,9 +257,11 @@ def scores_key(ds: Dataset, spec: str, req: ScoreRequest) -> tuple:
 def scores(ds: Dataset, spec: str, req: ScoreRequest, prep: Prepared) -> ScoreResult:
     """Scores for the current sliders: ECI_sem, info, diversity, classic ECI, counts, FN rate (the instant path:
     one log-det per source; no Shapley contributions, no uncertainty)."""
-    return caches()["scores"].get_or_compute(
-        scores_key(ds, spec, req), lambda: score_prepared(prep, req.config, uncertainty=False, contributions=False,
-                                                          sources=req.source_list))
+    def compute() -> ScoreResult:
+        with foreground:  # background jobs wait meanwhile
+            return score_prepared(prep, req.config, uncertainty=False, contributions=False, sources=req.source_list)
+
+    return caches()["scores"].get_or_compute(scores_key(ds, spec, req), compute)
 
 
 @dataclass
@@ -301,9 +303,13 @@ def _job(kind: str, ds: Dataset, spec: str, req: ScoreRequest, prep: Prepared, *
     jobs: Jobs = caches()[kind]
     progress: Progress = caches()["progress"].get_or_compute((kind, key), Progress)
 
+    def tick(done: int, total: int) -> None:  # after each log-det: the moment to let a slider's scores go first
+        foreground.pause_point()
+        progress.update(done, total)
+
     def run() -> ScoreResult:
         progress.start()
-        return score_prepared(prep, req.config, sources=req.source_list, progress=progress.update, **kw)
+        return score_prepared(prep, req.config, sources=req.source_list, progress=tick, **kw)
 
     if jobs.get(key) is None and (force or _settled(key)):
         jobs.submit(key, run)

@@ -76,6 +76,45 @@ BACKGROUND_NICE = 10
 path keeps the CPU when a bootstrap is running."""
 
 
+FOREGROUND_MAX_WAIT_S = 10.0
+"""Longest a background job waits for the interactive work in one go (a safety net: that work takes ~0.1 s)."""
+
+
+class Foreground:
+    """Interactive work in progress (a slider's instant scores): while any runs, background jobs wait between two
+    of their log-dets (:meth:`pause_point`), so the slider path has every core to itself. Lowering their priority
+    (:data:`BACKGROUND_NICE`) was not enough: the bootstrap's two threads still took part of the cores, the caches
+    and the GIL, and a slider's scores took 65–78 ms in the app against 40 ms alone. Counted, so several sessions
+    may be in the foreground at once."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._active = 0
+        self._idle = threading.Event()
+        self._idle.set()
+
+    def __enter__(self) -> Foreground:
+        with self._lock:
+            self._active += 1
+            self._idle.clear()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        with self._lock:
+            self._active -= 1
+            if self._active == 0:
+                self._idle.set()
+
+    def pause_point(self, timeout: float = FOREGROUND_MAX_WAIT_S) -> None:
+        """Return at once when no interactive work runs, else when it ends (or after ``timeout`` seconds). Never
+        call it from the interactive work itself."""
+        self._idle.wait(timeout)
+
+
+foreground = Foreground()
+"""The process's one :class:`Foreground`."""
+
+
 class Progress:
     """Units done out of a total for one background job, and when it began to run (not when it was queued):
     what the dashboard's progress bar and its estimate of the time left read. ``update`` is called from worker
