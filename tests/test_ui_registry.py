@@ -74,6 +74,32 @@ def test_jobs_drop_queued_work_for_old_settings():
     assert jobs.result_if_ready("s3") == "three"
 
 
+def test_a_nearly_done_job_is_waited_for_instead_of_a_whole_poll(monkeypatch):
+    """finishes_within waits for a running job whose estimated time left is shorter than the poll interval, and
+    returns at once for one that is far from done (or has not ticked yet)."""
+    from ecisem_core.ui import data
+    from ecisem_core.ui.store import Progress
+
+    jobs = Jobs()
+    monkeypatch.setattr(data, "caches", lambda: {"uncertainty": jobs})
+    gate = threading.Event()
+    jobs.submit("k", lambda: gate.wait(5) and "done")
+    progress = Progress()
+    progress.start(time.time() - 1.0)
+    pending = data.Pending(None, 1.0, "k", "uncertainty", progress)
+    progress.update(1, 100)  # 1 s for 1 of 100: about 99 s left
+    t0 = time.perf_counter()
+    assert not data.finishes_within(pending, 0.5) and time.perf_counter() - t0 < 0.1
+    progress.update(0, 100)  # no tick yet: no estimate, no wait
+    assert not data.finishes_within(pending, 0.5)
+    progress.update(99, 100)  # about 0.01 s left: waited for
+    threading.Timer(0.1, gate.set).start()
+    t0 = time.perf_counter()
+    assert data.finishes_within(pending, 0.5) and time.perf_counter() - t0 < 0.45
+    assert jobs.result_if_ready("k") == "done"
+    assert not jobs.wait("unknown", 0.1)
+
+
 def test_jobs_sharing_a_worker_run_one_after_the_other_in_submission_order():
     """The contributions and the bootstrap each use every core: one worker runs them in turn, never side by
     side, in the order they were asked for."""

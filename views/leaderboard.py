@@ -21,6 +21,8 @@ def wait_for(s: layout.Scored, kinds: tuple[str, ...], bootstrap: int, trials: i
     pending = {k: ready[k](s.dataset, s.ctx.encoder, s.request, s.prep) for k in kinds}
     if any(p.value is not None or p.error for p in pending.values()):
         st.rerun()
+    if any(data.finishes_within(p, POLL_SECONDS) for p in pending.values()):  # nearly done: no need for a poll
+        st.rerun()
     if "uncertainty" in kinds:
         fraction, text = progress_line(pending["uncertainty"].progress, "95% intervals, P(A > B), rank stability")
         st.progress(fraction, text=text)

@@ -17,6 +17,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from concurrent.futures import Future
+from concurrent.futures import wait as wait_futures
 from typing import Any
 
 
@@ -258,6 +259,14 @@ class Jobs:
         """The job's result when it finished without error, else ``None`` (raises the job's error if it failed)."""
         fut = self._finished(key)
         return None if fut is None else fut.result()
+
+    def wait(self, key: Hashable, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds for the job of ``key`` to end (with a result or an error); whether it did."""
+        fut = self.get(key)
+        if fut is None or fut.cancelled():
+            return False
+        done, _ = wait_futures([fut], timeout=max(timeout, 0.0))
+        return bool(done) and not fut.cancelled()
 
     def error(self, key: Hashable) -> BaseException | None:
         """The error the job of ``key`` failed with, if it did."""
