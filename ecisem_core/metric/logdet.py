@@ -54,7 +54,7 @@ def scaled_rows(residuals: np.ndarray, w: np.ndarray, total: float | None = None
     scale = (np.asarray(w, dtype=np.float64) / (max(r.shape[0], 1) if total is None else total)).astype(r.dtype)
     root = np.sqrt(scale)
     a = np.multiply(r, root[:, None], out=r if overwrite and r is residuals else None)
-    if floor is None or np.any(floor * root < _flush_bound(a.dtype)):
+    if floor is None or not np.all(floor * root >= _flush_bound(a.dtype)):  # NaN: flushed as before
         flush_tiny(a)
     return a
 
