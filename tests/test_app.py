@@ -18,7 +18,8 @@ import pytest
 from streamlit.runtime.pages_manager import PagesManager
 from streamlit.testing.v1 import AppTest, app_test
 
-from ecisem_core.ui.data import DEMO_PATH, WARM_UP_ENV
+from ecisem_core.ui.data import DEMO_PATH
+from ecisem_core.ui.projections import WARM_UP_ENV
 from ecisem_core.ui.paths import DATA_ROOT_ENV
 from ecisem_core.ui.share import decode
 from ecisem_core.ui.state import K, widget_key

@@ -11,7 +11,8 @@ from streamlit.testing.v1 import AppTest, app_test
 from test_app import APP, TIMEOUT, _NavigationPagesManager, demo_cache  # noqa: F401 - the fixture
 from test_bad_inputs import FILES
 
-from ecisem_core.ui.data import UPLOAD_TYPES, WARM_UP_ENV
+from ecisem_core.ui.data import UPLOAD_TYPES
+from ecisem_core.ui.projections import WARM_UP_ENV
 from ecisem_core.ui.paths import DATA_ROOT_ENV
 from ecisem_core.ui.state import K
 

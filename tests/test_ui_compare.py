@@ -12,7 +12,8 @@ from test_app import APP, _NavigationPagesManager, demo_cache  # noqa: F401 - th
 from ecisem_core.config import ScoreConfig
 from ecisem_core.metric.presets import get_preset
 from ecisem_core.ui import compare
-from ecisem_core.ui.data import DEMO_PATH, WARM_UP_ENV
+from ecisem_core.ui.data import DEMO_PATH
+from ecisem_core.ui.projections import WARM_UP_ENV
 
 
 def test_compare_table_ranks_moves_and_agreement():

@@ -14,7 +14,8 @@ from test_app import _NavigationPagesManager  # the dashboard tests' fix: every 
 
 from ecisem_core.report import figures
 from ecisem_core.ui import explorer as ex
-from ecisem_core.ui.data import DEMO_PATH, WARM_UP_ENV
+from ecisem_core.ui.data import DEMO_PATH
+from ecisem_core.ui.projections import WARM_UP_ENV
 
 
 def tiny() -> pd.DataFrame:

@@ -9,7 +9,7 @@ import streamlit as st
 
 from ecisem_core.embed.projection import CAP_PER_SOURCE
 from ecisem_core.report import figures
-from ecisem_core.ui import curate, data, explorer, layout, share
+from ecisem_core.ui import curate, data, explorer, layout, projections, share
 from ecisem_core.ui.state import K
 from ecisem_core.ui.store import Store
 from ecisem_core.ui.text import md_escape
@@ -148,12 +148,12 @@ def main() -> None:
     if s is None:
         return
     seed, cap = int(s.request.config.seed), int(st.session_state.get(K.CAP) or CAP_PER_SOURCE)
-    if data.projection_ready(s.dataset, s.ctx.encoder, cap, seed):
-        proj = data.projection(s.dataset, s.ctx.encoder, s.prep, cap, seed)
+    if projections.projection_ready(s.dataset, s.ctx.encoder, cap, seed):
+        proj = projections.projection(s.dataset, s.ctx.encoder, s.prep, cap, seed)
     else:
         with st.spinner(f"Computing the UMAP layout ({cap:,} triplets per source; once, then cached on disk)…",
                         show_time=True):
-            proj = data.projection(s.dataset, s.ctx.encoder, s.prep, cap, seed)
+            proj = projections.projection(s.dataset, s.ctx.encoder, s.prep, cap, seed)
     table, points = tables(s, proj)
     table = with_verdicts((*data.scores_key(s.dataset, s.ctx.encoder, s.request), proj.key), table)
     spec = filters(table, sorted(table["source"].astype(str).unique()))

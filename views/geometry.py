@@ -9,7 +9,7 @@ import streamlit as st
 
 from ecisem_core.embed.projection import query_links, selected_rows
 from ecisem_core.report import figures
-from ecisem_core.ui import data, layout
+from ecisem_core.ui import data, layout, projections
 from ecisem_core.ui.state import COLOUR_OPTIONS, RANGES, STEPS, K
 
 COLOUR_LABELS = {"role": "Role", "source": "Source", "c": "c consistency", "h": "h locality", "rho": "ρ residuality",
@@ -36,16 +36,16 @@ def main() -> None:
         return
     cap, colour = controls()
     seed = int(s.request.config.seed)
-    cached = data.projection_ready(s.dataset, s.ctx.encoder, cap, seed)
+    cached = projections.projection_ready(s.dataset, s.ctx.encoder, cap, seed)
     if cached:
-        proj = data.projection(s.dataset, s.ctx.encoder, s.prep, cap, seed)
+        proj = projections.projection(s.dataset, s.ctx.encoder, s.prep, cap, seed)
     else:
         with st.spinner(f"Computing the UMAP layout ({cap:,} triplets per source; once, then cached on disk)…",
                         show_time=True):
-            proj = data.projection(s.dataset, s.ctx.encoder, s.prep, cap, seed)
+            proj = projections.projection(s.dataset, s.ctx.encoder, s.prep, cap, seed)
 
     selected = set(s.result.sources["source"])
-    pts = proj.points.assign(label=data.projection_labels(s.dataset, s.ctx.encoder, s.prep, proj, SNIPPET))
+    pts = proj.points.assign(label=projections.projection_labels(s.dataset, s.ctx.encoder, s.prep, proj, SNIPPET))
     pts = pts[(pts["role"] != "negative") | pts["source"].isin(selected)].reset_index(drop=True)
     values = data.row_values(s.prep, s.result, ["c", "h", "rho", "w", "fn_score"])
     is_neg = (pts["role"] == "negative").to_numpy()

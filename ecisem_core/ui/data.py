@@ -1,5 +1,5 @@
-"""Cached data for the dashboard: datasets, prepared embeddings, scores, background uncertainty, explanations,
-projections. Pages call these; nothing here computes a metric itself (it calls ``ecisem_core``).
+"""Cached data for the dashboard: datasets, prepared embeddings, scores, background uncertainty (the UMAP maps
+are in :mod:`ecisem_core.ui.projections`). Pages call these; nothing here computes a metric itself (it calls ``ecisem_core``).
 
 Caching (one set of caches per server process, shared by sessions; values are read-only):
 
@@ -19,7 +19,6 @@ import math
 import os
 import re
 import tempfile
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,12 +34,11 @@ from ecisem_core.embed.encoders import Encoder, SentenceTransformerEncoder, Tfid
 from ecisem_core.confine import confined_to
 from ecisem_core.errors import InputError
 from ecisem_core.io.load import LoadReport, read_triplets
-from ecisem_core.embed.projection import Projection, data_fingerprint, project, warm_up
+from ecisem_core.embed.projection import data_fingerprint
 from ecisem_core.score import Prepared, ScoreResult, prepare, score_prepared
 from ecisem_core.ui.paths import PROJECT_ROOT, data_root, resolve_tree_under_root, resolve_under_root
 from ecisem_core.ui.state import ENCODER_DEFAULT, ENCODER_TFIDF, HUB_PREFIX, PATH_PREFIX, ViewState
-from ecisem_core.ui.store import Jobs, Progress, Store, Worker, foreground, lower_priority, seconds_left
-import html
+from ecisem_core.ui.store import Jobs, Progress, Store, Worker, foreground, seconds_left
 
 DEMO_PATH = PROJECT_ROOT / "assets" / "demo" / "demo_triplets.jsonl"
 """The bundled demo dataset (built by the first-run helper). ``ECISEM_DEMO_PATH`` overrides it (tests, benchmarks)."""
@@ -362,62 +360,6 @@ def uncertainty_ready(ds: Dataset, spec: str, req: ScoreRequest) -> ScoreResult 
     the job failed: :func:`uncertainty` says why)."""
     jobs, key = caches()["uncertainty"], scores_key(ds, spec, req)
     return None if jobs.error(key) is not None else jobs.result_if_ready(key)
-
-
-def projection(ds: Dataset, spec: str, prep: Prepared, cap: int, seed: int) -> Projection:
-    """UMAP layout (memory cache, then the on-disk cache of :mod:`ecisem_core.embed.projection`)."""
-    enc = encoder_id(spec)
-    return caches()["projection"].get_or_compute(
-        (ds.key, enc, int(cap), int(seed)),
-        lambda: project(prep.embedded, prep.triplets, data_key=ds.key, encoder_id=enc, cap=int(cap),
-                        seed=int(seed)))
-
-
-WARM_UP_ENV = "ECISEM_WARM_UMAP"
-"""Set to 0 to skip compiling UMAP in the background after start-up (the benchmark does, to time a cold map)."""
-WARM_UP_DELAY_S = 20.0
-"""The warm-up waits this long after the first page so it does not compete with the first scoring."""
-
-
-@st.cache_resource(show_spinner=False)
-def _umap_warm_up() -> threading.Thread | None:
-    if os.environ.get(WARM_UP_ENV, "1") == "0":
-        return None
-
-    def run() -> None:
-        lower_priority()
-        time.sleep(WARM_UP_DELAY_S)
-        try:
-            warm_up()
-        except Exception:  # noqa: BLE001 - only an optimisation: the real layout will compile instead
-            pass
-
-    thread = threading.Thread(target=run, name="ecisem-umap-warm-up", daemon=True)
-    thread.start()
-    return thread
-
-
-def warm_up_umap() -> None:
-    """Compile UMAP once per server process, in the background, so the first Geometry visit is quick."""
-    _umap_warm_up()
-
-
-def projection_labels(ds: Dataset, spec: str, prep: Prepared, proj: Projection, width: int = 140) -> np.ndarray:
-    """Hover text of each point of a projection: the first ``width`` characters of its text, html-escaped."""
-    def build() -> np.ndarray:
-        texts = prep.embedded.texts
-        out = []
-        for i in proj.points["text_index"].to_numpy():
-            t = " ".join(str(texts[i]).split())
-            out.append(html.escape(t if len(t) <= width else t[: width - 1] + "…"))
-        return np.array(out, dtype=object)
-
-    return caches()["projection"].get_or_compute(("labels", ds.key, encoder_id(spec), proj.key, width), build)
-
-
-def projection_ready(ds: Dataset, spec: str, cap: int, seed: int) -> bool:
-    return (ds.key, encoder_id(spec), int(cap), int(seed)) in caches()["projection"]
-
 
 
 def row_values(prep: Prepared, result: ScoreResult, columns: list[str]) -> pd.DataFrame:

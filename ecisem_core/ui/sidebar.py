@@ -14,7 +14,7 @@ import streamlit as st
 from ecisem_core.config import Setting
 from ecisem_core.errors import InputError
 from ecisem_core.metric.presets import FITTED_DIM, get_preset, presets
-from ecisem_core.ui import data, saved_views, share
+from ecisem_core.ui import data, projections, saved_views, share
 from ecisem_core.ui.paths import data_root
 from ecisem_core.ui.text import md_escape
 from ecisem_core.ui.state import (DATASET_DEMO, HUB_PREFIX, PATH_PREFIX, UPLOAD_PREFIX, K, MetricState, ViewState,
@@ -325,7 +325,7 @@ def context() -> Context:
 
 def finish(view: str) -> None:
     """After the page ran: settings (page-specific ones chosen during the run included) → URL query string."""
-    data.warm_up_umap()
+    projections.warm_up_umap()
     st.session_state[K.VIEW] = view
     ctx = st.session_state.get(CONTEXT)
     full = _view(ctx.dataset if ctx else None)
