@@ -259,3 +259,12 @@ def test_cholesky_diagonal_by_hand_in_place_and_on_bad_input():
     for bad in (m.astype(np.float32), np.asfortranarray(m[:, :29]), m[::2, ::2], np.ones(3)):
         with pytest.raises(ValueError, match="C-contiguous"):
             cholesky_diagonal(bad)
+
+
+def test_logdet_takes_a_gram_matrix_in_either_memory_order():
+    from ecisem_core.metric.logdet import logdet_i_plus_gram
+
+    a = np.random.default_rng(2).standard_normal((60, 12))
+    g = a.T @ a / 60
+    assert logdet_i_plus_gram(np.asfortranarray(g), 8.0) == logdet_i_plus_gram(np.ascontiguousarray(g), 8.0)
+    assert logdet_i_plus_gram(g.T, 8.0) == pytest.approx(logdet_i_plus_gram(g, 8.0), rel=1e-14)

@@ -76,3 +76,14 @@ def test_background_work_pauses_while_interactive_work_runs():
     with gate:
         gate.pause_point(timeout=0.1)  # the safety net: never stuck for good
     assert 0.09 <= time.perf_counter() - t0 < 1.0
+
+
+def test_a_requeued_job_starts_its_bar_afresh():
+    p = Progress()
+    p.start(100.0)
+    p.update(250, 250)
+    p.reset()
+    assert p.running_since is None and p.snapshot() == (0, 0)
+    p.update(7, 250)
+    p.start(200.0)  # a job that begins to run has done nothing yet
+    assert p.snapshot() == (0, 0) and p.running_since == 200.0

@@ -75,8 +75,9 @@ def test_jobs_drop_queued_work_for_old_settings():
 
 
 def test_a_nearly_done_job_is_waited_for_instead_of_a_whole_poll(monkeypatch):
-    """finishes_within waits for a running job whose estimated time left is shorter than the poll interval, and
-    returns at once for one that is far from done (or has not ticked yet)."""
+    """finishes_within waits for a running job whose estimated time left is shorter than the poll interval (at most
+    about twice that estimate), and returns at once for one far from done, one that has not ticked yet, and one
+    still queued behind another (even with a finished job's progress left over)."""
     from ecisem_core.ui import data
     from ecisem_core.ui.store import Progress
 
@@ -84,6 +85,10 @@ def test_a_nearly_done_job_is_waited_for_instead_of_a_whole_poll(monkeypatch):
     monkeypatch.setattr(data, "caches", lambda: {"uncertainty": jobs})
     gate = threading.Event()
     jobs.submit("k", lambda: gate.wait(5) and "done")
+    for _ in range(500):  # the worker picks it up
+        if jobs.get("k").running():
+            break
+        time.sleep(0.01)
     progress = Progress()
     progress.start(time.time() - 1.0)
     pending = data.Pending(None, 1.0, "k", "uncertainty", progress)
@@ -92,10 +97,16 @@ def test_a_nearly_done_job_is_waited_for_instead_of_a_whole_poll(monkeypatch):
     assert not data.finishes_within(pending, 0.5) and time.perf_counter() - t0 < 0.1
     progress.update(0, 100)  # no tick yet: no estimate, no wait
     assert not data.finishes_within(pending, 0.5)
-    progress.update(99, 100)  # about 0.01 s left: waited for
-    threading.Timer(0.1, gate.set).start()
+    queued = data.Pending(None, 1.0, "q", "uncertainty", Progress())
+    queued.progress.start(time.time() - 5.0)
+    queued.progress.update(100, 100)  # a stale "all done" of an earlier run of the same settings
+    jobs.submit("q", lambda: "later")  # queued behind "k" (one worker)
     t0 = time.perf_counter()
-    assert data.finishes_within(pending, 0.5) and time.perf_counter() - t0 < 0.45
+    assert not data.finishes_within(queued, 0.5) and time.perf_counter() - t0 < 0.1
+    progress.update(90, 100)  # about 0.11 s left: waited for (up to ~0.27 s)
+    threading.Timer(0.05, gate.set).start()
+    t0 = time.perf_counter()
+    assert data.finishes_within(pending, 0.5) and time.perf_counter() - t0 < 0.3
     assert jobs.result_if_ready("k") == "done"
     assert not jobs.wait("unknown", 0.1)
 

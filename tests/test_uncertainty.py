@@ -55,6 +55,13 @@ def test_rows_flushed_once_give_the_values_of_a_flush_per_draw():
             keep = m > 0
             plain = coding_rate(weighted_gram(r[keep], m[keep] * w[keep], m.sum()), 80.0)
             assert _score_weighted(rows, w, mult, 80.0) == plain
+    # multiplicities that are no counts (a scale above 1): the rows as sampled, flushed per draw, as before
+    odd = np.where(np.arange(500) % 2 == 0, 3.0, -2.99)  # Σ m = 2.5: the largest scale is 0.9·3/2.5 > 1
+    keep = odd > 0
+    w = np.full(500, 0.9)
+    r[:, 1] = 1.06e-19  # below the bound, above it once scaled by √1.08: kept by the plain path
+    plain = coding_rate(weighted_gram(r[keep], odd[keep] * w[keep], odd.sum()), 80.0)
+    assert _score_weighted(large_rows(r), w, odd, 80.0) == plain
 
 
 def test_bootstrap_interval_contains_estimate_and_orders_sources():

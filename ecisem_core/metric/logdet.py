@@ -101,7 +101,7 @@ def _gram(a: np.ndarray) -> np.ndarray:
 def logdet_i_plus_gram(gram: np.ndarray, kappa: float) -> float:
     """log det(I + κ G) = 2 Σ_j log L_jj for a symmetric PSD Gram matrix G, L the float64 Cholesky factor of
     I + κG (LAPACK in place, :func:`ecisem_core.metric.cholesky.cholesky_diagonal`)."""
-    m = np.multiply(gram, kappa, dtype=np.float64)  # the float64 copy and the product in one pass
+    m = np.multiply(gram, kappa, dtype=np.float64, order="C")  # the float64 copy and the product in one pass
     m.flat[:: m.shape[0] + 1] += 1.0  # the diagonal
     return float(2.0 * np.log(cholesky_diagonal(m)).sum())
 

@@ -91,6 +91,9 @@ def _score_weighted(rows: Rows, w: np.ndarray, mult: np.ndarray | None, kappa: f
     wk = w if everyone else w[keep]
     if np.max(wk) > FLOAT32_MAX_WEIGHT:
         return _rate_qr(rows.raw[keep], mult[keep] * wk, total, kappa)
+    if np.max(wk) * np.max(mult) > total:  # a scale above 1 (never with counts and weights ≤ 1) could lift an
+        # entry zeroed in rows.flushed back over the flush bound: the plain path then
+        return coding_rate(weighted_gram(rows.raw[keep], mult[keep] * wk, total), kappa)
     if everyone:
         return coding_rate(weighted_gram(rows.flushed, mult * wk, total, floor=rows.floor), kappa)
     # rows[keep] is a fresh copy: scaled in place

@@ -310,6 +310,7 @@ def _job(kind: str, ds: Dataset, spec: str, req: ScoreRequest, prep: Prepared, *
         return score_prepared(prep, req.config, sources=req.source_list, progress=tick, **kw)
 
     if jobs.get(key) is None and (force or _settled(key)):
+        progress.reset()  # the same settings may come back after their job was dropped: start the bar afresh
         jobs.submit(key, run)
     started = jobs.started(key) or time.time()
     failed = jobs.error(key)
@@ -329,7 +330,7 @@ def finishes_within(p: Pending, seconds: float) -> bool:
     left = seconds_left(done, total, time.time() - progress.running_since)
     if left is None or left > seconds:
         return False
-    return caches()[p.kind].wait(p.key, seconds)
+    return caches()[p.kind].wait(p.key, min(seconds, 2.0 * left + 0.05))  # an estimate can be off: bounded by it
 
 
 def contributions(ds: Dataset, spec: str, req: ScoreRequest, prep: Prepared, *, wait: bool = False) -> Pending:

@@ -82,8 +82,9 @@ FOREGROUND_MAX_WAIT_S = 10.0
 
 
 class Foreground:
-    """Interactive work in progress (a slider's instant scores): while any runs, background jobs wait between two
-    of their log-dets (:meth:`pause_point`), so the slider path has every core to itself. Lowering their priority
+    """Interactive work in progress (a slider's instant scores): while any runs, the bootstrap job waits between two
+    of its log-dets (:meth:`pause_point`, called by its progress callback), so the slider path has every core to
+    itself (the contributions job, a fraction of a second, reports no progress and does not wait). Lowering their priority
     (:data:`BACKGROUND_NICE`) was not enough: the bootstrap's two threads still took part of the cores, the caches
     and the GIL, and a slider's scores took 65–78 ms in the app against 40 ms alone. Counted, so several sessions
     may be in the foreground at once."""
@@ -126,7 +127,14 @@ class Progress:
         self.running_since: float | None = None
 
     def start(self, now: float | None = None) -> None:
+        """The job begins to run: no unit done yet."""
+        self._pair = (0, 0)
         self.running_since = time.time() if now is None else now
+
+    def reset(self) -> None:
+        """The job is (re)queued: not running, nothing done (a finished job's progress is not carried over)."""
+        self._pair = (0, 0)
+        self.running_since = None
 
     def update(self, done: int, total: int) -> None:
         self._pair = (int(done), int(total))
@@ -261,9 +269,10 @@ class Jobs:
         return None if fut is None else fut.result()
 
     def wait(self, key: Hashable, timeout: float) -> bool:
-        """Wait up to ``timeout`` seconds for the job of ``key`` to end (with a result or an error); whether it did."""
+        """Wait up to ``timeout`` seconds for the *running* job of ``key`` to end (with a result or an error); whether
+        it did. A job still queued is not waited for."""
         fut = self.get(key)
-        if fut is None or fut.cancelled():
+        if fut is None or fut.cancelled() or not (fut.running() or fut.done()):
             return False
         done, _ = wait_futures([fut], timeout=max(timeout, 0.0))
         return bool(done) and not fut.cancelled()
