@@ -57,7 +57,8 @@ def eci_sem_contributions(
 
     A player that is off has exponent 0 (term) or κ → 0 (diversity: the score is info = tr M). With everything
     off the weights are the false-negative discount alone (1 without it): v(∅) = log tr M = log((1/N) Σ_{r̂_i ≠ 0}
-    discount_i), which is 0 unless φ > 0 or some residuals vanish; Σ φ = log ECI_sem − v(∅). All 8 Gram matrices are computed in one matrix product.
+    discount_i), which is 0 unless φ > 0 or some residuals vanish; Σ φ = log ECI_sem − v(∅). All 8 Gram matrices
+    are computed in one matrix product.
     """
     r = np.asarray(residuals, dtype=np.float64)
     d = r.shape[1]

@@ -89,9 +89,10 @@ def _score_weighted(rows: Rows, w: np.ndarray, mult: np.ndarray | None, kappa: f
         return float("nan")
     everyone = bool(keep.all())
     wk = w if everyone else w[keep]
-    if np.max(wk) > FLOAT32_MAX_WEIGHT:
+    top = np.max(wk)
+    if top > FLOAT32_MAX_WEIGHT:
         return _rate_qr(rows.raw[keep], mult[keep] * wk, total, kappa)
-    if np.max(wk) * np.max(mult) > total:  # a scale above 1 (never with counts and weights ≤ 1) could lift an
+    if top * np.max(mult) > total:  # a scale above 1 (never with counts and weights ≤ 1) could lift an
         # entry zeroed in rows.flushed back over the flush bound: the plain path then
         return coding_rate(weighted_gram(rows.raw[keep], mult[keep] * wk, total), kappa)
     if everyone:

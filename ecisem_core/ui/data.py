@@ -1,5 +1,6 @@
 """Cached data for the dashboard: datasets, prepared embeddings, scores, background uncertainty (the UMAP maps
-are in :mod:`ecisem_core.ui.projections`). Pages call these; nothing here computes a metric itself (it calls ``ecisem_core``).
+are in :mod:`ecisem_core.ui.projections`). Pages call these; nothing here computes a metric itself (it calls
+``ecisem_core``).
 
 Caching (one set of caches per server process, shared by sessions; values are read-only):
 
@@ -256,7 +257,7 @@ def scores(ds: Dataset, spec: str, req: ScoreRequest, prep: Prepared) -> ScoreRe
     """Scores for the current sliders: ECI_sem, info, diversity, classic ECI, counts, FN rate (the instant path:
     one log-det per source; no Shapley contributions, no uncertainty)."""
     def compute() -> ScoreResult:
-        with foreground:  # background jobs wait meanwhile
+        with foreground:  # a running bootstrap waits meanwhile
             return score_prepared(prep, req.config, uncertainty=False, contributions=False, sources=req.source_list)
 
     return caches()["scores"].get_or_compute(scores_key(ds, spec, req), compute)

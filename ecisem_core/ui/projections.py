@@ -17,13 +17,16 @@ from ecisem_core.ui.data import Dataset, caches, encoder_id
 from ecisem_core.ui.store import lower_priority
 
 
+def _key(ds: Dataset, spec: str, cap: int, seed: int) -> tuple:
+    """Key of a layout in the projection cache."""
+    return (ds.key, encoder_id(spec), int(cap), int(seed))
+
+
 def projection(ds: Dataset, spec: str, prep: Prepared, cap: int, seed: int) -> Projection:
     """UMAP layout (memory cache, then the on-disk cache of :mod:`ecisem_core.embed.projection`)."""
-    enc = encoder_id(spec)
+    _, enc, cap, seed = key = _key(ds, spec, cap, seed)
     return caches()["projection"].get_or_compute(
-        (ds.key, enc, int(cap), int(seed)),
-        lambda: project(prep.embedded, prep.triplets, data_key=ds.key, encoder_id=enc, cap=int(cap),
-                        seed=int(seed)))
+        key, lambda: project(prep.embedded, prep.triplets, data_key=ds.key, encoder_id=enc, cap=cap, seed=seed))
 
 
 WARM_UP_ENV = "ECISEM_WARM_UMAP"
@@ -69,4 +72,4 @@ def projection_labels(ds: Dataset, spec: str, prep: Prepared, proj: Projection, 
 
 
 def projection_ready(ds: Dataset, spec: str, cap: int, seed: int) -> bool:
-    return (ds.key, encoder_id(spec), int(cap), int(seed)) in caches()["projection"]
+    return _key(ds, spec, cap, seed) in caches()["projection"]

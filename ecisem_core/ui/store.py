@@ -84,8 +84,8 @@ FOREGROUND_MAX_WAIT_S = 10.0
 class Foreground:
     """Interactive work in progress (a slider's instant scores): while any runs, the bootstrap job waits between two
     of its log-dets (:meth:`pause_point`, called by its progress callback), so the slider path has every core to
-    itself (the contributions job, a fraction of a second, reports no progress and does not wait). Lowering their priority
-    (:data:`BACKGROUND_NICE`) was not enough: the bootstrap's two threads still took part of the cores, the caches
+    itself (the contributions job, a fraction of a second, reports no progress and does not wait). Lowering its
+    priority (:data:`BACKGROUND_NICE`) was not enough: the bootstrap's two threads still took part of the cores, the caches
     and the GIL, and a slider's scores took 65–78 ms in the app against 40 ms alone. Counted, so several sessions
     may be in the foreground at once."""
 
