@@ -15,7 +15,9 @@ What it does:
 3. starts ``streamlit run app.py`` (data root = the file's folder, the same cache, projections removed so the first
    map is cold) and drives Debian's Chromium with Playwright: opens the file through a share link, drags the α
    slider ``--moves`` times and measures, inside the page, from the ``pointerup`` that releases the thumb to the
-   first change of the leaderboard table's text (MutationObserver, ``performance.now()``); then opens Geometry with
+   first change of the leaderboard table's text (MutationObserver, ``performance.now()``; the observer reads
+   ``textContent``: ``innerText`` forces a layout on every mutation, 5–7 ms of the page's main thread per move in a
+   V8 profile — the harness's work, not the app's); then opens Geometry with
    ``--cap`` triplets per source (cold: the server's first UMAP, numba compilation included) and again in a fresh
    page (warm: from the cache), timing from navigation to the plot being drawn. The server runs with
    ``ECISEM_WARM_UMAP=0`` so that first map pays numba's compilation too (the app normally compiles UMAP in the
@@ -49,7 +51,7 @@ from browser_support import launch_chromium, streamlit_server  # noqa: E402  (te
 
 OBSERVE_JS = """() => {
   const read = () => { const t = document.querySelector('[data-testid="eciBoard"] table tbody');
-                       return t ? t.innerText : null; };
+                       return t ? t.textContent : null; };
   window.__bench = {t0: null, t1: null, prev: read()};
   document.addEventListener('pointerup', () => {
       window.__bench.t0 = performance.now(); window.__bench.t1 = null; window.__bench.prev = read(); }, true);
@@ -63,12 +65,12 @@ OBSERVE_JS = """() => {
 
 
 PENDING_JS = """() => { const t = document.querySelector('[data-testid="eciBoard"] table tbody');
-    return t !== null && !t.innerText.includes('computing'); }"""
+    return t !== null && !t.textContent.includes('computing'); }"""
 """True once no leaderboard cell says "computing…" (ui/tables.PENDING)."""
 
 MATCH_OBSERVE_JS = """() => {
   const read = () => { const e = [...document.querySelectorAll('[data-testid="stMarkdownContainer"]')]
-                         .find(e => e.innerText.includes('triplets match')); return e ? e.innerText : null; };
+                         .find(e => e.textContent.includes('triplets match')); return e ? e.textContent : null; };
   window.__f = {t0: null, t1: null, prev: read()};
   document.addEventListener('pointerup', () => {
       window.__f.t0 = performance.now(); window.__f.t1 = null; window.__f.prev = read(); }, true);

@@ -153,12 +153,21 @@ class ScoreResult:
     """Per-source table (``sources``), per-triplet table (``triplets``) and P(row > column) (``pairwise``)."""
 
     sources: pd.DataFrame
-    triplets: pd.DataFrame
+    triplet_table: pd.DataFrame | Callable[[], pd.DataFrame] = field(repr=False)
     pairwise: pd.DataFrame
     config: ScoreConfig
     dim: int
     encoder_id: str
     timings: dict[str, float]
+
+    @property
+    def triplets(self) -> pd.DataFrame:
+        """One row per triplet with its terms, weight, flags and texts. :func:`score_prepared` passes a function
+        that builds it, called here on first use: a slider's leaderboard never reads it, and building it (about
+        100k rows × 20 columns at the benchmark's size) was a sixth of the instant path."""
+        if callable(self.triplet_table):
+            self.triplet_table = self.triplet_table()
+        return self.triplet_table
 
 
 def _check_table(triplets: pd.DataFrame) -> None:
@@ -330,20 +339,23 @@ def score_prepared(prep: Prepared, config: ScoreConfig | None = None, *, uncerta
     no_fn = table["eci_sem_no_fn"].to_numpy() if len(table) else np.zeros(0)
     table["rank_no_fn"] = ranks_desc(no_fn) if np.isfinite(no_fn).all() else np.nan
     table = table.sort_values("rank").reset_index(drop=True)[SOURCE_COLUMNS + SOURCE_EXTRA_COLUMNS]
-    trip = prep.triplets
-    keep = trip["source"].isin(names).to_numpy()
-    flags = prep.flags.set_axis(trip.index)  # the text columns pass as they are: no round trip through objects
-    out = pd.DataFrame({
-        "query_id": trip["query_id"], "negative_id": trip["negative_id"], "source": trip["source"],
-        "s_qp": prep.s_qp, "s_qn": prep.s_qn, "s_pn": prep.s_pn, "c": c, "h": h, "rho": rho, "w": w,
-        "fn_score": flags["fn_score"], "fn_reasons": flags["fn_reasons"],
-        "fn_flag": fn_flag, "junk_flag": junk,
-        "fn_label": trip["fn_label"] if "fn_label" in trip.columns else np.nan,
-        "in_sample": in_sample,
-        "query": trip["query"], "positive": trip["positive"], "negative": trip["negative"],
-    })
-    out = out.reset_index(drop=True) if keep.all() else out[keep].reset_index(drop=True)
-    return ScoreResult(table, out, pairwise, config, prep.dim, prep.encoder.model_id, timings)
+    keep = np.isin(prep.source_codes, [code_of[n] for n in names])
+
+    def per_triplet() -> pd.DataFrame:
+        trip = prep.triplets
+        flags = prep.flags.set_axis(trip.index)  # the text columns pass as they are: no round trip through objects
+        out = pd.DataFrame({
+            "query_id": trip["query_id"], "negative_id": trip["negative_id"], "source": trip["source"],
+            "s_qp": prep.s_qp, "s_qn": prep.s_qn, "s_pn": prep.s_pn, "c": c, "h": h, "rho": rho, "w": w,
+            "fn_score": flags["fn_score"], "fn_reasons": flags["fn_reasons"],
+            "fn_flag": fn_flag, "junk_flag": junk,
+            "fn_label": trip["fn_label"] if "fn_label" in trip.columns else np.nan,
+            "in_sample": in_sample,
+            "query": trip["query"], "positive": trip["positive"], "negative": trip["negative"],
+        })
+        return out.reset_index(drop=True) if keep.all() else out[keep].reset_index(drop=True)
+
+    return ScoreResult(table, per_triplet, pairwise, config, prep.dim, prep.encoder.model_id, timings)
 
 
 def score_sources(triplets: pd.DataFrame, encoder: Encoder | str | None = None, config: ScoreConfig | None = None,
