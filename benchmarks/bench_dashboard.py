@@ -9,7 +9,9 @@ fresh page load and after a slider change; the server's CPU with one idle tab â‰
 What it does:
 
 1. makes sure the default encoder's embeddings of every text are in the cache (``--cache``), so the app never
-   encodes;
+   encodes, and that the file's parsed table is in the parsed-input cache (``ecisem_core.io.parsed_cache``), as
+   after any earlier opening of the file: a fresh server then reads it in about 0.25 s instead of parsing 91 MB
+   of JSONL (about 1.9 s);
 2. in-process reference: ``score_prepared`` for the instant path (no Shapley, no bootstrap) and with Shapley, and
    ``project`` (UMAP) cold and from the disk cache on the whole file's texts;
 3. starts ``streamlit run app.py`` (data root = the file's folder, the same cache, projections removed so the first
@@ -229,6 +231,10 @@ def split(spans: list[tuple[float, float]], timing: Path) -> list[dict]:
 def browser(data: Path, cache: Path, moves: int, cap: int, shots: Path | None, idle: int = 30) -> dict:
     from playwright.sync_api import sync_playwright
 
+    from ecisem_core.io.parsed_cache import read_triplets_cached
+    from ecisem_core.ui.data import PARSED_CACHE
+
+    read_triplets_cached(data, cache / PARSED_CACHE)  # what an earlier opening of the file leaves (step 1)
     shutil.rmtree(cache / "projections", ignore_errors=True)
     timing = cache / "bench-timing.jsonl"
     timing.unlink(missing_ok=True)

@@ -34,7 +34,9 @@ from ecisem_core.embed.fingerprint import is_hub_name
 from ecisem_core.embed.encoders import Encoder, SentenceTransformerEncoder, TfidfLsaEncoder, get_encoder
 from ecisem_core.confine import confined_to
 from ecisem_core.errors import InputError
-from ecisem_core.io.load import LoadReport, read_triplets
+from ecisem_core.embed.cache import default_cache_root
+from ecisem_core.io.load import LoadReport, LoadResult, read_triplets
+from ecisem_core.io.parsed_cache import read_triplets_cached
 from ecisem_core.embed.projection import data_fingerprint
 from ecisem_core.score import Prepared, ScoreResult, prepare, score_prepared
 from ecisem_core.ui.paths import PROJECT_ROOT, data_root, resolve_tree_under_root, resolve_under_root
@@ -86,16 +88,25 @@ def caches() -> dict[str, Any]:
 # ---------------------------------------------------------------------------------------------------- datasets
 
 
-def _read(paths: list[Path], ds_id: str, label: str) -> Dataset:
-    res = read_triplets([str(p) for p in paths] if len(paths) > 1 else str(paths[0]))
+PARSED_CACHE = "inputs"
+"""Sub-folder of the cache root (``ECISEM_CACHE_DIR``) holding parsed input files (:mod:`ecisem_core.io.parsed_cache`)."""
+
+
+def _dataset(res: LoadResult, ds_id: str, label: str) -> Dataset:
     return Dataset(ds_id, label, data_fingerprint(res.triplets), res.triplets, res.report)
 
 
+def _read(paths: list[Path], ds_id: str, label: str) -> Dataset:
+    return _dataset(read_triplets([str(p) for p in paths] if len(paths) > 1 else str(paths[0])), ds_id, label)
+
+
 def load_file(path: Path, ds_id: str, label: str) -> Dataset:
-    """A dataset from a file or folder (cached by path, size and modification time)."""
+    """A dataset from a file or folder (kept in memory by path, size and modification time; a file's parsed table
+    is also kept on disk, by its path, bytes and the reader's code, for the next server start)."""
     st_ = path.stat()
     key = ("file", str(path), st_.st_size, st_.st_mtime_ns)
-    return caches()["data"].get_or_compute(key, lambda: _read([path], ds_id, label))
+    return caches()["data"].get_or_compute(
+        key, lambda: _dataset(read_triplets_cached(path, default_cache_root() / PARSED_CACHE), ds_id, label))
 
 
 def load_demo() -> Dataset:
