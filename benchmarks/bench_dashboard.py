@@ -11,7 +11,8 @@ What it does:
 1. makes sure the default encoder's embeddings of every text are in the cache (``--cache``), so the app never
    encodes, and that the file's parsed table is in the parsed-input cache (``ecisem_core.io.parsed_cache``), as
    after any earlier opening of the file: a fresh server then reads it in about 0.25 s instead of parsing 91 MB
-   of JSONL (about 1.9 s);
+   of JSONL (about 1.9 s); and times the slider's instant scores in this process, the machine's speed at the
+   time of the run (it varies by a fifth or more over a day on the 2-core machine);
 2. in-process reference: ``score_prepared`` for the instant path (no Shapley, no bootstrap) and with Shapley, and
    ``project`` (UMAP) cold and from the disk cache on the whole file's texts;
 3. starts ``streamlit run app.py`` (data root = the file's folder, the same cache, projections removed so the first
@@ -209,6 +210,24 @@ def in_process(data: Path, cap: int) -> dict:
     return out
 
 
+def reference(data: Path, cache: Path) -> dict:
+    """The machine's speed at the time of the run: the slider's instant scores (``score_prepared`` without
+    Shapley or bootstrap) in this process, no server, no browser — the same work the server does on a move. The
+    2-core machine's speed varies by a fifth or more over a day, so browser figures are read next to this one."""
+    from ecisem_core.config import ScoreConfig
+    from ecisem_core.io.parsed_cache import read_triplets_cached
+    from ecisem_core.score import prepare, score_prepared
+    from ecisem_core.ui.data import PARSED_CACHE
+
+    prep = prepare(read_triplets_cached(data, cache / PARSED_CACHE).triplets)  # also warms the parsed-input cache
+    times = []
+    for i in range(12):
+        t0 = time.perf_counter()
+        score_prepared(prep, ScoreConfig(alpha=0.5 + 0.1 * i), uncertainty=False, contributions=False)
+        times.append(time.perf_counter() - t0)
+    return {"instant_scores_in_process_ms": 1000 * statistics.median(times[2:])}
+
+
 def split(spans: list[tuple[float, float]], timing: Path) -> list[dict]:
     """For each slider move (release, table changed; epoch s), the server run that produced it (its milestones
     from ``ECISEM_TIMING``): release → script start, script start → table sent, table sent → table changed."""
@@ -231,10 +250,6 @@ def split(spans: list[tuple[float, float]], timing: Path) -> list[dict]:
 def browser(data: Path, cache: Path, moves: int, cap: int, shots: Path | None, idle: int = 30) -> dict:
     from playwright.sync_api import sync_playwright
 
-    from ecisem_core.io.parsed_cache import read_triplets_cached
-    from ecisem_core.ui.data import PARSED_CACHE
-
-    read_triplets_cached(data, cache / PARSED_CACHE)  # what an earlier opening of the file leaves (step 1)
     shutil.rmtree(cache / "projections", ignore_errors=True)
     timing = cache / "bench-timing.jsonl"
     timing.unlink(missing_ok=True)
@@ -330,6 +345,7 @@ def main(argv: list[str] | None = None) -> int:
 
         args.data = bench_data.big(args.data.parent)
     report: dict = {"cpus": os.cpu_count(), "load_before": os.getloadavg()}
+    report["reference"] = reference(args.data.resolve(), args.cache.resolve())
     if not args.skip_in_process:
         report["in_process"] = in_process(args.data, args.cap)
     report["browser"] = browser(args.data.resolve(), args.cache.resolve(), args.moves, args.cap, args.shots,
@@ -337,7 +353,9 @@ def main(argv: list[str] | None = None) -> int:
     report["load_after"] = os.getloadavg()
     lat = report["browser"]["slider_ms"]
     print(json.dumps(report, indent=2, default=float))
-    print(f"\nslider release → updated leaderboard: median {statistics.median(lat):.0f} ms, "
+    print(f"\nmachine speed now: the slider's instant scores take "
+          f"{report['reference']['instant_scores_in_process_ms']:.0f} ms in a script (no server, no browser)")
+    print(f"slider release → updated leaderboard: median {statistics.median(lat):.0f} ms, "
           f"min {min(lat):.0f}, max {max(lat):.0f} ms over {len(lat)} moves (target ≤ 150 ms)")
     parts = [p for p in report["browser"]["slider_split_ms"] if p]
     if parts:

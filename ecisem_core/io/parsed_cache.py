@@ -3,9 +3,10 @@ so that a restarted dashboard opens a large file again without parsing it.
 
     result = read_triplets_cached(path, folder)    # the same LoadResult as read_triplets(str(path))
 
-An entry is found by the file's resolved path, the SHA-256 of its bytes and the SHA-256 of the reader's own source
-code (every module of :mod:`ecisem_core.io`): a changed file, a file moved elsewhere (its path is in the table and
-the report) or a changed reader all miss, and the file is parsed again. An entry is written only after it has been
+An entry is found by the file's path as given, the SHA-256 of its bytes and the SHA-256 of the reader: its own
+source code (every module of :mod:`ecisem_core.io`) and the versions of pandas, pyarrow and numpy it parses with. A
+changed file, the same bytes under another path (the path is in the table and the report) or a changed reader all
+miss, and the file is parsed again. An entry is written only after it has been
 read back equal to what the parser returned (values, dtypes, index, report); anything else is not cached. A damaged
 or unreadable entry is parsed again, never trusted. One entry per path is kept: writing a new one removes the
 path's older entries.
@@ -22,6 +23,8 @@ import json
 import os
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.feather as feather
 
@@ -37,9 +40,10 @@ HASH_BLOCK = 8 << 20
 
 @functools.cache
 def reader_fingerprint() -> str:
-    """SHA-256 of the source of every module of :mod:`ecisem_core.io` (its files in sorted order)."""
+    """SHA-256 of the source of every module of :mod:`ecisem_core.io` (its files in sorted order) and of the
+    versions of the libraries the parse goes through."""
     root = Path(__file__).resolve().parent
-    h = hashlib.sha256()
+    h = hashlib.sha256(f"pandas {pd.__version__} pyarrow {pa.__version__} numpy {np.__version__}\0".encode())
     for p in sorted(root.rglob("*.py")):
         h.update(p.relative_to(root).as_posix().encode() + b"\0" + p.read_bytes() + b"\0")
     return h.hexdigest()
