@@ -54,11 +54,15 @@ if first_run and (saved_on is not None or page.url_path == ""):  # a saved view,
     wanted = saved_on if saved_on is not None else st.query_params.get(PARAMS["view"])
     if wanted in pages and pages[wanted] is not page:
         st.switch_page(pages[wanted], query_params={k: st.query_params.get_all(k) for k in st.query_params})
-sidebar.start(view)
+resumed = sidebar.resumable(view)  # a rerun of this page on the same data: the page first, the sidebar after it
+if resumed is None:
+    sidebar.start(view)
 mark("sidebar")
 try:
     page.run()
 finally:
+    if resumed is not None:
+        sidebar.after_page(view, resumed)
     sidebar.finish(view)
     mark("end")
     flush_marks()

@@ -216,6 +216,28 @@ def test_a_slider_change_reorders_the_leaderboard(demo_cache):
     assert order(at) == before
 
 
+def test_a_rerun_on_the_same_data_draws_the_page_first_and_never_stays_on_old_data(demo_cache, data_root):
+    """A slider move reruns the page before the sidebar (ui/sidebar.resumable), with this run's settings; the
+    sidebar is whole afterwards; a file changed on disk meanwhile is picked up in the same interaction."""
+    path = data_root / "copy.jsonl"
+    shutil.copy(DEMO_PATH, path)
+    at = start(params={"ds": "path:copy.jsonl"})
+    assert order(at) == library_order()
+    widgets_before = sorted(w.key for w in at.sidebar.slider)
+    at.slider(key=widget_key("tau")).set_value(0.2).run()
+    assert not at.exception and order(at) == library_order(tau=0.2)
+    assert sorted(w.key for w in at.sidebar.slider) == widgets_before
+    assert at.slider(key=widget_key("tau")).value == 0.2
+    lines = path.read_text(encoding="utf-8").splitlines()
+    kept = [ln for ln in lines if json.loads(ln)["source"] in {"bm25", "dense"}]
+    assert 0 < len(kept) < len(lines)
+    path.write_text("\n".join(kept) + "\n", encoding="utf-8")
+    os.utime(path, ns=(time.time_ns(), time.time_ns() + 10**9))  # a new modification time, whatever the clock
+    at.slider(key=widget_key("tau")).set_value(0.05).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert sorted(order(at)) == ["bm25", "dense"]
+
+
 def test_invalid_upload_shows_a_readable_error(demo_cache):
     at = start()
     at.button_group(key=K.DS_MODE).set_value("upload").run()

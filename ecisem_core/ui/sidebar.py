@@ -3,11 +3,19 @@
 ``app.py`` calls :func:`start` before the page runs (reads the URL once per session, draws the sidebar, loads
 the dataset) and :func:`finish` after it (writes the settings back into the URL and fills the share link), so
 page-specific settings chosen during the page's run are in the link too.
+
+A rerun of the same page with the same dataset and encoder choices (a slider moved, a page control changed) runs
+the page first, with the previous run's dataset and this run's settings (:func:`resumable`), and draws the
+sidebar after it (:func:`after_page`): the browser then gets the page's changed table before the sidebar's
+twenty-odd unchanged widgets, instead of re-rendering them while the server computes. At 100k triplets this took
+a slider's latency from 265–279 ms to 168–209 ms in the browser in interleaved runs on a loaded machine. Widget
+values are in session state when a run starts, so the page sees the same settings either way; if the dataset
+changed on disk meanwhile, :func:`after_page` reruns the page with it.
 """
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import streamlit as st
 
@@ -227,7 +235,43 @@ def start(view: str | None = None) -> Context:
         st.session_state[SHARE_SLOT] = st.empty()  # the share link is drawn by finish(), after the page ran
     ctx = Context(view, ds, error, encoder, enc_error)
     st.session_state[CONTEXT] = ctx
+    st.session_state[CHOICES] = _choices()
     return ctx
+
+
+CHOICES = "_ecisem_data_choices"
+"""Session key of :func:`_choices` as :func:`start` last saw them."""
+
+
+def _choices() -> tuple:
+    """What the dataset and encoder depend on in the sidebar's widgets (mode, path, uploaded files, encoder)."""
+    files = st.session_state.get(K.DS_UPLOAD) or []
+    return (tuple(st.session_state.get(k) for k in (K.DS_MODE, K.DS_PATH, K.ENC_KIND, K.ENC_PATH, K.ENC_NAME)),
+            tuple((getattr(f, "file_id", None), f.name, f.size) for f in files))
+
+
+def resumable(view: str) -> Context | None:
+    """The context for drawing the page before the sidebar (see the module docstring): the previous run's, with
+    this run's settings, when the previous run was of the same page, had a dataset and no error, and the dataset
+    and encoder choices are unchanged; else ``None`` (draw the sidebar first, as :func:`start` does)."""
+    _init_from_url()
+    old = st.session_state.get(CONTEXT)
+    if (old is None or old.dataset is None or old.error or old.encoder_error
+            or st.session_state.get(K.VIEW) != view or st.session_state.get(CHOICES) != _choices()):
+        return None
+    ctx = replace(old, view=_view(old.dataset))
+    st.session_state[CONTEXT] = ctx
+    return ctx
+
+
+def after_page(view: str, used: Context) -> None:
+    """Draw the sidebar after a page that ran with :func:`resumable`'s context ``used``; rerun when the dataset
+    or encoder it finds now differs (the file changed on disk meanwhile), so the page never stays on old data."""
+    ctx = start(view)
+    same = (ctx.dataset is not None and used.dataset is not None and ctx.dataset.key == used.dataset.key
+            and ctx.encoder == used.encoder and ctx.error == used.error and ctx.encoder_error == used.encoder_error)
+    if not same:
+        st.rerun()
 
 
 SHARE_SLOT = "_ecisem_share_slot"
