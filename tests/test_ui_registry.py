@@ -4,6 +4,8 @@ from __future__ import annotations
 import threading
 import time
 
+import pytest
+
 from ecisem_core.ui.registry import OTHER_SECTION, PAGES, available_pages, sections
 from ecisem_core.ui.store import Jobs, Store, Worker
 
@@ -72,6 +74,54 @@ def test_jobs_drop_queued_work_for_old_settings():
     gate.set()
     assert first.result(5) == "one" and latest.result(5) == "three"
     assert jobs.result_if_ready("s3") == "three"
+
+
+def _stepping_job(jobs, holder, steps, log):
+    """A job of ``steps`` units that calls ``jobs.check`` between them (as data._job's progress callback does)."""
+    def run():
+        for i in range(steps):
+            jobs.check(holder.get("future"))
+            log.append(i)
+            time.sleep(0.01)
+        return "finished"
+    return run
+
+
+def _running(fut):
+    for _ in range(500):
+        if fut.running():
+            return True
+        time.sleep(0.01)
+    return False
+
+
+def test_a_running_job_stops_when_its_session_asks_for_other_settings():
+    from ecisem_core.ui.store import Superseded
+
+    jobs, holder, log = Jobs(), {}, []
+    holder["future"] = old = jobs.submit("s1", _stepping_job(jobs, holder, 1000, log), owner="tab A")
+    assert _running(old)
+    new = jobs.submit("s2", lambda: "two", owner="tab A")
+    assert new.result(5) == "two"  # did not wait for the 10 s of the old job
+    with pytest.raises(Superseded):
+        old.result(5)
+    assert len(log) < 1000 and jobs.get("s1") is None and jobs.error("s2") is None
+    holder2, log2 = {}, []  # coming back to the old settings starts them afresh, to the end
+    holder2["future"] = again = jobs.submit("s1", _stepping_job(jobs, holder2, 5, log2), owner="tab A")
+    assert again is not old and again.result(5) == "finished" and log2 == list(range(5))
+
+
+def test_another_sessions_running_job_is_left_to_finish():
+    jobs, holder, log = Jobs(), {}, []
+    holder["future"] = first = jobs.submit("s1", _stepping_job(jobs, holder, 20, log), owner="tab A")
+    assert _running(first)
+    other = jobs.submit("s2", lambda: "two", owner="tab B")
+    assert first.result(5) == "finished" and log == list(range(20)) and other.result(5) == "two"
+    holder3, log3 = {}, []  # and without an owner (a library caller) nothing running is stopped either
+    holder3["future"] = third = jobs.submit("s3", _stepping_job(jobs, holder3, 20, log3))
+    assert _running(third)
+    jobs.submit("s4", lambda: "four")
+    assert third.result(5) == "finished"
 
 
 def test_a_nearly_done_job_is_waited_for_instead_of_a_whole_poll(monkeypatch):

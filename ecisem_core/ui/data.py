@@ -21,6 +21,7 @@ import os
 import re
 import tempfile
 import time
+from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import streamlit as st
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from ecisem_core.config import ScoreConfig
 from ecisem_core.embed.fingerprint import is_hub_name
@@ -313,8 +315,11 @@ def _job(kind: str, ds: Dataset, spec: str, req: ScoreRequest, prep: Prepared, *
     jobs: Jobs = caches()[kind]
     progress: Progress = caches()["progress"].get_or_compute((kind, key), Progress)
 
+    mine: dict[str, Future] = {}
+
     def tick(done: int, total: int) -> None:  # after each log-det: the moment to let a slider's scores go first
         foreground.pause_point()
+        jobs.check(mine.get("future"))  # this session moved on to other settings: stop here
         progress.update(done, total)
 
     def run() -> ScoreResult:
@@ -323,12 +328,18 @@ def _job(kind: str, ds: Dataset, spec: str, req: ScoreRequest, prep: Prepared, *
 
     if jobs.get(key) is None and (force or _settled(key)):
         progress.reset()  # the same settings may come back after their job was dropped: start the bar afresh
-        jobs.submit(key, run)
+        mine["future"] = jobs.submit(key, run, owner=_session())
     started = jobs.started(key) or time.time()
     failed = jobs.error(key)
     if failed is not None:
         return Pending(None, time.time() - started, key, kind, progress, f"{type(failed).__name__}: {failed}")
     return Pending(jobs.result_if_ready(key), time.time() - started, key, kind, progress)
+
+
+def _session() -> str | None:
+    """This browser session's id (``None`` outside a Streamlit run): the owner of the jobs it submits."""
+    ctx = get_script_run_ctx()
+    return None if ctx is None else ctx.session_id
 
 
 def finishes_within(p: Pending, seconds: float) -> bool:

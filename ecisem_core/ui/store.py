@@ -203,37 +203,63 @@ class Worker:
                 fut.set_exception(exc)
 
 
+class Superseded(Exception):
+    """Raised inside a running job (at its next :meth:`Jobs.check`) once the same owner asked for other settings."""
+
+
 class Jobs:
     """Background computations keyed by what they depend on, run by a :class:`Worker` (its own unless one is
-    given); queued jobs for other keys are dropped when a new key is submitted."""
+    given); queued jobs for other keys are dropped when a new key is submitted, and a running one is stopped at its
+    next :meth:`check` when the new key comes from the same owner (a browser session)."""
 
     def __init__(self, max_items: int = 16, worker: Worker | None = None) -> None:
         self.max_items = max_items
         self._futures: OrderedDict[Hashable, Future] = OrderedDict()
         self._started: dict[Hashable, float] = {}
+        self._owners: dict[Hashable, Hashable] = {}
+        self._stopped: set[Future] = set()
         self._worker = worker or Worker()
         self._guard = threading.Lock()
 
-    def submit(self, key: Hashable, fn: Callable[[], Any]) -> Future:
+    def check(self, fut: Future | None) -> None:
+        """Called by a running job (``fut``: the future :meth:`submit` returned for it; ``None``: not known yet,
+        a no-op) between two units of work: raises :class:`Superseded` when its owner has submitted other settings
+        since. A bootstrap of a negative exponent at 100k triplets (the float64 QR path)
+        runs for about a minute; without this, a user who dragged through such a value waited that long for the
+        intervals of where they let go."""
+        if fut is not None and fut in self._stopped:  # every worker thread of the job stops at its next unit
+            raise Superseded()
+
+    def submit(self, key: Hashable, fn: Callable[[], Any], owner: Hashable | None = None) -> Future:
         """The future of ``key`` (queued now if new). Queued jobs for other keys are cancelled: only the latest
-        settings matter."""
+        settings matter. A running job of another key with the same ``owner`` (not ``None``) is stopped at its
+        next :meth:`check` and forgotten, so coming back to its settings starts it afresh; other owners' running
+        jobs finish (two tabs at different settings must not stop each other in turn)."""
         with self._guard:
             fut = self._futures.get(key)
             if fut is not None and not fut.cancelled():
                 self._futures.move_to_end(key)
                 return fut
+            self._stopped = {f for f in self._stopped if not f.done()}
             for other, f in list(self._futures.items()):
-                if other != key and not f.done() and f.cancel():
+                if other == key or f.done():
+                    continue
+                if f.cancel():
+                    del self._futures[other]
+                elif owner is not None and self._owners.get(other) == owner:
+                    self._stopped.add(f)
                     del self._futures[other]
             fut = Future()
             self._futures[key] = fut
             self._started[key] = time.time()
+            self._owners[key] = owner
             self._worker.put(fut, fn)
             done = [k for k, f in self._futures.items() if f.done()]
             while len(self._futures) > self.max_items and done:
                 k = done.pop(0)
                 self._futures.pop(k, None)
                 self._started.pop(k, None)
+                self._owners.pop(k, None)
             return fut
 
     def put(self, key: Hashable, value: Any) -> None:
