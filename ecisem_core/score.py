@@ -339,9 +339,8 @@ def score_prepared(prep: Prepared, config: ScoreConfig | None = None, *, uncerta
     no_fn = table["eci_sem_no_fn"].to_numpy() if len(table) else np.zeros(0)
     table["rank_no_fn"] = ranks_desc(no_fn) if np.isfinite(no_fn).all() else np.nan
     table = table.sort_values("rank").reset_index(drop=True)[SOURCE_COLUMNS + SOURCE_EXTRA_COLUMNS]
-    keep = np.isin(prep.source_codes, [code_of[n] for n in names])
-
     def per_triplet() -> pd.DataFrame:
+        keep = np.isin(prep.source_codes, [code_of[n] for n in names])
         trip = prep.triplets
         flags = prep.flags.set_axis(trip.index)  # the text columns pass as they are: no round trip through objects
         out = pd.DataFrame({

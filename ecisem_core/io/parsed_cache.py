@@ -91,13 +91,9 @@ def _same(a: LoadResult, b: LoadResult) -> bool:
             and (a.triplets.dtypes == b.triplets.dtypes).all() and a.triplets.equals(b.triplets))
 
 
-def store(path: Path, folder: Path, result: LoadResult) -> bool:
-    """Write the entry of ``path`` (parsed into ``result``); ``False`` when it is not cached: the folder cannot
-    be written, or the entry does not read back equal to ``result``."""
-    return _store(_names(path, folder), folder, result)
-
-
 def _store(names: tuple[str, Path, Path], folder: Path, result: LoadResult) -> bool:
+    """Write the entry ``names`` (:func:`_names`) of a file parsed into ``result``; ``False`` when it is not
+    cached: the folder cannot be written, or the entry does not read back equal to ``result``."""
     where, table_path, report_path = names
     try:
         write_file_atomically(table_path, lambda p: feather.write_feather(result.triplets, p, compression="zstd"),

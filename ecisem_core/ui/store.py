@@ -246,9 +246,11 @@ class Jobs:
                     continue
                 if f.cancel():
                     del self._futures[other]
+                    self._owners.pop(other, None)
                 elif owner is not None and self._owners.get(other) == owner:
                     self._stopped.add(f)
                     del self._futures[other]
+                    self._owners.pop(other, None)
             fut = Future()
             self._futures[key] = fut
             self._started[key] = time.time()
