@@ -74,6 +74,16 @@ def slider(page, label: str):
     return page.locator('[data-testid="stSlider"]').filter(has_text=label).locator('input[type="range"]')
 
 
+STALE_WATCH = """() => {
+    window.__stale = [];
+    new MutationObserver(ms => { for (const m of ms) {
+        if (m.target.getAttribute('data-stale') === 'true') {
+            const cs = getComputedStyle(m.target);
+            window.__stale.push([cs.opacity, cs.transitionDuration]); } } })
+        .observe(document.body, {subtree: true, attributes: true, attributeFilter: ['data-stale']}); }"""
+"""Records the opacity and transition of every element a rerun marks stale (``window.__stale``)."""
+
+
 def shot(page, path: Path) -> None:
     page.wait_for_timeout(800)  # let plotly finish its transition
     page.screenshot(path=str(path), full_page=True)
@@ -102,6 +112,7 @@ def test_dashboard_in_chromium(server, browser, tmp_path):
 
     # 2. a weight slider: β (semantic locality) 1 → −2 (Home) with the keyboard; the table changes and the order with it
     text_before = table_text(page)
+    page.evaluate(STALE_WATCH)
     thumb = slider(page, "semantic locality")
     thumb.focus()
     thumb.press("Home")
@@ -113,6 +124,8 @@ def test_dashboard_in_chromium(server, browser, tmp_path):
     after = table_sources(page)
     assert sorted(after) == demo_sources and after != before
     page.wait_for_function("() => location.search.includes('b=-2')", timeout=30_000)  # written at the run's end
+    stale = page.evaluate("window.__stale")  # elements the rerun had not redrawn yet: not faded (layout.CSS)
+    assert stale and all(op == "1" and set(dur.split(", ")) == {"0s"} for op, dur in stale), stale[:5]
     shot(page, tmp_path / "2-leaderboard-beta-low.png")
 
     # 3. the share link, opened in a fresh browser context, shows the same settings and the same table
