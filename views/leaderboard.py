@@ -87,6 +87,7 @@ def main() -> None:
     board = tables.leaderboard(res.sources, unc_done.sources if unc_done is not None else None)
     st.html(tables.leaderboard_html(board, colours), unsafe_allow_javascript=True)  # sort-on-click script
     layout.mark("table")
+    layout.paint_first()
     st.caption("Click a column header to sort; hover over it for what the column means.")
     # started when needed, the contributions (a fraction of a second) first: one worker runs them in this order
     contrib = data.contributions(s.dataset, s.ctx.encoder, s.request, s.prep)
