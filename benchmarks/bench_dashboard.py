@@ -99,7 +99,7 @@ PLOT_OBSERVE_JS = """() => {
 
 
 def server_pid(base: str) -> int | None:
-    """The pid of the ``streamlit run`` process listening on ``base``'s port."""
+    """The pid of the ``streamlit run`` (or ``ecisem_core.ui.serve``) process listening on ``base``'s port."""
     port = base.rsplit(":", 1)[1]
     for d in Path("/proc").iterdir():
         if d.name.isdigit():
@@ -107,7 +107,7 @@ def server_pid(base: str) -> int | None:
                 cmd = (d / "cmdline").read_bytes().split(b"\0")
             except OSError:
                 continue
-            if b"streamlit" in b" ".join(cmd) and port.encode() in cmd:
+            if (b"streamlit" in b" ".join(cmd) or b"ecisem_core.ui.serve" in cmd) and port.encode() in cmd:
                 return int(d.name)
     return None
 

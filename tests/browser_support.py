@@ -29,10 +29,10 @@ def free_port() -> int:
 
 @contextmanager
 def streamlit_server(env: Mapping[str, str], log: Path, app: Path = ROOT / "app.py") -> Iterator[str]:
-    """``streamlit run app.py`` on a free local port with ``env`` added to the environment; yields its URL once
-    ``/_stcore/health`` answers; stops the server (its own process group) afterwards. Output goes to ``log``."""
+    """``streamlit run app.py`` (through ``ecisem_core.ui.serve``, as ``./run.sh`` starts it) on a free local port
+    with ``env`` added to the environment; yields its URL once ``/_stcore/health`` answers; stops the server (its own process group) afterwards. Output goes to ``log``."""
     port = free_port()
-    cmd = [sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(port), "--server.address",
+    cmd = [sys.executable, "-m", "ecisem_core.ui.serve", str(app), "--server.port", str(port), "--server.address",
            "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false",
            "--server.fileWatcherType", "none", "--server.runOnSave", "false"]
     full_env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", **env}
