@@ -126,6 +126,10 @@ def test_dashboard_in_chromium(server, browser, tmp_path):
     page.wait_for_function("() => location.search.includes('b=-2')", timeout=30_000)  # written at the run's end
     stale = page.evaluate("window.__stale")  # elements the rerun had not redrawn yet: not faded (layout.CSS)
     assert stale and all(op == "1" and set(dur.split(", ")) == {"0s"} for op, dur in stale), stale[:5]
+    bar = page.locator('[data-testid="stProgress"]').first  # the bootstrap's progress for β = −2
+    bar.wait_for(state="attached", timeout=WAIT_MS)
+    durations = bar.evaluate("e => [e, ...e.querySelectorAll('*')].map(x => getComputedStyle(x).transitionDuration)")
+    assert durations and all(set(d.split(", ")) == {"0s"} for d in durations), durations  # no glide (layout.CSS)
     shot(page, tmp_path / "2-leaderboard-beta-low.png")
 
     # 3. the share link, opened in a fresh browser context, shows the same settings and the same table
