@@ -1,4 +1,5 @@
-"""ECIsem Explorer — Streamlit entry point: ``streamlit run app.py``.
+"""ECIsem Explorer — Streamlit entry point: ``streamlit run app.py`` (``./run.sh`` starts it through
+``python -m ecisem_core.ui.serve app.py``, which imports the dashboard first).
 
 Pages come from the registry in ``ecisem_core/ui/registry.py`` (a page appears when its file exists in
 ``views/``); the settings sidebar is drawn here, so it is the same on every page. An annotator link
@@ -6,13 +7,13 @@ Pages come from the registry in ``ecisem_core/ui/registry.py`` (a page appears w
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import streamlit as st
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+from ecisem_core.ui.offline import go_offline
+
+go_offline()  # before the dashboard's modules are imported
 
 from ecisem_core.ui import registry, roles, sidebar  # noqa: E402
 from ecisem_core.ui.layout import apply_style, flush_marks, mark  # noqa: E402

@@ -15,16 +15,16 @@ What it does:
    time of the run (it varies by a fifth or more over a day on the 2-core machine);
 2. in-process reference: ``score_prepared`` for the instant path (no Shapley, no bootstrap) and with Shapley, and
    ``project`` (UMAP) cold and from the disk cache on the whole file's texts;
-3. starts ``streamlit run app.py`` (data root = the file's folder, the same cache, projections removed so the first
-   map is cold) and drives Debian's Chromium with Playwright: opens the file through a share link, drags the α
-   slider ``--moves`` times and measures, inside the page, from the ``pointerup`` that releases the thumb to the
-   first change of the leaderboard table's text (MutationObserver, ``performance.now()``; the observer reads
-   ``textContent``: ``innerText`` forces a layout on every mutation, 5–7 ms of the page's main thread per move in a
-   V8 profile — the harness's work, not the app's); then opens Geometry with
-   ``--cap`` triplets per source (cold: the server's first UMAP, numba compilation included) and again in a fresh
-   page (warm: from the cache), timing from navigation to the plot being drawn. The server runs with
-   ``ECISEM_WARM_UMAP=0`` so that first map pays numba's compilation too (the app normally compiles UMAP in the
-   background after start-up; the in-process figures give compilation and fit separately);
+3. starts the app server (``python -m ecisem_core.ui.serve app.py``, as ``./run.sh`` does; data root = the file's
+   folder, the same cache, projections removed so the first map is cold) and drives Debian's Chromium with Playwright:
+   opens the file through a share link, drags the α slider ``--moves`` times and measures, inside the page, from the
+   ``pointerup`` that releases the thumb to the first change of the leaderboard table's text (MutationObserver,
+   ``performance.now()``; the observer reads ``textContent``: ``innerText`` forces a layout on every mutation, 5–7 ms
+   of the page's main thread per move in a V8 profile — the harness's work, not the app's); then opens Geometry with
+   ``--cap`` triplets per source (cold: the server's first UMAP, numba compilation included) and again in a fresh page
+   (warm: from the cache), timing from navigation to the plot being drawn. The server runs with ``ECISEM_WARM_UMAP=0``
+   so that first map pays numba's compilation too (the app normally compiles UMAP in the background after start-up;
+   the in-process figures give compilation and fit separately);
 4. intervals: from the page load, and from the last slider release, to the moment no leaderboard cell says
    "computing…"; then the server process's CPU time (``/proc/<pid>/stat``) over ``--idle`` seconds with the tab
    open and nothing pending;

@@ -4,10 +4,10 @@
 
     python scripts/screenshots.py [--out assets/screenshots] [--widths 1440 1024] [--pages leaderboard why …]
 
-Starts ``streamlit run app.py`` on a free port with the demo's shipped vectors seeded into a temporary cache,
-waits for the leaderboard's background results (CI, P(A > B), stability, contributions), then opens each page
-(Geometry coloured by source with one query's links drawn). Needs /usr/bin/chromium. Look at every image before
-calling a view done.
+Starts the app server (``python -m ecisem_core.ui.serve app.py``) on a free port with the demo's shipped vectors
+seeded into a temporary cache, waits for the leaderboard's background results (CI, P(A > B), stability,
+contributions), then opens each page (Geometry coloured by source with one query's links drawn). Needs
+/usr/bin/chromium. Look at every image before calling a view done.
 """
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
-"""Helpers for the real-browser tests: a ``streamlit run app.py`` server on a free port, Debian's Chromium through
-Playwright, and waiting for a Streamlit page to settle. Plain functions (not fixtures), so any test module can
-build its own fixtures from them."""
+"""Helpers for the real-browser tests: the app server (``python -m ecisem_core.ui.serve app.py``) on a free port,
+Debian's Chromium through Playwright, and waiting for a Streamlit page to settle. Plain functions (not fixtures), so
+any test module can build its own fixtures from them."""
 from __future__ import annotations
 
 import os
@@ -30,7 +30,8 @@ def free_port() -> int:
 @contextmanager
 def streamlit_server(env: Mapping[str, str], log: Path, app: Path = ROOT / "app.py") -> Iterator[str]:
     """``streamlit run app.py`` (through ``ecisem_core.ui.serve``, as ``./run.sh`` starts it) on a free local port
-    with ``env`` added to the environment; yields its URL once ``/_stcore/health`` answers; stops the server (its own process group) afterwards. Output goes to ``log``."""
+    with ``env`` added to the environment; yields its URL once ``/_stcore/health`` answers; stops the server (its
+    own process group) afterwards. Output goes to ``log``."""
     port = free_port()
     cmd = [sys.executable, "-m", "ecisem_core.ui.serve", str(app), "--server.port", str(port), "--server.address",
            "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false",

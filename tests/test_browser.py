@@ -1,6 +1,6 @@
-"""The dashboard in a real browser: ``streamlit run app.py`` on a free port, driven by Playwright through Debian's
-Chromium. Leaderboard with every demo source, a weight slider that changes the table, the share link opened in a
-fresh browser context, and the Geometry view. Screenshots of each view go to the test's temporary folder.
+"""The dashboard in a real browser: the app server (``ecisem_core.ui.serve``) on a free port, driven by Playwright
+through Debian's Chromium. Leaderboard with every demo source, a weight slider that changes the table, the share link
+opened in a fresh browser context, and the Geometry view. Screenshots of each view go to the test's temporary folder.
 
 Run: ``pytest -m browser tests/test_browser.py`` (needs /usr/bin/chromium; ``.ci/run`` installs it)."""
 from __future__ import annotations
@@ -75,13 +75,17 @@ def slider(page, label: str):
 
 
 STALE_WATCH = """() => {
-    window.__stale = [];
+    window.__stale = []; window.__bars = [];
     new MutationObserver(ms => { for (const m of ms) {
-        if (m.target.getAttribute('data-stale') === 'true') {
-            const cs = getComputedStyle(m.target);
-            window.__stale.push([cs.opacity, cs.transitionDuration]); } } })
-        .observe(document.body, {subtree: true, attributes: true, attributeFilter: ['data-stale']}); }"""
-"""Records the opacity and transition of every element a rerun marks stale (``window.__stale``)."""
+        const t = m.target;
+        if (t.getAttribute('data-stale') === 'true' || t.tagName === 'SUMMARY') {
+            const cs = getComputedStyle(t);
+            window.__stale.push([t.tagName, cs.opacity, cs.transitionDuration]); } } })
+        .observe(document.body, {subtree: true, attributes: true, attributeFilter: ['data-stale', 'class']});
+    setInterval(() => document.querySelectorAll('[data-testid="stProgress"], [data-testid="stProgress"] *')
+        .forEach(x => window.__bars.push(getComputedStyle(x).transitionDuration)), 50); }"""
+"""Records the tag, opacity and transition of every element a rerun marks stale and of every expander header whose
+style changes (``window.__stale``), and every 50 ms the transitions of any progress bar (``window.__bars``)."""
 
 
 def shot(page, path: Path) -> None:
@@ -125,11 +129,11 @@ def test_dashboard_in_chromium(server, browser, tmp_path):
     assert sorted(after) == demo_sources and after != before
     page.wait_for_function("() => location.search.includes('b=-2')", timeout=30_000)  # written at the run's end
     stale = page.evaluate("window.__stale")  # elements the rerun had not redrawn yet: not faded (layout.CSS)
-    assert stale and all(op == "1" and set(dur.split(", ")) == {"0s"} for op, dur in stale), stale[:5]
-    bar = page.locator('[data-testid="stProgress"]').first  # the bootstrap's progress for β = −2
-    bar.wait_for(state="attached", timeout=WAIT_MS)
-    durations = bar.evaluate("e => [e, ...e.querySelectorAll('*')].map(x => getComputedStyle(x).transitionDuration)")
-    assert durations and all(set(d.split(", ")) == {"0s"} for d in durations), durations  # no glide (layout.CSS)
+    assert {tag for tag, _, _ in stale} >= {"DIV", "SUMMARY"}, stale[:5]  # element containers and expanders
+    assert all(op == "1" and set(dur.split(", ")) == {"0s"} for _, op, dur in stale), stale[:5]
+    page.wait_for_function("() => window.__bars.length > 0", timeout=WAIT_MS)  # the bootstrap's progress, β = −2
+    bars = page.evaluate("window.__bars")
+    assert all(set(d.split(", ")) == {"0s"} for d in bars), sorted(set(bars))  # the bar does not glide
     shot(page, tmp_path / "2-leaderboard-beta-low.png")
 
     # 3. the share link, opened in a fresh browser context, shows the same settings and the same table

@@ -1,6 +1,6 @@
-"""Real browser (Chromium through Playwright) against ``streamlit run app.py``: flag → select → batch → open the batch
-link → annotate two items (a keyboard shortcut and a click, with a comment) → the researcher view shows the
-verdicts. Screenshots of each step are saved in the test's tmp folder."""
+"""Real browser (Chromium through Playwright) against the app server (``ecisem_core.ui.serve``): flag → select →
+batch → open the batch link → annotate two items (a keyboard shortcut and a click, with a comment) → the researcher
+view shows the verdicts. Screenshots of each step are saved in the test's tmp folder."""
 from __future__ import annotations
 
 import re

@@ -31,13 +31,13 @@ CSS = """
   .eci-pill {display: inline-block; padding: 0 0.45rem; border-radius: 999px; background: #F3F4F6;
              font-size: 0.75rem; margin-right: 0.3rem; color: #374151;}
   .eci-pill.warn {background: #FEF3C7; color: #92400E;}
-  /* No fade of the elements a rerun has not redrawn yet (Streamlit: opacity → 0.33 over 1 s after 0.5 s): the
-     pending transition made Chromium composite and raster each of them on every slider move (docs/DASHBOARD.md,
-     "Stale elements"); the header's running indicator says a rerun is under way. */
-  [data-stale="true"], [data-stale="true"] *, [data-testid="stExpander"] details,
-  [data-testid="stExpander"] summary {transition: none !important;}
-  [data-stale="true"] {opacity: 1 !important;}
-  /* The progress bar jumps to each new value instead of gliding: its width transition, restarted by every
+  /* No fade of the elements a rerun has not redrawn yet (Streamlit: opacity → 0.33 over 1 s after 0.5 s; an
+     expander's header likewise, without the data-stale mark): the pending transition made Chromium composite and
+     raster each of them on every slider move (docs/DASHBOARD.md, "Stale elements"); the header's running
+     indicator says a rerun is under way. The expanders' border-colour change is a paint, left as it is. */
+  [data-stale="true"], [data-stale="true"] *, [data-testid="stExpander"] summary {transition: none !important;}
+  [data-stale="true"], [data-testid="stExpander"] summary {opacity: 1 !important;}
+  /* The progress bar jumps to each new value instead of gliding: its transform transition, restarted by every
      half-second poll while a bootstrap runs, kept Chromium rastering about 8% of a core more (docs/DASHBOARD.md). */
   [data-testid="stProgress"], [data-testid="stProgress"] * {transition: none !important;}
   /* narrow windows (≈1024 px with the sidebar open): less side padding, smaller metric values, wide tables scroll */
