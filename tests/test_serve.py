@@ -82,7 +82,7 @@ def test_main_preloads_then_hands_the_arguments_to_streamlit_run(tmp_path, monke
 @pytest.mark.parametrize("argv, problem", [
     (["--server.port", "8501"], "the app's file comes first"),
     ([], "the app's file comes first"),
-    (["missing.py"], "missing.py: not a Python file"),
+    (["missing.py"], "missing.py: no such file"),
     (["notes.txt"], "notes.txt: not a Python file"),
 ])
 def test_a_bad_call_says_how_to_call_it_and_exits_2(argv, problem, tmp_path, monkeypatch, capsys):

@@ -65,8 +65,10 @@ def main(argv: list[str] | None = None) -> None:
     if not args or args[0].startswith("-"):
         sys.exit(_usage("the app's file comes first"))
     app = Path(args[0])
-    if app.suffix != ".py" or not app.is_file():
+    if app.suffix != ".py":
         sys.exit(_usage(f"{args[0]}: not a Python file"))
+    if not app.is_file():
+        sys.exit(_usage(f"{args[0]}: no such file"))
     go_offline()
     for line in preload(app.resolve())[1]:
         print(f"ecisem serve: not preloaded: {line}", file=sys.stderr)
