@@ -77,6 +77,7 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def _usage(problem: str) -> int:
+    """Print ``problem`` and :data:`USAGE` to stderr; the exit status of a bad call (2)."""
     print(f"ecisem serve: {problem}\n{USAGE}", file=sys.stderr)
     return 2
 
