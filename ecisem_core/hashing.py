@@ -7,10 +7,24 @@ content key that samples triplets independently of row order.
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Iterable
 
 import numpy as np
 import pandas as pd
+
+
+FILE_BLOCK = 8 << 20
+"""Bytes read at a time by :func:`file_sha256`."""
+
+
+def file_sha256(path: str | os.PathLike[str]) -> str:
+    """sha256 hex digest of a file's bytes, read :data:`FILE_BLOCK` bytes at a time."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(FILE_BLOCK):
+            h.update(block)
+    return h.hexdigest()
 
 
 def text_hash(text: str) -> str:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from ecisem_core.embed.cache import default_cache_root
 from ecisem_core.errors import InputError
+from ecisem_core.hashing import file_sha256 as _sha256
 
 WEIGHT_SUFFIXES = frozenset({".safetensors", ".bin", ".pt", ".pth", ".onnx", ".h5", ".msgpack", ".ckpt", ".gguf",
                              ".ot", ".model"})
@@ -27,14 +28,6 @@ MODEL_MARKERS = ("modules.json", "config_sentence_transformers.json", "config.js
 """A folder holding none of these is not a (sentence-)transformers model."""
 
 _memo: dict[str, str] = {}
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(1 << 20):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _memo_path(root: Path | None) -> Path:

@@ -30,13 +30,10 @@ import pyarrow.feather as feather
 
 from ecisem_core.confine import checked
 from ecisem_core.errors import InputError
+from ecisem_core.hashing import file_sha256
 from ecisem_core.io.atomic import write_file_atomically
 from ecisem_core.io.load import LoadResult, read_triplets
 from ecisem_core.io.report import Exclusion, FileReport, LoadReport
-
-HASH_BLOCK = 8 << 20
-"""Bytes read at a time while hashing a file."""
-
 
 @functools.cache
 def reader_fingerprint() -> str:
@@ -49,19 +46,10 @@ def reader_fingerprint() -> str:
     return h.hexdigest()
 
 
-def file_digest(path: Path) -> str:
-    """SHA-256 of a file's bytes."""
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        while block := f.read(HASH_BLOCK):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _names(path: Path, folder: Path) -> tuple[str, Path, Path]:
     """(the path's prefix, table file, report file) of the entry for ``path`` as it is now."""
     where = hashlib.sha256(str(path).encode("utf-8", "surrogatepass")).hexdigest()[:16]
-    what = hashlib.sha256(f"{file_digest(path)}\0{reader_fingerprint()}".encode()).hexdigest()[:32]
+    what = hashlib.sha256(f"{file_sha256(path)}\0{reader_fingerprint()}".encode()).hexdigest()[:32]
     stem = folder / f"{where}-{what}"
     return where, stem.with_suffix(".arrow"), stem.with_suffix(".json")
 
