@@ -124,19 +124,36 @@ class Prepared:
         key = (config.sample_size, config.seed)
         if key not in self._samples:
             t0 = time.perf_counter()
-            out = {}
             keys = content_key(self.triplets, config.seed)
-            e = self.embedded
+            chosen = {}
             for code, name in enumerate(self.source_names):
                 rows = np.flatnonzero(self.source_codes == code)
                 if rows.size > config.sample_size:
                     salt = np.uint64(zlib.crc32(name.encode("utf-8")))
                     rows = np.sort(rows[np.argsort(keys[rows] ^ salt, kind="stable")[: config.sample_size]])
-                r = residual_directions(e.matrix[e.qi[rows]], e.matrix[e.pi[rows]], e.matrix[e.ni[rows]])
-                out[name] = (rows, r)
-            self._samples[key] = out
+                chosen[name] = rows
+            self._samples[key] = self._with_residuals(chosen)
             self.timings["residuals"] = time.perf_counter() - t0
         return self._samples[key]
+
+    def sample_rows(self, config: ScoreConfig) -> dict[str, np.ndarray]:
+        """Per source: the row indices of its sample for ``config`` (:meth:`sample`)."""
+        return {name: rows for name, (rows, _) in self.sample(config).items()}
+
+    def _with_residuals(self, chosen: dict[str, np.ndarray]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        e = self.embedded
+        return {name: (rows, residual_directions(e.matrix[e.qi[rows]], e.matrix[e.pi[rows]], e.matrix[e.ni[rows]]))
+                for name, rows in chosen.items()}
+
+    def remember(self, config: ScoreConfig, rho: np.ndarray, sample_rows: dict[str, np.ndarray]) -> None:
+        """Take ρ and the sample's rows for ``config`` as :meth:`rho` and :meth:`sample` computed them before (the
+        prepared-term cache, :mod:`ecisem_core.prepared_cache`, keeps them): the residual directions are taken
+        again from the embeddings, the rows' content hashes and the tokenising are not."""
+        if set(sample_rows) != set(self.source_names) or len(rho) != len(self.triplets):
+            raise ValueError("the remembered ρ and sample do not belong to these triplets")
+        self._rho[(config.tokenizer, config.idf_corpus)] = np.asarray(rho)
+        self._samples[(config.sample_size, config.seed)] = self._with_residuals(
+            {name: np.asarray(sample_rows[name], dtype=np.int64) for name in self.source_names})
 
     def floors(self, config: ScoreConfig) -> dict[str, np.ndarray]:
         """Per source: each sampled row's smallest non-zero |r̂_ij| (:func:`~ecisem_core.metric.logdet.row_floors`),
@@ -178,7 +195,9 @@ def _check_table(triplets: pd.DataFrame) -> None:
         raise InputError("no triplets to score")
 
 
-def _with_ids(triplets: pd.DataFrame) -> pd.DataFrame:
+def with_ids(triplets: pd.DataFrame) -> pd.DataFrame:
+    """The table :func:`prepare` works on: a fresh 0..n−1 index, ``query_id``/``negative_id`` made from the texts when
+    missing, ids and source as ``str``."""
     t = triplets.reset_index(drop=True).copy()
     if "query_id" not in t.columns:
         t["query_id"] = short_ids("q", t["query"])
@@ -201,7 +220,7 @@ def prepare(triplets: pd.DataFrame, encoder: Encoder | str | None = None, config
     config = config or ScoreConfig()
     _check_table(triplets)
     enc = encoder if encoder is not None and not isinstance(encoder, str) else get_encoder(encoder)
-    t = _with_ids(triplets)
+    t = with_ids(triplets)
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     emb = embed_triplets(t, enc, cache_dir=cache_dir, use_cache=use_cache, progress=progress,

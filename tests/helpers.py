@@ -1,10 +1,13 @@
 """Small test doubles shared by test modules (not fixtures: plain functions and classes)."""
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 import pandas as pd
 
 from ecisem_core.embed.encoders import l2_normalise
+from ecisem_core.metric.lexical import word_tokenize
 
 
 class TableEncoder:
@@ -24,6 +27,27 @@ class TableEncoder:
 
     def tokenize(self, text):
         return text.lower().split()
+
+
+class HashEncoder:
+    """Deterministic unit vectors from each text's sha1 (no model); counts the texts it encodes."""
+
+    def __init__(self, role_aware: bool = False, cacheable: bool = False, model_id: str | None = None) -> None:
+        self.role_aware = role_aware
+        self.cacheable = cacheable
+        self.model_id = model_id or f"test-hash-{role_aware}"
+        self.encoded = 0
+
+    def encode(self, texts, role, progress=False):
+        self.encoded += len(texts)
+        out = np.empty((len(texts), 8), dtype=np.float32)
+        for i, text in enumerate(texts):
+            out[i] = np.random.default_rng(int.from_bytes(hashlib.sha1(text.encode()).digest()[:8], "little")).normal(
+                size=8)
+        return l2_normalise(out)
+
+    def tokenize(self, text):
+        return word_tokenize(text)
 
 
 def synthetic_triplets(n_queries: int = 40, seed: int = 0) -> pd.DataFrame:

@@ -17,6 +17,7 @@ LAZY_OK = {"torch", "sentence_transformers", "transformers", "umap", "pynndescen
 """Third-party modules that may be imported inside a function: heavy (seconds to import) and needed by one path."""
 LAYERS = {
     "errors": 0, "hashing": 0, "confine": 0, "config": 1, "metric": 2, "io": 2, "embed": 3, "curation": 4, "score": 5,
+    "prepared_cache": 5,
     "downstream": 6, "report": 7, "demo": 7, "commands": 8, "ui": 8, "cli": 9,
 }
 """Packages (and top-level modules) by layer: a module may import its own layer or a lower one only."""

@@ -2,7 +2,6 @@
 one tokenisation as from their own, and ``prepare`` tokenises the table's texts once."""
 from __future__ import annotations
 
-import hashlib
 import math
 
 import numpy as np
@@ -13,12 +12,12 @@ import ecisem_core.metric.lexical as lexical
 from ecisem_core.config import ScoreConfig
 from ecisem_core.curation.features import lexical_features, triplet_features
 from ecisem_core.curation.fn_score import flag_triplets
-from ecisem_core.embed.encoders import l2_normalise
 from ecisem_core.metric.lexical import (
-    idf_vector, residuality, residuality_indexed, token_matrix, triplet_token_matrix, word_term_matrix, word_tokenize,
+    idf_vector, residuality, residuality_indexed, token_matrix, triplet_token_matrix, word_term_matrix,
 )
 from ecisem_core.metric.tokens import TokenMatrix
 from ecisem_core.score import prepare
+from helpers import HashEncoder
 
 QUERIES = ["capital of France", "Ünïcode wörds ok", "capital of France", "!!!", "ΣΊΣΥΦΟΣ myth", "a b", "x"]
 POSITIVES = ["Paris is the capital of France.", "wörds ÜNÏCODE", "Paris is the capital of France.", "!!!",
@@ -120,26 +119,6 @@ def test_features_and_flags_from_the_shared_matrix_equal_the_separate_path(layou
     assert (shared["fn_flag"].to_numpy() == alone["fn_flag"].to_numpy()).all()
     # both layouts number the tokens alike (first appearance), so key terms tied on idf are chosen alike
     assert triplet_token_matrix(t["query"], t["positive"], t["negative"]).vocab.tolist() == tm.vocab.tolist()
-
-
-class HashEncoder:
-    """Deterministic unit vectors from each text's sha1 (no model)."""
-
-    cacheable = False
-
-    def __init__(self, role_aware: bool) -> None:
-        self.role_aware = role_aware
-        self.model_id = f"test-hash-{role_aware}"
-
-    def encode(self, texts, role, progress=False):
-        out = np.empty((len(texts), 8), dtype=np.float32)
-        for i, text in enumerate(texts):
-            out[i] = np.random.default_rng(int.from_bytes(hashlib.sha1(text.encode()).digest()[:8], "little")).normal(
-                size=8)
-        return l2_normalise(out)
-
-    def tokenize(self, text):
-        return word_tokenize(text)
 
 
 @pytest.mark.parametrize("role_aware", [False, True])

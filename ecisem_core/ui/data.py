@@ -40,7 +40,8 @@ from ecisem_core.embed.cache import default_cache_root
 from ecisem_core.io.load import LoadReport, LoadResult, read_triplets
 from ecisem_core.io.parsed_cache import read_triplets_cached
 from ecisem_core.embed.projection import data_fingerprint
-from ecisem_core.score import Prepared, ScoreResult, prepare, score_prepared
+from ecisem_core.prepared_cache import prepare_cached
+from ecisem_core.score import Prepared, ScoreResult, score_prepared
 from ecisem_core.ui.paths import PROJECT_ROOT, data_root, resolve_tree_under_root, resolve_under_root
 from ecisem_core.ui.state import ENCODER_DEFAULT, ENCODER_TFIDF, HUB_PREFIX, PATH_PREFIX, ViewState
 from ecisem_core.ui.store import Jobs, Progress, Store, Worker, foreground, seconds_left
@@ -92,6 +93,8 @@ def caches() -> dict[str, Any]:
 
 PARSED_CACHE = "inputs"
 """Sub-folder of the cache root (``ECISEM_CACHE_DIR``) holding parsed input files (:mod:`ecisem_core.io.parsed_cache`)."""
+PREPARED_CACHE = "prepared"
+"""Sub-folder of the cache root holding prepared per-triplet terms (:mod:`ecisem_core.prepared_cache`)."""
 
 
 def _dataset(res: LoadResult, ds_id: str, label: str) -> Dataset:
@@ -215,8 +218,8 @@ def prepared_key(ds: Dataset, spec: str) -> tuple[str, str]:
 
 
 def prepared(ds: Dataset, spec: str) -> Prepared:
-    """Embeddings and per-triplet terms of a dataset for an encoder (slow once, then cached). Shows a progress
-    bar while encoding."""
+    """Embeddings and per-triplet terms of a dataset for an encoder (slow once, then cached in memory, and on disk
+    for the next server start: :mod:`ecisem_core.prepared_cache`). Shows a progress bar while encoding."""
     key = prepared_key(ds, spec)
     store = caches()["prepared"]
     hit = store.peek(key)
@@ -232,7 +235,8 @@ def prepared(ds: Dataset, spec: str) -> Prepared:
                 bar.progress(min(done / max(total, 1), 1.0), text=f"Embedding texts: {done:,} / {total:,}")
 
             t0 = time.perf_counter()
-            prep = prepare(ds.table, make_encoder(spec), progress=progress)
+            prep = prepare_cached(ds.table, make_encoder(spec), default_cache_root() / PREPARED_CACHE,
+                                  progress=progress)
             bar.progress(1.0, text=f"Prepared {len(ds.table):,} triplets in {time.perf_counter() - t0:.1f} s")
         return prep
 
