@@ -27,11 +27,11 @@ What it does:
    (warm: from the cache), timing from navigation to the plot being drawn. The server runs with ``ECISEM_WARM_UMAP=0``
    so that first map pays numba's compilation too (the app normally compiles UMAP in the background after start-up;
    the in-process figures give compilation and fit separately);
-4. intervals: from the page load, and from the last slider release, to the moment no leaderboard cell says
-   "computing…"; then the server process's CPU time (``/proc/<pid>/stat``) over ``--idle`` seconds with the tab
-   open and nothing pending; after the whole browser run, ``--fresh-loads`` more page loads, each on a newly
-   started server and browser, and the summary gives the median of all the fresh loads (one varies by about
-   ±0.5 s from run to run);
+4. intervals: from the page load (requested a second after the browser's launch: :data:`BROWSER_SETTLE_S`), and
+   from the last slider release, to the moment no leaderboard cell says "computing…"; then the server process's
+   CPU time (``/proc/<pid>/stat``) over ``--idle`` seconds with the tab open and nothing pending; after the whole
+   browser run, ``--fresh-loads`` more page loads, each on a newly started server and browser, and the summary
+   gives the median of all the fresh loads (one varies by about ±0.5 s from run to run);
 5. Explorer (map of up to 20,000 points, WebGL): the modebar's "Zoom in" and a pan drag, each timed in the page
    from the pointer's release to plotly's next ``plotly_afterplot``; and the "Flagged" filter set to "flagged",
    from the option's click to the "… triplets match" line changing (MutationObserver).
@@ -263,9 +263,17 @@ def server_env(data: Path, cache: Path, timing: Path | None = None) -> dict[str,
     return {**env, "ECISEM_TIMING": str(timing)} if timing is not None else env
 
 
+BROWSER_SETTLE_S = 1.0
+"""Pause between opening a newly launched browser's page and requesting the app: a user's browser is already
+running, while Chromium's own start-up (its processes, the first page) still takes CPU for about a second after the
+launch — on the two cores the server needs. Without the pause, three fresh loads in a harness: 8.62, 9.75, 8.73 s;
+with it 8.45, 8.40, 8.17 s (the same hour)."""
+
+
 def load_until_intervals(page, base: str, data: Path) -> dict[str, float]:
-    """Open the leaderboard on ``data`` in ``page``; seconds from the request to the first table and to the moment
-    no cell says "computing…"."""
+    """Open the leaderboard on ``data`` in ``page`` (after :data:`BROWSER_SETTLE_S`); seconds from the request to the
+    first table and to the moment no cell says "computing…"."""
+    page.wait_for_timeout(1000 * BROWSER_SETTLE_S)
     t0 = time.perf_counter()
     page.goto(f"{base}/?ds=path:{data.name}")
     page.wait_for_selector('[data-testid="eciBoard"] table tbody tr', state="attached", timeout=600_000)
