@@ -128,6 +128,28 @@ def test_leaderboard_default_load_on_the_demo(demo_cache):
     assert at.query_params.get("view") in ("leaderboard", ["leaderboard"])
 
 
+def test_the_demo_s_prepared_terms_are_kept_on_disk_and_an_upload_s_are_not(demo_cache, monkeypatch):
+    from ecisem_core.config import ScoreConfig
+    from ecisem_core.embed.encoders import get_encoder
+    from ecisem_core.io.parsed_cache import read_triplets_cached
+    from ecisem_core.prepared_cache import entry_name
+
+    start()  # the demo: a file, kept (ecisem_core/prepared_cache.py), under the entry of its table
+    table = read_triplets_cached(DEMO_PATH, demo_cache / "inputs").triplets
+    assert (demo_cache / "prepared" / f"{entry_name(table, get_encoder(None), ScoreConfig())}.json").exists()
+    fresh = demo_cache.parent / "upload-cache"
+    monkeypatch.setenv("ECISEM_CACHE_DIR", str(fresh))
+    shutil.copytree(demo_cache, fresh, ignore=shutil.ignore_patterns("prepared", "inputs"))
+    at = start()
+    kept = sorted((fresh / "prepared").glob("*"))
+    part = pd.read_json(DEMO_PATH, lines=True).iloc[:400]  # a table no other test prepared
+    at.button_group(key=K.DS_MODE).set_value("upload").run()
+    at.file_uploader(key=K.DS_UPLOAD).set_value(("part.jsonl", part.to_json(orient="records", lines=True).encode(),
+                                                 "application/json")).run()
+    assert not at.exception and not at.error and sorted(order(at)) == sorted(part["source"].unique())
+    assert sorted((fresh / "prepared").glob("*")) == kept  # scored, and nothing of it kept
+
+
 def test_uncertainty_fills_in_for_the_current_settings(demo_cache):
     at = start()
     deadline = time.time() + TIMEOUT

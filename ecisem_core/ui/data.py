@@ -41,9 +41,9 @@ from ecisem_core.io.load import LoadReport, LoadResult, read_triplets
 from ecisem_core.io.parsed_cache import read_triplets_cached
 from ecisem_core.embed.projection import data_fingerprint
 from ecisem_core.prepared_cache import prepare_cached
-from ecisem_core.score import Prepared, ScoreResult, score_prepared
+from ecisem_core.score import Prepared, ScoreResult, prepare, score_prepared
 from ecisem_core.ui.paths import PROJECT_ROOT, data_root, resolve_tree_under_root, resolve_under_root
-from ecisem_core.ui.state import ENCODER_DEFAULT, ENCODER_TFIDF, HUB_PREFIX, PATH_PREFIX, ViewState
+from ecisem_core.ui.state import ENCODER_DEFAULT, ENCODER_TFIDF, HUB_PREFIX, PATH_PREFIX, UPLOAD_PREFIX, ViewState
 from ecisem_core.ui.store import Jobs, Progress, Store, Worker, foreground, seconds_left
 
 DEMO_PATH = PROJECT_ROOT / "assets" / "demo" / "demo_triplets.jsonl"
@@ -159,7 +159,7 @@ def load_upload(files: list[tuple[str, bytes]]) -> Dataset:
                 p.write_bytes(data)
                 paths.append(p)
             try:
-                ds = _read(paths, "upload:" + uid, ", ".join(Path(n).name for n, _ in files))
+                ds = _read(paths, UPLOAD_PREFIX + uid, ", ".join(Path(n).name for n, _ in files))
             except InputError as exc:
                 # name the file as the user knows it, not the temporary path
                 raise InputError(exc.problem, Path(exc.path).name if exc.path else None, exc.line) from None
@@ -218,8 +218,9 @@ def prepared_key(ds: Dataset, spec: str) -> tuple[str, str]:
 
 
 def prepared(ds: Dataset, spec: str) -> Prepared:
-    """Embeddings and per-triplet terms of a dataset for an encoder (slow once, then cached in memory, and on disk
-    for the next server start: :mod:`ecisem_core.prepared_cache`). Shows a progress bar while encoding."""
+    """Embeddings and per-triplet terms of a dataset for an encoder (slow once, then cached in memory, and — for the
+    demo and files under the data root, not uploads — on disk for the next server start:
+    :mod:`ecisem_core.prepared_cache`). Shows a progress bar while encoding."""
     key = prepared_key(ds, spec)
     store = caches()["prepared"]
     hit = store.peek(key)
@@ -235,8 +236,11 @@ def prepared(ds: Dataset, spec: str) -> Prepared:
                 bar.progress(min(done / max(total, 1), 1.0), text=f"Embedding texts: {done:,} / {total:,}")
 
             t0 = time.perf_counter()
-            prep = prepare_cached(ds.table, make_encoder(spec), default_cache_root() / PREPARED_CACHE,
-                                  progress=progress)
+            if ds.id.startswith(UPLOAD_PREFIX):  # as its parsed table, an upload's terms (its vocabulary) stay off disk
+                prep = prepare(ds.table, make_encoder(spec), progress=progress)
+            else:
+                prep = prepare_cached(ds.table, make_encoder(spec), default_cache_root() / PREPARED_CACHE,
+                                      progress=progress)
             bar.progress(1.0, text=f"Prepared {len(ds.table):,} triplets in {time.perf_counter() - t0:.1f} s")
         return prep
 
