@@ -4,6 +4,7 @@ foreign entry is computed again; nothing is stored for inputs it cannot key."""
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -90,7 +91,7 @@ def test_anything_the_terms_depend_on_misses(tmp_path, monkeypatch, change):
 
 
 @pytest.mark.parametrize("damage", ["truncated arrays", "no json", "bad json", "flags of another table",
-                                    "other rows", "pickled array"])
+                                    "other embeddings", "pickled array"])
 def test_a_damaged_or_foreign_entry_is_computed_again(tmp_path, monkeypatch, damage):
     t, folder = synthetic_triplets(20), tmp_path / "prepared"
     cfg = ScoreConfig(sample_size=25)
@@ -107,9 +108,9 @@ def test_a_damaged_or_foreign_entry_is_computed_again(tmp_path, monkeypatch, dam
         other = tmp_path / "other"
         prepare_cached(synthetic_triplets(21, seed=3), HashEncoder(cacheable=True), other, cfg)
         flags.write_bytes(next(other.glob("*.arrow")).read_bytes())
-    elif damage == "other rows":
+    elif damage == "other embeddings":
         m = json.loads(meta.read_text(encoding="utf-8"))
-        meta.write_text(json.dumps({**m, "rows": "0" * 64}), encoding="utf-8")
+        meta.write_text(json.dumps({**m, "embedded": "0" * 64}), encoding="utf-8")
     else:  # an object array needs pickle to load: refused, never unpickled
         with np.load(arrays) as z:
             kept = {k: z[k] for k in z.files}
@@ -123,6 +124,26 @@ def test_a_damaged_or_foreign_entry_is_computed_again(tmp_path, monkeypatch, dam
     same_prepared(again, good)
     refuse_prepare(monkeypatch)  # and the entry written again is whole
     same_prepared(prepare_cached(t, HashEncoder(cacheable=True), folder, cfg), good)
+
+
+def test_vectors_encoded_again_differently_miss(tmp_path, monkeypatch):
+    """The embedding cache cleared and the texts encoded again into other vectors under the same model id: the
+    entry no longer matches the embeddings and is computed again."""
+    t, folder = synthetic_triplets(12), tmp_path / "prepared"
+    prepare_cached(t, HashEncoder(cacheable=True, model_id="m"), folder)
+    shutil.rmtree(tmp_path / "embeddings")
+
+    class Shifted(HashEncoder):
+        def encode(self, texts, role, progress=False):
+            v = super().encode(texts, role, progress) + np.float32(1e-3)
+            return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+    calls = []
+    real = pc.prepare
+    monkeypatch.setattr(pc, "prepare", lambda *a, **k: calls.append(1) or real(*a, **k))
+    prep = prepare_cached(t, Shifted(cacheable=True, model_id="m"), folder)
+    assert calls == [1]
+    assert np.array_equal(prep.s_qp, prepare(t, Shifted(cacheable=True, model_id="m"), use_cache=False).s_qp)
 
 
 def test_inputs_it_cannot_key_are_prepared_and_not_stored(tmp_path):
