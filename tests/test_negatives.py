@@ -455,3 +455,25 @@ def test_fn_score_beats_s_qn_on_the_demo_planted_false_negatives():
     assert res.loc["fn_score", "auc"] > res.loc["s_qn", "auc"] + 0.01
     assert res.loc["fn_score", "auc"] > max(res.loc["relative-margin rule", "auc"], res.loc["absolute-margin rule", "auc"])
     assert res.loc["fn_score", "precision_at_k"] > res.loc["s_qn", "precision_at_k"]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 4), st.integers(0, 6)), max_size=40))
+def test_distinct_per_group_is_pandas_nunique(rows):
+    from ecisem_core.curation.features import distinct_per_group
+
+    group = np.array([g for g, _ in rows], dtype=np.int64)
+    member = np.array([m for _, m in rows], dtype=np.int64)
+    expected = pd.DataFrame({"g": group, "m": member}).groupby("g")["m"].transform("nunique").to_numpy()
+    assert distinct_per_group(group, member).tolist() == expected.tolist()
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.sampled_from(["a", "A ", " a", "b\tc", "B C", "", "  ", "é", "É x"]), max_size=30))
+def test_normalised_codes_agree_with_the_normalised_texts(texts):
+    from ecisem_core.curation.junk import normalised_codes
+
+    codes, uniques = normalised_codes(pd.Series(texts, dtype=object))
+    norm = [" ".join(t.lower().split()) for t in texts]
+    assert [uniques[c] for c in codes] == norm
+    assert len(set(uniques.tolist())) == len(uniques)  # one code per distinct normalised text

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from ecisem_core.curation.junk import junk_pattern_mask, normalise_text
+from ecisem_core.curation.junk import normalised_codes, pattern_hits
 from ecisem_core.curation.rules import FlagConfig, sigmoid
 from ecisem_core.errors import InputError
 from ecisem_core.metric.lexical import row_chunks, triplet_token_matrix, word_tokenize
@@ -113,6 +113,22 @@ def lexical_features(
     )
 
 
+def distinct_per_group(group: np.ndarray, member: np.ndarray) -> np.ndarray:
+    """For each row, the number of distinct ``member`` values among the rows of its ``group`` (non-negative int64
+    codes): pandas' ``groupby(group)[member].transform("nunique")``, on integers.
+
+    >>> distinct_per_group(np.array([0, 0, 0, 1, 1]), np.array([5, 5, 7, 5, 5])).tolist()
+    [2, 2, 2, 1, 1]
+    """
+    if group.size == 0:
+        return np.zeros(0, dtype=np.int64)
+    g = np.unique(group, return_inverse=True)[1].ravel()
+    m = np.unique(member, return_inverse=True)[1].ravel().astype(np.int64)
+    pairs = np.unique(g.astype(np.int64) * (int(m.max()) + 1) + m)
+    per_group = np.bincount(pairs // (int(m.max()) + 1), minlength=int(g.max()) + 1)
+    return per_group[g].astype(np.int64)
+
+
 def triplet_features(
     table: pd.DataFrame, config: FlagConfig = FlagConfig(), tokens: TokenMatrix | None = None
 ) -> pd.DataFrame:
@@ -132,13 +148,13 @@ def triplet_features(
     if bad.any():
         raise InputError(f"{int(bad.sum())} row(s) have non-finite similarities (first index {table.index[bad][0]!r})")
     delta = s_qp - s_qn
-    norm_n = normalise_text(table["negative"])
-    norm_p = normalise_text(table["positive"])
-    keyed = pd.DataFrame(
-        {"s": table["source"].astype(str).to_numpy(), "n": norm_n, "q": table["query_id"].astype(str).to_numpy()}
-    )
-    boiler = keyed.groupby(["s", "n"])["q"].transform("nunique").to_numpy(dtype=np.int64)
-    source_queries = keyed.groupby("s")["q"].transform("nunique").to_numpy(dtype=np.float64)
+    code_n, uniq_n = normalised_codes(table["negative"])
+    code_p, uniq_p = normalised_codes(table["positive"])
+    joint = pd.factorize(np.concatenate([uniq_n, uniq_p]))[0]  # one code space for negatives and positives
+    source = pd.factorize(table["source"].astype(str))[0].astype(np.int64)
+    query = pd.factorize(table["query_id"].astype(str))[0].astype(np.int64)
+    boiler = distinct_per_group(source * max(uniq_n.size, 1) + code_n, query)
+    source_queries = distinct_per_group(source, query).astype(np.float64)
     feats = pd.DataFrame(
         {
             "s_qp": s_qp,
@@ -149,8 +165,9 @@ def triplet_features(
             "rel_gap": -delta / np.maximum(np.abs(s_qp), 1e-9),
             "boilerplate_count": boiler,
             "boilerplate_share": boiler / np.maximum(source_queries, 1.0),
-            "pattern_hit": junk_pattern_mask(norm_n, config.junk_patterns),
-            "identical": norm_n == norm_p,
+            "pattern_hit": (pattern_hits(uniq_n, config.junk_patterns)[code_n] if config.junk_patterns
+                            else np.zeros(len(table), dtype=bool)),
+            "identical": joint[: uniq_n.size][code_n] == joint[uniq_n.size:][code_p],
         },
         index=table.index,
     )

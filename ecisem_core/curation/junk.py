@@ -39,6 +39,22 @@ PATTERN_SCAN_CHARS: int = 400
 """Preamble/refusal patterns are searched in the first this-many characters of a negative."""
 
 
+def normalised_codes(texts: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """(a code per text, the distinct normalised texts): ``uniques[codes]`` is :func:`normalise_text` of ``texts``,
+    and two texts share a code exactly when their normalised forms are equal. Each distinct text is normalised once;
+    callers that group or compare texts use the integer codes, not a string per row (at 1M triplets the per-row
+    strings cost about a third of the false-negative flags).
+
+    >>> codes, uniques = normalised_codes(pd.Series(["  Same\tTEXT ", "other", "same text"]))
+    >>> codes.tolist(), uniques.tolist()
+    ([0, 1, 0], ['same text', 'other'])
+    """
+    codes, uniques = pd.factorize(texts.astype(str))
+    norm = np.array([" ".join(t.lower().split()) for t in uniques], dtype=object)
+    norm_codes, norm_uniques = pd.factorize(norm)
+    return np.asarray(norm_codes, dtype=np.int64)[codes], np.asarray(norm_uniques, dtype=object)
+
+
 def normalise_text(texts: pd.Series) -> np.ndarray:
     """Lower-case, whitespace collapsed, stripped (computed once per unique text): the key for "same text"
     (boilerplate, identical to the positive).
@@ -46,14 +62,20 @@ def normalise_text(texts: pd.Series) -> np.ndarray:
     >>> normalise_text(pd.Series(["  Same\tTEXT ", "same text"])).tolist()
     ['same text', 'same text']
     """
-    codes, uniques = pd.factorize(texts.astype(str))
-    norm = np.array([" ".join(t.lower().split()) for t in uniques], dtype=object)
-    return norm[codes] if len(codes) else np.array([], dtype=object)
+    codes, uniques = normalised_codes(texts)
+    return uniques[codes] if len(codes) else np.array([], dtype=object)
+
+
+def pattern_hits(uniques: np.ndarray, patterns: tuple[str, ...] = JUNK_PATTERNS) -> np.ndarray:
+    """For each of some distinct normalised texts, whether any preamble/refusal pattern matches its first
+    :data:`PATTERN_SCAN_CHARS` characters."""
+    compiled = [re.compile(p, re.IGNORECASE) for p in patterns]
+    return np.array([any(p.search(t[:PATTERN_SCAN_CHARS]) for p in compiled) for t in uniques], dtype=bool)
 
 
 def junk_pattern_mask(normalised: np.ndarray, patterns: tuple[str, ...] = JUNK_PATTERNS) -> np.ndarray:
     """True where a normalised text (:func:`normalise_text`) matches any preamble/refusal pattern; each unique text
-    is searched once, in its first :data:`PATTERN_SCAN_CHARS` characters.
+    is searched once, in its first :data:`PATTERN_SCAN_CHARS` characters (:func:`pattern_hits`).
 
     >>> junk_pattern_mask(normalise_text(pd.Series(["Here are three HARD NEGATIVE passages:", "As an AI, I can't",
     ...     "Paris is the capital.", "The lab built an AI model."]))).tolist()
@@ -63,8 +85,4 @@ def junk_pattern_mask(normalised: np.ndarray, patterns: tuple[str, ...] = JUNK_P
     if not patterns or normalised.size == 0:
         return np.zeros(normalised.size, dtype=bool)
     codes, uniques = pd.factorize(normalised)
-    compiled = [re.compile(p, re.IGNORECASE) for p in patterns]
-    hit = np.array(
-        [any(p.search(t[:PATTERN_SCAN_CHARS]) for p in compiled) for t in uniques], dtype=bool
-    )
-    return hit[codes]
+    return pattern_hits(uniques, patterns)[codes]
