@@ -9,16 +9,19 @@ Not kept: the embeddings (the embedding cache holds them; they are looked up aga
 the table itself (the caller has it); the residual directions of the sample are taken again from the embeddings.
 
 Found by: the SHA-256 of the table's content (pandas' hash of every row of every column, the column names and
-dtypes), the encoder's model id, the config's tokenizer, N and seed, the source code of every module of
-``ecisem_core`` and the versions of numpy, pandas, scipy and pyarrow. Any change to any of them misses, and the terms
-are computed and stored afresh. Only encoders whose vectors the embedding cache keeps (``cacheable``), no IDF corpus
-and no separate false-negative encoder: anything else is prepared as usual and not stored.
+dtypes), the encoder's model id, the config's N and seed, the source code of every module of ``ecisem_core``, the
+Python version and its Unicode tables, and the versions of numpy, pandas, scipy and pyarrow. Any change to any of
+them misses, and the terms are computed and stored afresh. Only encoders whose vectors the embedding cache keeps
+(``cacheable``), the word tokenizer (ρ with the encoder's tokenizer would depend on the tokenizer library too), no
+IDF corpus and no separate false-negative encoder: anything else is prepared as usual and not stored.
 
 Safety, as the parsed-input cache (:mod:`ecisem_core.io.parsed_cache`): each file is written whole or not at all
 (:mod:`ecisem_core.io.atomic`), the JSON part last; an entry is kept only if it reads back equal to what was
-computed; a damaged, partial or inconsistent entry (the embeddings' unique texts, triplet rows or vectors differ
-from those it was computed from) is computed again, never trusted; nothing is unpickled (``numpy.load(allow_pickle=False)``, Arrow IPC, JSON).
-The newest :data:`KEEP` entries are kept.
+computed; the JSON part names the SHA-256 of the other two, so parts of different writes are never read together;
+a damaged, partial or inconsistent entry (the embeddings' number of unique texts, triplet rows or vectors differ
+from those it was computed from) is computed again, never trusted; nothing is unpickled
+(``numpy.load(allow_pickle=False)``, Arrow IPC, JSON).
+The newest :data:`KEEP` entries are kept; only files named as entries are ever removed.
 
 Measured on the 100k benchmark file (105,975 triplets, 11,000 unique texts; 2 cores): prepared and stored in 1.36 s,
 from the cache in 0.21–0.36 s (of which 0.07–0.16 s is the embedding cache's lookup); the entry takes 11.7 MB.
@@ -29,7 +32,10 @@ import functools
 import hashlib
 import json
 import os
+import re
+import sys
 import time
+import unicodedata
 import zipfile
 from pathlib import Path
 
@@ -44,7 +50,8 @@ from ecisem_core.config import ScoreConfig
 from ecisem_core.embed.encoders import Encoder
 from ecisem_core.embed.texts import Embedded, Progress, embed_triplets
 from ecisem_core.errors import InputError
-from ecisem_core.io.atomic import write_file_atomically
+from ecisem_core.hashing import file_sha256
+from ecisem_core.io.atomic import TMP_TAG, write_file_atomically
 from ecisem_core.metric.lexical import word_tokenize
 from ecisem_core.metric.tokens import TokenMatrix
 from ecisem_core.score import Prepared, prepare, with_ids
@@ -59,10 +66,12 @@ _ARRAYS = ("s_qp", "s_qn", "s_pn", "source_codes", "query_codes", "rho", "sample
 
 @functools.cache
 def code_fingerprint() -> str:
-    """SHA-256 of the source of every module of ``ecisem_core`` (sorted paths) and of the versions of the libraries
+    """SHA-256 of the source of every module of ``ecisem_core`` (sorted paths), of the Python version and its
+    Unicode tables (the word tokenizer and the text normalisation read them) and of the versions of the libraries
     the terms are computed with."""
     root = Path(__file__).resolve().parent
-    versions = f"numpy {np.__version__} pandas {pd.__version__} scipy {scipy.__version__} pyarrow {pa.__version__}"
+    versions = (f"python {sys.version} unicode {unicodedata.unidata_version} numpy {np.__version__} "
+                f"pandas {pd.__version__} scipy {scipy.__version__} pyarrow {pa.__version__}")
     h = hashlib.sha256(f"{FORMAT}\0{versions}\0".encode())
     for p in sorted(root.rglob("*.py")):
         h.update(p.relative_to(root).as_posix().encode() + b"\0" + p.read_bytes() + b"\0")
@@ -106,11 +115,15 @@ def prepare_cached(triplets: pd.DataFrame, encoder: Encoder, folder: str | os.Pa
     """:func:`~ecisem_core.score.prepare` of ``triplets`` with ``encoder`` (embeddings from the default embedding
     cache), its terms read from ``folder`` when an entry for these inputs is there, else computed and stored."""
     config = config or ScoreConfig()
-    name = entry_name(triplets, encoder, config) if encoder.cacheable and not config.idf_corpus else None
+    keyable = encoder.cacheable and not config.idf_corpus and config.tokenizer == "word"
+    name = entry_name(triplets, encoder, config) if keyable else None
     if name is None:
         return prepare(triplets, encoder, config, progress=progress)
     folder = Path(folder)
-    hit = _read(folder, name, triplets, encoder, config, progress)
+    try:
+        hit = _read(folder, name, triplets, encoder, config, progress)
+    except Exception:  # noqa: BLE001 — whatever is wrong with an entry, it is computed again (an error of the
+        hit = None     # inputs themselves comes back from prepare below)
     if hit is not None:
         return hit
     prep = prepare(triplets, encoder, config, progress=progress)
@@ -146,6 +159,7 @@ def _store(folder: Path, name: str, prep: Prepared, config: ScoreConfig) -> bool
         write_file_atomically(flags_path, lambda p: feather.write_feather(prep.flags.reset_index(drop=True), p,
                                                                            compression="zstd"),
                               "the prepared-term cache")
+        meta["files"] = {p.suffix: file_sha256(p) for p in (arrays_path, flags_path)}  # the JSON names its parts
         write_file_atomically(meta_path, lambda p: p.write_text(json.dumps(meta, ensure_ascii=False),
                                                                 encoding="utf-8"), "the prepared-term cache")
     except (InputError, OSError, ValueError, TypeError, pa.ArrowException):
@@ -168,6 +182,10 @@ def _load(arrays_path: Path, flags_path: Path,
           meta_path: Path) -> tuple[dict[str, np.ndarray], pd.DataFrame, dict] | None:
     try:
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        files = meta.get("files") if isinstance(meta, dict) else None
+        if not isinstance(files, dict) or any(files.get(p.suffix) != file_sha256(p)
+                                              for p in (arrays_path, flags_path)):
+            return None  # parts of another write (two processes storing the same entry) or changed since
         with np.load(arrays_path, allow_pickle=False) as z:
             arrays = {k: z[k] for k in _ARRAYS}
         flags = feather.read_table(flags_path, memory_map=False).to_pandas()
@@ -199,26 +217,28 @@ def _read(folder: Path, name: str, triplets: pd.DataFrame, encoder: Encoder, con
         return None
     a, flags, meta = loaded
     t = with_ids(triplets)
-    if meta["n"] != len(t) or len(flags) != len(t):
+    n, names = len(t), list(meta["source_names"])
+    if meta["n"] != n or len(flags) != n or any(a[k].shape != (n,) for k in ("s_qp", "s_qn", "s_pn", "rho",
+                                                                              "source_codes", "query_codes")):
         return None
     t1 = time.perf_counter()
     emb = embed_triplets(t, encoder, progress=progress)
     t2 = time.perf_counter()
-    if _embedded_digest(emb) != meta["embedded"]:
+    shape = tuple(int(v) for v in a["x_shape"])
+    if _embedded_digest(emb) != meta["embedded"] or shape[0] != len(emb.texts) \
+            or not a["idf"].size == len(meta["vocab"]) == shape[1]:
         return None
-    x = sp.csr_matrix((a["x_data"], a["x_indices"], a["x_indptr"]), shape=tuple(int(v) for v in a["x_shape"]))
+    x = sp.csr_matrix((a["x_data"], a["x_indices"], a["x_indptr"]), shape=shape)
     x.has_sorted_indices = True
     qi, pi, ni = (np.asarray(v, dtype=np.int64) for v in (emb.qi, emb.pi, emb.ni))
     tokens = TokenMatrix(x, np.array(meta["vocab"], dtype=object), a["idf"], qi, pi, ni, word_tokenize)
-    names = list(meta["source_names"])
     timings = {"embed_total": t2 - t1, "encoder_forward": emb.encode_seconds}
     prep = Prepared(t, emb, encoder, a["s_qp"], a["s_qn"], a["s_pn"], names, a["source_codes"], a["query_codes"],
                     flags.set_axis(t.index), timings, tokens)
-    bounds = a["sample_bounds"]
-    try:
-        prep.remember(config, a["rho"], {n: a["sample_rows"][bounds[i]:bounds[i + 1]] for i, n in enumerate(names)})
-    except (ValueError, IndexError):
+    bounds, rows = a["sample_bounds"], a["sample_rows"]
+    if bounds.shape != (len(names) + 1,) or rows.size and not (0 <= rows.min() and rows.max() < n):
         return None
+    prep.remember(config, a["rho"], {s: rows[bounds[i]:bounds[i + 1]] for i, s in enumerate(names)})
     timings["prepared_cache"] = time.perf_counter() - t0 - timings["embed_total"]
     _touch(paths[2])
     return prep
@@ -231,17 +251,32 @@ def _touch(path: Path) -> None:
         pass
 
 
+ENTRY = re.compile(r"[0-9a-f]{40}")
+"""The stem of an entry's files (:func:`entry_name`); nothing else in the folder is touched."""
+STALE_S = 3600.0
+"""A part without its JSON, or a temporary file, older than this is left over from a killed writer: removed."""
+
+
 def _prune(folder: Path) -> None:
-    """Remove all but the newest :data:`KEEP` entries (by their JSON part's modification time)."""
+    """Remove all but the newest :data:`KEEP` entries (by their JSON part's modification time), and parts or
+    temporary files left over from a killed writer (:data:`STALE_S`)."""
     def written(p: Path) -> int:
         try:
             return p.stat().st_mtime_ns
         except OSError:  # removed meanwhile by another process
             return -1
 
-    entries = sorted(folder.glob("*.json"), key=written, reverse=True)
+    entries = sorted((p for p in folder.glob("*.json") if ENTRY.fullmatch(p.stem)), key=written, reverse=True)
     for meta in entries[KEEP:]:
         _remove(*_paths(folder, meta.stem))
+    old = time.time_ns() - int(STALE_S * 1e9)
+    for p in folder.iterdir():
+        stem = p.name.split(".")[1] if p.name.startswith(".") else p.stem
+        if not ENTRY.fullmatch(stem) or 0 <= written(p) > old:
+            continue
+        if p.name.startswith(".") and TMP_TAG in p.name or p.suffix in (".npz", ".arrow") \
+                and not p.with_suffix(".json").exists():
+            _remove(p)
 
 
 def _remove(*paths: Path) -> None:

@@ -152,6 +152,7 @@ class Prepared:
         if set(sample_rows) != set(self.source_names) or len(rho) != len(self.triplets):
             raise ValueError("the remembered ρ and sample do not belong to these triplets")
         self._rho[(config.tokenizer, config.idf_corpus)] = np.asarray(rho)
+        self._floors.pop((config.sample_size, config.seed), None)  # they belong to the sample replaced here
         self._samples[(config.sample_size, config.seed)] = self._with_residuals(
             {name: np.asarray(sample_rows[name], dtype=np.int64) for name in self.source_names})
 

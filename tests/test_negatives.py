@@ -458,13 +458,14 @@ def test_fn_score_beats_s_qn_on_the_demo_planted_false_negatives():
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.lists(st.tuples(st.integers(0, 4), st.integers(0, 6)), max_size=40))
+@given(st.lists(st.tuples(st.integers(0, 4), st.integers(-1, 6)), max_size=40))
 def test_distinct_per_group_is_pandas_nunique(rows):
     from ecisem_core.curation.features import distinct_per_group
 
     group = np.array([g for g, _ in rows], dtype=np.int64)
-    member = np.array([m for _, m in rows], dtype=np.int64)
-    expected = pd.DataFrame({"g": group, "m": member}).groupby("g")["m"].transform("nunique").to_numpy()
+    member = np.array([m for _, m in rows], dtype=np.int64)  # −1: a missing value, as pd.factorize codes it
+    frame = pd.DataFrame({"g": group, "m": np.where(member < 0, np.nan, member)})
+    expected = frame.groupby("g")["m"].transform("nunique").to_numpy()
     assert distinct_per_group(group, member).tolist() == expected.tolist()
 
 
@@ -477,3 +478,31 @@ def test_normalised_codes_agree_with_the_normalised_texts(texts):
     norm = [" ".join(t.lower().split()) for t in texts]
     assert [uniques[c] for c in codes] == norm
     assert len(set(uniques.tolist())) == len(uniques)  # one code per distinct normalised text
+
+
+def test_the_fn_features_equal_the_string_groupby_they_replace():
+    """Boilerplate counts, shares, pattern hits and "identical" from integer codes equal the per-row-string pandas
+    computation they replaced (normalised texts grouped by source and text, distinct query ids counted)."""
+    from ecisem_core.curation.features import triplet_features
+    from ecisem_core.curation.junk import junk_pattern_mask, normalise_text
+
+    rows = []
+    for q in range(12):
+        for s, neg in (("a", f"passage {q}"), ("a", "Here are three HARD negatives:"), ("b", "  SAME  text "),
+                       ("b", "same text"), ("c", f"Positive {q % 3}")):
+            rows.append({"query_id": f"q{q % 9}", "query": f"query {q}", "positive": f"positive {q % 3}",
+                         "negative": neg, "source": s})
+    t = pd.DataFrame(rows)
+    t.loc[3, "query_id"] = None  # a missing id is not a query of its own
+    rng = np.random.default_rng(0)
+    t = t.assign(s_qp=rng.uniform(0.3, 0.9, len(t)), s_qn=rng.uniform(0.1, 0.8, len(t)),
+                 s_pn=rng.uniform(0.1, 0.9, len(t)))
+    got = triplet_features(t)
+    norm_n, norm_p = normalise_text(t["negative"]), normalise_text(t["positive"])
+    keyed = pd.DataFrame({"s": t["source"].astype(str), "n": norm_n, "q": t["query_id"]})
+    boiler = keyed.groupby(["s", "n"])["q"].transform("nunique").to_numpy(dtype=np.int64)
+    per_source = keyed.groupby("s")["q"].transform("nunique").to_numpy(dtype=np.float64)
+    assert got["boilerplate_count"].tolist() == boiler.tolist() and boiler.max() == 9
+    assert np.array_equal(got["boilerplate_share"].to_numpy(), boiler / np.maximum(per_source, 1.0))
+    assert got["pattern_hit"].tolist() == junk_pattern_mask(norm_n).tolist() and got["pattern_hit"].sum() == 12
+    assert got["identical"].tolist() == (norm_n == norm_p).tolist() and got["identical"].sum() == 12

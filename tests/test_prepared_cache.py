@@ -4,13 +4,16 @@ foreign entry is computed again; nothing is stored for inputs it cannot key."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import time
 
 import numpy as np
 import pytest
 
 import ecisem_core.prepared_cache as pc
 from ecisem_core.config import ScoreConfig
+from ecisem_core.hashing import file_sha256
 from ecisem_core.prepared_cache import prepare_cached
 from ecisem_core.score import prepare, score_prepared
 from helpers import HashEncoder, synthetic_triplets
@@ -48,13 +51,15 @@ def test_a_hit_is_a_fresh_prepare_without_computing_or_encoding(tmp_path, monkey
     cfg = ScoreConfig(sample_size=25)
     first = prepare_cached(t, HashEncoder(cacheable=True), folder, cfg)
     assert [n.rsplit(".", 1)[1] for n in entries(folder)] == ["arrow", "json", "npz"]
-    same_prepared(first, prepare(t, HashEncoder(cacheable=True), cfg))
     refuse_prepare(monkeypatch)
     enc = HashEncoder(cacheable=True)
     hit = prepare_cached(t, enc, folder, cfg)
     assert enc.encoded == 0  # the embeddings come from the embedding cache
     assert "prepared_cache" in hit.timings and "flags" not in hit.timings
     same_prepared(hit, first)
+    with monkeypatch.context() as m:  # and the miss before it was a plain prepare
+        m.setattr(pc, "prepare", prepare)
+        same_prepared(hit, prepare(t, HashEncoder(cacheable=True), cfg))
     # the sample and ρ come from the entry: the same rows, the same residual directions
     for name, (rows, r) in first.sample(cfg).items():
         got_rows, got_r = hit.sample(cfg)[name]
@@ -90,8 +95,9 @@ def test_anything_the_terms_depend_on_misses(tmp_path, monkeypatch, change):
     same_prepared(prep, prepare(t, HashEncoder(cacheable=True, model_id=enc.model_id), cfg))
 
 
-@pytest.mark.parametrize("damage", ["truncated arrays", "no json", "bad json", "flags of another table",
-                                    "other embeddings", "pickled array"])
+@pytest.mark.parametrize("damage", ["truncated arrays", "no json", "bad json", "json not an object",
+                                    "flags of another table", "flags of a table of the same length",
+                                    "other embeddings", "pickled array", "rows out of range"])
 def test_a_damaged_or_foreign_entry_is_computed_again(tmp_path, monkeypatch, damage):
     t, folder = synthetic_triplets(20), tmp_path / "prepared"
     cfg = ScoreConfig(sample_size=25)
@@ -104,10 +110,22 @@ def test_a_damaged_or_foreign_entry_is_computed_again(tmp_path, monkeypatch, dam
         meta.unlink()
     elif damage == "bad json":
         meta.write_text("{not json", encoding="utf-8")
-    elif damage == "flags of another table":
+    elif damage == "json not an object":
+        meta.write_text("[]", encoding="utf-8")
+    elif damage in ("flags of another table", "flags of a table of the same length"):
         other = tmp_path / "other"
-        prepare_cached(synthetic_triplets(21, seed=3), HashEncoder(cacheable=True), other, cfg)
+        size = 21 if damage == "flags of another table" else 20  # 3 rows a query: 63 or the same 60 rows
+        prepare_cached(synthetic_triplets(size, seed=3), HashEncoder(cacheable=True), other, cfg)
         flags.write_bytes(next(other.glob("*.arrow")).read_bytes())
+    elif damage == "rows out of range":  # a consistent entry (files re-hashed) whose numbers cannot be this table's
+        with np.load(arrays) as z:
+            kept = {k: z[k] for k in z.files}
+        kept["sample_rows"] = kept["sample_rows"] + 10_000
+        with open(arrays, "wb") as f:
+            np.savez(f, **kept)
+        m = json.loads(meta.read_text(encoding="utf-8"))
+        m["files"][".npz"] = file_sha256(arrays)
+        meta.write_text(json.dumps(m), encoding="utf-8")
     elif damage == "other embeddings":
         m = json.loads(meta.read_text(encoding="utf-8"))
         meta.write_text(json.dumps({**m, "embedded": "0" * 64}), encoding="utf-8")
@@ -165,12 +183,24 @@ def test_an_unwritable_folder_leaves_the_result_alone(tmp_path):
     same_prepared(prep, prepare(t, HashEncoder(cacheable=True)))
 
 
-def test_only_the_newest_entries_are_kept(tmp_path, monkeypatch):
+def test_only_the_newest_entries_are_kept_and_nothing_else_is_touched(tmp_path, monkeypatch):
     monkeypatch.setattr(pc, "KEEP", 2)
     folder = tmp_path / "prepared"
+    folder.mkdir()
+    mine = [folder / "notes.json", folder / "data.npz"]  # not entries: never removed
+    for p in mine:
+        p.write_text("{}", encoding="utf-8")
+    stale = [folder / f"{'a' * 40}.npz", folder / f".{'b' * 40}.json.tmp-1-abcd.json"]  # a killed writer's leftovers
+    for p in stale:
+        p.write_bytes(b"x")
+        os.utime(p, (time.time() - 2 * pc.STALE_S,) * 2)
     for seed in range(3):
-        prepare_cached(synthetic_triplets(8, seed=seed), HashEncoder(cacheable=True), folder)
-    assert len(entries(folder)) == 6
+        t = synthetic_triplets(8, seed=seed)
+        prepare_cached(t, HashEncoder(cacheable=True), folder)
+        for p in folder.glob(f"{pc.entry_name(t, HashEncoder(cacheable=True), ScoreConfig())}.*"):
+            os.utime(p, (1_000_000 + seed,) * 2)  # written in this order, whatever the file system's clock
+    assert all(p.exists() for p in mine) and not any(p.exists() for p in stale)
+    assert len([n for n in entries(folder) if pc.ENTRY.fullmatch(n.split(".")[0])]) == 6
     newest = pc.entry_name(synthetic_triplets(8, seed=2), HashEncoder(cacheable=True), ScoreConfig())
     oldest = pc.entry_name(synthetic_triplets(8, seed=0), HashEncoder(cacheable=True), ScoreConfig())
     assert f"{newest}.json" in entries(folder) and f"{oldest}.json" not in entries(folder)

@@ -114,19 +114,21 @@ def lexical_features(
 
 
 def distinct_per_group(group: np.ndarray, member: np.ndarray) -> np.ndarray:
-    """For each row, the number of distinct ``member`` values among the rows of its ``group`` (non-negative int64
-    codes): pandas' ``groupby(group)[member].transform("nunique")``, on integers.
+    """For each row, the number of distinct ``member`` values among the rows of its ``group`` (int64 codes; a
+    negative member is a missing value, ``pd.factorize``'s −1, and is not counted): pandas'
+    ``groupby(group)[member].transform("nunique")``, on integers.
 
-    >>> distinct_per_group(np.array([0, 0, 0, 1, 1]), np.array([5, 5, 7, 5, 5])).tolist()
+    >>> distinct_per_group(np.array([0, 0, 0, 1, 1]), np.array([5, 5, 7, 5, -1])).tolist()
     [2, 2, 2, 1, 1]
     """
     if group.size == 0:
         return np.zeros(0, dtype=np.int64)
-    g = np.unique(group, return_inverse=True)[1].ravel()
-    m = np.unique(member, return_inverse=True)[1].ravel().astype(np.int64)
-    pairs = np.unique(g.astype(np.int64) * (int(m.max()) + 1) + m)
-    per_group = np.bincount(pairs // (int(m.max()) + 1), minlength=int(g.max()) + 1)
-    return per_group[g].astype(np.int64)
+    g = np.unique(group, return_inverse=True)[1].ravel().astype(np.int64)
+    valid = member >= 0
+    m = np.unique(member[valid], return_inverse=True)[1].ravel().astype(np.int64)
+    span = int(m.max()) + 1 if m.size else 1
+    pairs = np.unique(g[valid] * span + m)
+    return np.bincount(pairs // span, minlength=int(g.max()) + 1)[g].astype(np.int64)
 
 
 def triplet_features(

@@ -219,7 +219,7 @@ def prepared_key(ds: Dataset, spec: str) -> tuple[str, str]:
 
 def prepared(ds: Dataset, spec: str) -> Prepared:
     """Embeddings and per-triplet terms of a dataset for an encoder (slow once, then cached in memory, and — for the
-    demo and files under the data root, not uploads — on disk for the next server start:
+    demo and files or folders under the data root, not uploads — on disk for the next server start:
     :mod:`ecisem_core.prepared_cache`). Shows a progress bar while encoding."""
     key = prepared_key(ds, spec)
     store = caches()["prepared"]
