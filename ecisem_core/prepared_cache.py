@@ -52,7 +52,7 @@ from ecisem_core.embed.encoders import Encoder
 from ecisem_core.embed.texts import Embedded, Progress, embed_triplets
 from ecisem_core.errors import InputError
 from ecisem_core.hashing import file_sha256
-from ecisem_core.io.atomic import TMP_TAG, write_file_atomically
+from ecisem_core.io.atomic import TMP_TAG, remove_quietly, write_file_atomically
 from ecisem_core.metric.lexical import word_tokenize
 from ecisem_core.metric.tokens import TokenMatrix
 from ecisem_core.score import Prepared, prepare, with_ids
@@ -164,11 +164,11 @@ def _store(folder: Path, name: str, prep: Prepared, config: ScoreConfig) -> bool
         write_file_atomically(meta_path, lambda p: p.write_text(json.dumps(meta, ensure_ascii=False),
                                                                 encoding="utf-8"), "the prepared-term cache")
     except (InputError, OSError, ValueError, TypeError, pa.ArrowException):
-        _remove(arrays_path, flags_path, meta_path)
+        remove_quietly(arrays_path, flags_path, meta_path)
         return False
     back = _load(arrays_path, flags_path, meta_path)
     if back is None or not _same(back, arrays, prep.flags, meta):
-        _remove(arrays_path, flags_path, meta_path)
+        remove_quietly(arrays_path, flags_path, meta_path)
         return False
     _prune(folder)
     return True
@@ -269,20 +269,13 @@ def _prune(folder: Path) -> None:
 
     entries = sorted((p for p in folder.glob("*.json") if ENTRY.fullmatch(p.stem)), key=written, reverse=True)
     for meta in entries[KEEP:]:
-        _remove(*_paths(folder, meta.stem))
+        remove_quietly(*_paths(folder, meta.stem))
     old = time.time_ns() - int(STALE_S * 1e9)
     for p in folder.iterdir():
         stem = p.name.split(".")[1] if p.name.startswith(".") else p.stem
         if not ENTRY.fullmatch(stem) or 0 <= written(p) > old:
             continue
-        if p.name.startswith(".") and TMP_TAG in p.name or p.suffix in (".npz", ".arrow") \
-                and not p.with_suffix(".json").exists():
-            _remove(p)
-
-
-def _remove(*paths: Path) -> None:
-    for p in paths:
-        try:
-            p.unlink(missing_ok=True)
-        except OSError:
-            pass
+        temporary = p.name.startswith(".") and TMP_TAG in p.name
+        orphan = p.suffix in (".npz", ".arrow") and not p.with_suffix(".json").exists()
+        if temporary or orphan:
+            remove_quietly(p)

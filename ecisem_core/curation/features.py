@@ -167,8 +167,7 @@ def triplet_features(
             "rel_gap": -delta / np.maximum(np.abs(s_qp), 1e-9),
             "boilerplate_count": boiler,
             "boilerplate_share": boiler / np.maximum(source_queries, 1.0),
-            "pattern_hit": (pattern_hits(uniq_n, config.junk_patterns)[code_n] if config.junk_patterns
-                            else np.zeros(len(table), dtype=bool)),
+            "pattern_hit": pattern_hits(uniq_n, config.junk_patterns)[code_n],  # no patterns: none hit
             "identical": joint[: uniq_n.size][code_n] == joint[uniq_n.size:][code_p],
         },
         index=table.index,

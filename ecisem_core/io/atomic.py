@@ -33,3 +33,13 @@ def write_file_atomically(path: str | os.PathLike[str], write: Callable[[Path], 
         tmp.unlink(missing_ok=True)
         raise
     return p
+
+
+def remove_quietly(*paths: Path) -> None:
+    """Delete files that a cache no longer wants; one already gone, or that cannot be removed, is left as it is (the
+    caches treat an entry they cannot use as absent, so a leftover file never changes a result)."""
+    for p in paths:
+        try:
+            p.unlink(missing_ok=True)
+        except OSError:
+            pass

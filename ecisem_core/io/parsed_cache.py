@@ -31,7 +31,7 @@ import pyarrow.feather as feather
 from ecisem_core.confine import checked
 from ecisem_core.errors import InputError
 from ecisem_core.hashing import file_sha256
-from ecisem_core.io.atomic import write_file_atomically
+from ecisem_core.io.atomic import remove_quietly, write_file_atomically
 from ecisem_core.io.load import LoadResult, read_triplets
 from ecisem_core.io.report import Exclusion, FileReport, LoadReport
 
@@ -89,24 +89,16 @@ def _store(names: tuple[str, Path, Path], folder: Path, result: LoadResult) -> b
         write_file_atomically(report_path, lambda p: p.write_text(report_to_json(result.report), encoding="utf-8"),
                               "the parsed-input cache")
     except (InputError, OSError, ValueError, TypeError, pa.ArrowException):  # not cached; the parse stands
-        _remove(table_path, report_path)
+        remove_quietly(table_path, report_path)
         return False
     back = _read_entry(table_path, report_path)
     if back is None or not _same(back, result):
-        _remove(table_path, report_path)
+        remove_quietly(table_path, report_path)
         return False
     for old in folder.glob(f"{where}-*"):
         if old not in (table_path, report_path):
-            _remove(old)
+            remove_quietly(old)
     return True
-
-
-def _remove(*paths: Path) -> None:
-    for p in paths:
-        try:
-            p.unlink(missing_ok=True)
-        except OSError:
-            pass
 
 
 def read_triplets_cached(path: str | os.PathLike[str], folder: str | os.PathLike[str]) -> LoadResult:
