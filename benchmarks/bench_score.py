@@ -192,7 +192,7 @@ def bench_cached(size: int, naive_max: int, cache_dir: str) -> dict:
     rss = rss_growth(size, cache_dir)
     text = text_bytes(table)
     m = min(size, naive_max)
-    t_naive = naive_loop(table.iloc[:m], enc, cfg) * size / m
+    t_naive = naive_loop(table.iloc[:m], enc, cfg) * size / m if m > 0 else float("nan")  # --naive-max 0: not run
     return {
         "triplets": size, "unique_texts": unique,
         "prepare_s (cache hit)": t_prep, "score_s (no CI)": t_fast, "uncertainty_s": t_full - t_fast,
@@ -243,18 +243,21 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", type=int, nargs="*", default=[10_000, 100_000, 1_000_000],
                     help="triplet counts of the cached runs (none: only the real-data run)")
-    ap.add_argument("--naive-max", type=int, default=20_000)
+    ap.add_argument("--naive-max", type=int, default=20_000,
+                    help="triplets the naive loop runs on (extrapolated to the size; 0: not run)")
     ap.add_argument("--real-queries", type=int, default=300)
     ap.add_argument("--skip-real", action="store_true")
     ap.add_argument("--rss-probe", type=int, help=argparse.SUPPRESS)  # internal: one size, in a fresh process
-    ap.add_argument("--cache", help=argparse.SUPPRESS)
+    ap.add_argument("--cache", help="embedding cache folder to keep between runs (default: a temporary one; "
+                                    "the untimed warm-up then embeds every text again)")
     args = ap.parse_args()
     if args.rss_probe:
         rss_probe(args.rss_probe, args.cache)
         return
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
           f"python {platform.python_version()}, numpy {np.__version__}")
-    with tempfile.TemporaryDirectory() as cache:
+    with tempfile.TemporaryDirectory() as temporary:
+        cache = args.cache or temporary
         for size in args.sizes:
             r = bench_cached(size, args.naive_max, cache)
             print("\n".join(f"  {k}: {v:.3f}" if isinstance(v, float) else f"  {k}: {v}" for k, v in r.items()))

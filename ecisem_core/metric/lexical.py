@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from ecisem_core.metric.ascii_tokens import ascii_word_tokens
 from ecisem_core.metric.tokens import TokenMatrix
 
 Tokenizer = Callable[[str], list[str]]
@@ -61,8 +63,9 @@ _TOKEN_OR_SEP = re.compile(r"\w+|\x01", re.UNICODE)
 
 
 TOKEN_CHUNK_CHARS = 1 << 21
-"""Characters of text per regex pass of :func:`word_term_vocab`: its token list (one Python string per token) is
-built for one chunk at a time, so its memory stays a few tens of MB however large the table."""
+"""Characters of text per step of :func:`word_term_vocab`: its token stream (an Arrow array, or for non-ASCII text
+one Python string per token) is built for one chunk at a time, so its memory stays a few tens of MB however large
+the table."""
 
 
 def text_chunks(texts: Sequence[str], budget: int | None = None) -> list[tuple[int, int]]:
@@ -86,23 +89,64 @@ def text_chunks(texts: Sequence[str], budget: int | None = None) -> list[tuple[i
 
 def _chunk_term_matrix(texts: Sequence[str], vocab: dict[str, int]) -> sp.csr_matrix:
     """Binary unique-token CSR matrix of ``texts`` (columns: ``vocab``, extended in place with the new tokens in
-    order of first appearance), from one regex pass over the joined texts."""
-    big = _ROW_SEP.join(t.replace(_ROW_SEP, " ") for t in texts).lower()
-    codes, uniques = pd.factorize(pd.Series(_TOKEN_OR_SEP.findall(big), dtype=object))
-    # global column of each of the chunk's distinct tokens; -1 for the row separator
-    column = np.fromiter((-1 if t == _ROW_SEP else vocab.setdefault(t, len(vocab)) for t in uniques),
-                         dtype=np.int64, count=len(uniques))
-    sep = column[codes] < 0
-    row = np.cumsum(sep)[~sep]
-    x = sp.csr_matrix((np.ones(row.size), (row, column[codes[~sep]])), shape=(len(texts), len(vocab)))
+    order of first appearance). The ASCII texts are tokenised from their bytes (:func:`ascii_word_tokens`), the
+    others by one regex pass over their joined text (:func:`_regex_word_tokens`); the two token streams are put back
+    in text order before the tokens are numbered, so the columns come in the same order either way."""
+    ascii_rows = np.fromiter((t.isascii() for t in texts), dtype=bool, count=len(texts))
+    stream = ascii_word_tokens(texts) if ascii_rows.all() else _mixed_word_tokens(texts, ascii_rows)
+    if stream is None:  # a text Arrow cannot hold (a lone surrogate): the regex pass for all of them
+        tokens, rows = _regex_word_tokens(texts, np.arange(len(texts)))
+        codes, uniques = pd.factorize(pd.Series(tokens, dtype=object))
+        return _stream_matrix(codes, uniques, rows, len(texts), vocab)
+    tokens, rows = stream
+    encoded = tokens.dictionary_encode()  # codes in order of first appearance, like pd.factorize
+    return _stream_matrix(np.asarray(encoded.indices), encoded.dictionary.to_pylist(), rows, len(texts), vocab)
+
+
+def _mixed_word_tokens(texts: Sequence[str], ascii_rows: np.ndarray) -> tuple[Any, np.ndarray] | None:
+    """Word tokens of every text, in text order, as (``pyarrow`` string array, text of each token): the ASCII
+    texts' from their bytes, the others' from the regex; None when Arrow cannot hold a token."""
+    import pyarrow as pa
+
+    others = np.flatnonzero(~ascii_rows)
+    found, rows = _regex_word_tokens(texts, others)
+    try:
+        tokens = pa.array(found, type=pa.large_string())
+    except (pa.ArrowException, UnicodeError):
+        return None
+    picked = np.flatnonzero(ascii_rows)
+    if picked.size:
+        more, more_rows = ascii_word_tokens([texts[i] for i in picked])
+        rows = np.concatenate([rows, picked[more_rows]])
+        order = np.argsort(rows, kind="stable")  # two sorted runs: one merge; a text's tokens keep their order
+        tokens, rows = pa.concat_arrays([tokens, more]).take(pa.array(order)), rows[order]
+    return tokens, rows
+
+
+def _regex_word_tokens(texts: Sequence[str], picked: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`word_tokenize`'s tokens of ``texts[i]`` for i in ``picked`` (ascending), in order, from one regex pass
+    over their joined text: (object array of the tokens, the text of each)."""
+    big = _ROW_SEP.join(texts[i].replace(_ROW_SEP, " ") for i in picked).lower()
+    found = np.asarray(_TOKEN_OR_SEP.findall(big), dtype=object)
+    sep = found == _ROW_SEP
+    return found[~sep], np.asarray(picked, dtype=np.int64)[np.cumsum(sep)[~sep]]
+
+
+def _stream_matrix(codes: np.ndarray, uniques: Sequence[str], rows: np.ndarray, n_texts: int,
+                   vocab: dict[str, int]) -> sp.csr_matrix:
+    """The binary matrix of a token stream: occurrence k is token ``uniques[codes[k]]`` of text ``rows[k]``
+    (``uniques`` in order of first appearance; ``vocab`` extended with the new ones)."""
+    column = np.fromiter((vocab.setdefault(t, len(vocab)) for t in uniques), dtype=np.int64, count=len(uniques))
+    x = sp.csr_matrix((np.ones(rows.size), (rows, column[codes])), shape=(n_texts, len(vocab)))
     x.sum_duplicates()
     x.data[:] = 1.0
     return x
 
 
 def word_term_vocab(texts: Sequence[str]) -> tuple[sp.csr_matrix, np.ndarray]:
-    """Binary unique-token matrix with :func:`word_tokenize`'s tokens, built with one regex pass per
-    :data:`TOKEN_CHUNK_CHARS` characters of text (no per-text Python work), and its vocabulary (object array: the
+    """Binary unique-token matrix with :func:`word_tokenize`'s tokens, built :data:`TOKEN_CHUNK_CHARS` characters
+    of text at a time (ASCII texts from their bytes, the others by one regex pass: no per-text Python work), and its
+    vocabulary (object array: the
     token of each column, in order of first appearance). Same result as ``binary_term_matrix(texts,
     word_tokenize)``, and the same for any chunk size.
 
