@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -53,8 +53,51 @@ def short_ids(prefix: str, texts: pd.Series) -> np.ndarray:
     return ids[codes] if len(codes) else np.array([], dtype=object)
 
 
+TEXT_COLUMNS: tuple[str, str, str] = ("query", "positive", "negative")
+"""The columns a triplet's content key hashes, in this order."""
+
+
 def content_key(frame: pd.DataFrame, seed: int) -> np.ndarray:
-    """A seeded 64-bit hash of each row's (query, positive, negative): an order-free sampling key."""
-    key = f"{seed:016d}"[-16:]
-    return pd.util.hash_pandas_object(frame[["query", "positive", "negative"]], index=False,
-                                      hash_key=key).to_numpy()
+    """A seeded 64-bit hash of each row's (query, positive, negative): an order-free sampling key.
+
+    pandas' ``hash_pandas_object(frame[["query", "positive", "negative"]], index=False, hash_key=k)`` with
+    k = the seed as 16 digits: each column's values are hashed (SipHash-2-4 of their UTF-8 bytes), then the three
+    hashes of a row are combined (:func:`combine_row_hashes`)."""
+    return pd.util.hash_pandas_object(frame[list(TEXT_COLUMNS)], index=False, hash_key=_hash_key(seed)).to_numpy()
+
+
+def content_key_of_texts(texts: Sequence[str], codes: Sequence[np.ndarray], seed: int) -> np.ndarray:
+    """:func:`content_key` of the rows whose query, positive and negative are ``texts[codes[0]]``,
+    ``texts[codes[1]]``, ``texts[codes[2]]``, each distinct text hashed once: the same keys (a string's hash does not
+    depend on the rest of its column), without hashing three strings per row. The texts must be ``str``.
+
+    >>> frame = pd.DataFrame({"query": ["q", "q"], "positive": ["p", "p"], "negative": ["a", "b"]})
+    >>> texts, codes = ["q", "p", "a", "b"], [np.array([0, 0]), np.array([1, 1]), np.array([2, 3])]
+    >>> bool(np.array_equal(content_key_of_texts(texts, codes, 7), content_key(frame, 7)))
+    True
+    """
+    hashed = pd.util.hash_array(np.asarray(texts, dtype=object), hash_key=_hash_key(seed), categorize=False)
+    return combine_row_hashes([hashed[np.asarray(c, dtype=np.int64)] for c in codes])
+
+
+def combine_row_hashes(columns: Sequence[np.ndarray]) -> np.ndarray:
+    """One uint64 per row from its columns' uint64 hashes, as pandas combines them (``combine_hash_arrays`` in
+    pandas/core/util/hashing.py, after CPython's tuple hash)::
+
+        out = 0x345678;  for column i of n:  out = (out ^ h_i)·mult,  mult += 82520 + 2(n − i)   (mult₀ = 1000003)
+        out += 97531                                                                      (all modulo 2⁶⁴)
+
+    tests/test_hashing.py checks it against ``hash_pandas_object``."""
+    n = len(columns)
+    mult = np.uint64(1000003)
+    out = np.full(len(columns[0]) if n else 0, 0x345678, dtype=np.uint64)
+    for i, h in enumerate(columns):
+        out ^= np.asarray(h, dtype=np.uint64)
+        out *= mult
+        mult += np.uint64(82520 + 2 * (n - i))
+    out += np.uint64(97531)
+    return out
+
+
+def _hash_key(seed: int) -> str:
+    return f"{seed:016d}"[-16:]

@@ -15,13 +15,14 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from pandas.api.types import is_string_dtype
 
 from ecisem_core.config import ScoreConfig
 from ecisem_core.io.corpus import read_corpus
 from ecisem_core.embed.texts import Embedded, Progress, embed_triplets
 from ecisem_core.embed.encoders import Encoder, get_encoder
 from ecisem_core.errors import InputError
-from ecisem_core.hashing import content_key
+from ecisem_core.hashing import TEXT_COLUMNS, content_key, content_key_of_texts
 from ecisem_core.metric.lexical import residuality_indexed, token_matrix, word_tokenize
 from ecisem_core.metric.classic import ClassicEci, classic_eci_from_sims
 from ecisem_core.metric.eci_sem import EciSem, eci_sem
@@ -124,7 +125,7 @@ class Prepared:
         key = (config.sample_size, config.seed)
         if key not in self._samples:
             t0 = time.perf_counter()
-            keys = content_key(self.triplets, config.seed)
+            keys = self._content_keys(config.seed)
             chosen = {}
             for code, name in enumerate(self.source_names):
                 rows = np.flatnonzero(self.source_codes == code)
@@ -135,6 +136,14 @@ class Prepared:
             self._samples[key] = self._with_residuals(chosen)
             self.timings["residuals"] = time.perf_counter() - t0
         return self._samples[key]
+
+    def _content_keys(self, seed: int) -> np.ndarray:
+        """:func:`~ecisem_core.hashing.content_key` of every triplet; from the embedded unique texts (each hashed once,
+        the same keys) when the three text columns hold only ``str``, as loaded tables do."""
+        t, e = self.triplets, self.embedded
+        if all(is_string_dtype(t[c]) and not t[c].isna().any() for c in TEXT_COLUMNS):
+            return content_key_of_texts(e.texts, (e.qi, e.pi, e.ni), seed)
+        return content_key(t, seed)
 
     def sample_rows(self, config: ScoreConfig) -> dict[str, np.ndarray]:
         """Per source: the row indices of its sample for ``config`` (:meth:`sample`)."""

@@ -168,3 +168,17 @@ def test_tfidf_encoder_gives_the_unmerged_vectors(seed):
 def test_tfidf_encoder_tiny_inputs(n):
     docs = ["alpha beta", "gamma delta"][:n]
     assert TfidfLsaEncoder(n_components=8).fit(docs).encode(docs, "passage").shape[0] == n
+
+
+@pytest.mark.parametrize("chunk", [1, 3, 8192])
+def test_similarities_do_not_depend_on_the_chunk_or_the_worker_threads(chunk, monkeypatch):
+    rng = np.random.default_rng(4)
+    m = l2_normalise(rng.standard_normal((40, 24))).astype(np.float32)
+    qi, pi, ni = (rng.integers(0, 40, 101) for _ in range(3))
+    pairs = ((qi, pi), (qi, ni), (pi, ni))
+    one_by_one = [np.array([float(np.dot(m[a], m[b])) for a, b in zip(x, y)]) for x, y in pairs]
+    monkeypatch.setattr(terms, "PARTS_PER_CORE", 7)  # many parts: every worker thread gets some
+    got = terms.similarities(m, qi, pi, ni, chunk=chunk)
+    for g, ref in zip(got, one_by_one):
+        assert g.dtype == np.float64 and np.allclose(g, ref, rtol=0, atol=1e-6)
+    assert all(np.array_equal(g, r) for g, r in zip(got, terms.similarities(m, qi, pi, ni, chunk=101)))
