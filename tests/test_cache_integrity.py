@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from ecisem_core.embed import fingerprint
-from ecisem_core.embed.cache import EmbeddingCache, shard_checksum
+from ecisem_core.embed.cache import EmbeddingCache, match_keys, shard_checksum, stored_member
 from ecisem_core.embed.encoders import SentenceTransformerEncoder, l2_normalise
 from ecisem_core.embed.precomputed import read_embeddings
 from ecisem_core.embed.texts import embed_triplets
@@ -141,3 +141,45 @@ def test_all_zero_precomputed_vectors_are_refused(tmp_path):
     with pytest.raises(InputError, match="all zeros") as err:
         read_embeddings(path)
     assert err.value.line == 2
+
+
+def test_stored_vectors_are_mapped_and_equal_to_the_loaded_ones(tmp_path):
+    rng = np.random.default_rng(0)
+    keys = np.asarray(text_hashes([f"t{i}" for i in range(50)]), dtype="S40")
+    vectors = rng.standard_normal((50, 7)).astype(np.float32)
+    plain, packed = tmp_path / "plain.npz", tmp_path / "packed.npz"
+    np.savez(plain, hashes=keys, vectors=vectors, checksum=np.asarray(shard_checksum(keys, vectors)))
+    np.savez_compressed(packed, hashes=keys, vectors=vectors)
+    with np.load(plain) as z:
+        mapped = stored_member(plain, z.zip, "vectors.npy")
+        assert isinstance(mapped, np.memmap) and np.array_equal(mapped, vectors) and not mapped.flags.writeable
+        assert np.array_equal(stored_member(plain, z.zip, "hashes.npy"), keys)
+        assert stored_member(plain, z.zip, "missing.npy") is None
+    with np.load(packed) as z:
+        assert stored_member(packed, z.zip, "vectors.npy") is None  # compressed: read the usual way
+
+
+def test_a_truncated_mapped_shard_is_removed_and_re_encoded(tmp_path):
+    embed_triplets(TABLE, TableEncoder(VEC), cache_dir=tmp_path)
+    (shard,) = EmbeddingCache(tmp_path, "table-encoder").folder.glob("shard-*.npz")
+    data = shard.read_bytes()
+    shard.write_bytes(data[: len(data) // 2])
+    enc = TableEncoder(VEC)
+    again = embed_triplets(TABLE, enc, cache_dir=tmp_path)
+    assert again.n_encoded == 4 and again.matrix[0].tolist() == [1, 0, 0]
+
+
+def test_keys_are_matched_by_prefix_and_then_whole():
+    keys = np.asarray(text_hashes([f"k{i}" for i in range(200)]), dtype="S40")
+    want = np.concatenate([keys[::-3], np.asarray(text_hashes(["absent", "also absent"]), dtype="S40")])
+    hit, rows = match_keys(keys, want)
+    assert hit.tolist() == [True] * len(keys[::-3]) + [False, False]
+    assert np.array_equal(keys[rows[hit]], want[hit])
+    # two keys sharing their first 16 hex digits, and one that is not hex: whole keys compared
+    twin = np.asarray([keys[0][:16] + b"f" * 24, b"zz" + keys[1][2:]], dtype="S40")
+    both = np.concatenate([keys, twin])
+    hit, rows = match_keys(both, np.concatenate([want, twin]))
+    assert hit.tolist() == [True] * len(keys[::-3]) + [False, False, True, True]
+    assert np.array_equal(both[rows[hit]], np.concatenate([want, twin])[hit])
+    hit, rows = match_keys(np.asarray([], dtype="S40"), want)
+    assert not hit.any() and rows.shape == want.shape
