@@ -123,11 +123,13 @@ def distinct_per_group(group: np.ndarray, member: np.ndarray) -> np.ndarray:
     """
     if group.size == 0:
         return np.zeros(0, dtype=np.int64)
-    g = np.unique(group, return_inverse=True)[1].ravel().astype(np.int64)
+    # hash-based codes (pd.factorize, linear time) instead of sorting: a count of distinct values does not depend
+    # on how they are numbered (at 1M rows the sorts took 1.9 s of the flags)
+    g = pd.factorize(group)[0].astype(np.int64)
     valid = member >= 0
-    m = np.unique(member[valid], return_inverse=True)[1].ravel().astype(np.int64)
+    m = pd.factorize(member[valid])[0].astype(np.int64)
     span = int(m.max()) + 1 if m.size else 1
-    pairs = np.unique(g[valid] * span + m)
+    pairs = pd.unique(g[valid] * span + m)
     return np.bincount(pairs // span, minlength=int(g.max()) + 1)[g].astype(np.int64)
 
 

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from ecisem_core.curation.number_text import format_numbers
+
 JUNK_PREFIX: str = "junk: "
 """Prefix of junk reasons in ``fn_reasons``."""
 SEP: str = "; "
@@ -97,37 +99,41 @@ def kinds_of(codes: Iterable[str]) -> list[str]:
     return [REASON_BY_CODE[c].kind for c in codes]
 
 
-def render_reason(code: str, mask: np.ndarray, values: Mapping[str, np.ndarray | float]) -> np.ndarray:
-    """Text of reason ``code`` where ``mask``, ``""`` elsewhere. ``values`` gives each field of its template: an
-    array over all rows (formatted only for the masked rows) or one number for every row; each value is formatted
-    as ``format(float(value), spec)``."""
-    out = np.full(mask.shape[0], "", dtype=object)
+def render_reason(code: str, mask: np.ndarray,
+                  values: Mapping[str, np.ndarray | float]) -> tuple[np.ndarray, np.ndarray]:
+    """Text of reason ``code`` for the rows where ``mask``: (those rows, their texts). ``values`` gives each field of
+    its template: an array over all rows (formatted only for the masked rows) or one number for every row; each value
+    is formatted as ``format(float(value), spec)`` (a column at a time,
+    :func:`~ecisem_core.curation.number_text.format_numbers`)."""
     idx = np.flatnonzero(mask)
-    if not idx.size:
-        return out
-    text = np.full(idx.size, "", dtype=object)
+    pieces: list[str | np.ndarray] = [""]
     for literal, field, spec, _ in _FORMATTER.parse(REASON_BY_CODE[code].template):
-        text = text + literal
+        pieces[-1] += literal
         if field is not None:
             value = values[field]
             if np.ndim(value) == 0:
-                text = text + format(float(value), spec)
+                pieces[-1] += format(float(value), spec)
             else:
-                text = text + np.array([format(float(v), spec) for v in np.asarray(value)[idx]], dtype=object)
-    out[idx] = text
-    return out
+                pieces += [format_numbers(np.asarray(value)[idx], spec), ""]
+    text = np.full(idx.size, pieces[0], dtype=object)
+    for piece in pieces[1:]:
+        if isinstance(piece, np.ndarray) or piece:
+            text = text + piece
+    return idx, text
 
 
-def join_reasons(parts: list[np.ndarray], n: int) -> np.ndarray:
-    """Per row, the non-empty texts of ``parts`` (arrays of :func:`render_reason`), in order, :data:`SEP`-joined."""
+def join_reasons(parts: list[tuple[np.ndarray, np.ndarray]], n: int) -> np.ndarray:
+    """Per row, the texts of ``parts`` ((rows, texts) of :func:`render_reason`; a reason's text is never empty), in
+    order, :data:`SEP`-joined; ``""`` for a row with none."""
     out = np.full(n, "", dtype=object)
-    for part in parts:
-        has_out = out != ""
-        has_part = part != ""
-        both = has_out & has_part
-        out[both] = out[both] + SEP + part[both]
-        only = ~has_out & has_part
-        out[only] = part[only]
+    has = np.zeros(n, dtype=bool)
+    for rows, texts in parts:
+        first = ~has[rows]
+        out[rows[first]] = texts[first]
+        later = rows[~first]
+        if later.size:
+            out[later] = out[later] + SEP + texts[~first]
+        has[rows] = True
     return out
 
 
