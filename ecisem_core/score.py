@@ -28,6 +28,7 @@ from ecisem_core.metric.classic import ClassicEci, classic_eci_from_sims
 from ecisem_core.metric.eci_sem import EciSem, eci_sem
 from ecisem_core.metric.logdet import row_floors
 from ecisem_core.metric.shapley import PLAYERS, eci_sem_contributions
+from ecisem_core.curation.features import check_present
 from ecisem_core.curation.negatives import flag_triplets
 from ecisem_core.metric.tokens import TokenMatrix
 from ecisem_core.metric.terms import (
@@ -203,6 +204,7 @@ def _check_table(triplets: pd.DataFrame) -> None:
         raise InputError(f"triplet table lacks column(s) {missing}; has {list(triplets.columns)}")
     if len(triplets) == 0:
         raise InputError("no triplets to score")
+    check_present(triplets, REQUIRED)
 
 
 def with_ids(triplets: pd.DataFrame) -> pd.DataFrame:

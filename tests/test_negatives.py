@@ -506,3 +506,14 @@ def test_the_fn_features_equal_the_string_groupby_they_replace():
     assert np.array_equal(got["boilerplate_share"].to_numpy(), boiler / np.maximum(per_source, 1.0))
     assert got["pattern_hit"].tolist() == junk_pattern_mask(norm_n).tolist() and got["pattern_hit"].sum() == 12
     assert got["identical"].tolist() == (norm_n == norm_p).tolist() and got["identical"].sum() == 12
+
+
+def test_flagging_a_table_with_a_missing_text_is_an_input_error():
+    from ecisem_core.curation.fn_score import flag_triplets
+    from ecisem_core.errors import InputError
+
+    table = pd.DataFrame({"query": ["a b", "c d"], "positive": ["p q", "r s"], "negative": ["x y", None],
+                          "source": ["s", "s"], "query_id": ["q1", "q2"], "s_qp": [0.5, 0.5], "s_qn": [0.2, 0.2],
+                          "s_pn": [0.1, 0.1]})
+    with pytest.raises(InputError, match=r"1 triplet\(s\) have no negative .*row 1 \(index 1\)"):
+        flag_triplets(table)

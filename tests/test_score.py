@@ -124,6 +124,20 @@ def test_missing_columns_is_an_input_error():
         score_sources(pd.DataFrame({"query": ["a"]}), TfidfLsaEncoder())
 
 
+@pytest.mark.parametrize("column", ["query", "positive", "negative", "source"])
+@pytest.mark.parametrize("missing", [None, float("nan")])
+def test_a_missing_text_is_an_input_error_not_another_texts_vector(tmp_path, column, missing):
+    from ecisem_core.errors import InputError
+    from helpers import HashEncoder
+
+    table = pd.DataFrame({"query": ["a b", "c d", "e f"], "positive": ["p q", "r s", "t u"],
+                          "negative": ["x y", "v w", "z w"], "source": ["s", "s", "t"]}, index=[10, 11, 12])
+    table[column] = table[column].astype(object)
+    table.loc[11, column] = missing
+    with pytest.raises(InputError, match=f"1 triplet\\(s\\) have no {column} .*row 1 \\(index 11\\)"):
+        prepare(table, HashEncoder(), cache_dir=tmp_path)
+
+
 def test_short_ids_hash_each_distinct_text_once_and_equal_short_id():
     from ecisem_core.hashing import short_id, short_ids
 

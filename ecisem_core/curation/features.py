@@ -41,6 +41,18 @@ def check_columns(table: pd.DataFrame, needed: tuple[str, ...]) -> None:
         raise InputError(f"triplet table lacks column(s) {missing}; it needs {list(needed)}")
 
 
+def check_present(table: pd.DataFrame, columns: tuple[str, ...]) -> None:
+    """Raise :class:`~ecisem_core.errors.InputError` when a value of one of ``columns`` is missing (None, NaN),
+    naming how many and the first row. A missing text would otherwise be factorised to code −1 — another text's
+    vector, tokens or normalised form."""
+    for col in columns:
+        absent = table[col].isna().to_numpy()
+        if absent.any():
+            first = int(np.flatnonzero(absent)[0])
+            raise InputError(f"{int(absent.sum())} triplet(s) have no {col} (missing value); the first is row "
+                             f"{first} (index {table.index[first]})")
+
+
 def _row_top_k(m: sp.csr_matrix, k: int) -> sp.csr_matrix:
     """Keep the k largest stored values of each row of a CSR matrix of non-negative values."""
     m = m.tocsr()
@@ -145,6 +157,7 @@ def triplet_features(
     :func:`lexical_features` (``tokens``: the table's word-token matrix, when already built).
     """
     check_columns(table, REQUIRED_COLUMNS)
+    check_present(table, ("query", "positive", "negative"))
     s_qp = table["s_qp"].to_numpy(dtype=np.float64)
     s_qn = table["s_qn"].to_numpy(dtype=np.float64)
     s_pn = table["s_pn"].to_numpy(dtype=np.float64)
