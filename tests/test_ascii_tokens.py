@@ -70,6 +70,21 @@ def test_chunks_of_every_kind_give_the_per_text_matrix(monkeypatch, budget):
     _same_as_reference(texts)
 
 
-def test_a_text_arrow_cannot_hold_takes_the_regex_pass():
+def test_a_text_with_a_lone_surrogate_is_tokenised_like_any_other():
     texts = ["plain words", "lone \ud800 surrogate", "Ünïcode"]
     _same_as_reference(texts)
+
+
+def test_a_series_is_read_in_its_order_whatever_its_index(monkeypatch):
+    import pandas as pd
+
+    shuffled = pd.Series(["é alpha", "alpha", "beta"], index=[0, 2, 1])
+    x, vocab = word_term_vocab(shuffled)
+    ref_x, ref_vocab = binary_term_matrix(list(shuffled), word_tokenize)
+    assert vocab.tolist() == list(ref_vocab) and (x != ref_x).nnz == 0
+    two_chunks = pd.concat([pd.Series(["ab cd"], dtype="str"), pd.Series(["ef AB"], dtype="str")], ignore_index=True)
+    assert word_term_vocab(two_chunks)[1].tolist() == ["ab", "cd", "ef"]
+    assert ascii_word_tokens(two_chunks)[0].to_pylist() == ["ab", "cd", "ef", "ab"]
+    monkeypatch.setattr(lexical, "TOKEN_CHUNK_CHARS", 3)
+    _same_as_reference(list(pd.Series(["ab", "é", "cd", "ü"])))
+    assert word_term_vocab(pd.Series(["ab", "é", "cd", "ü"]))[1].tolist() == ["ab", "é", "cd", "ü"]

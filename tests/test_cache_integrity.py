@@ -183,3 +183,18 @@ def test_keys_are_matched_by_prefix_and_then_whole():
     assert np.array_equal(both[rows[hit]], np.concatenate([want, twin])[hit])
     hit, rows = match_keys(np.asarray([], dtype="S40"), want)
     assert not hit.any() and rows.shape == want.shape
+
+
+def test_a_damaged_array_header_is_a_corrupt_shard(tmp_path):
+    cache = EmbeddingCache(tmp_path, "m")
+    keys = ["%040x" % i for i in range(2)]
+    cache.store(keys, np.ones((2, 4), np.float32))
+    (shard,) = cache.folder.glob("shard-*.npz")
+    data = bytearray(shard.read_bytes())
+    at = data.index(b"\x93NUMPY", data.index(b"vectors.npy"))
+    data[at + 10] = ord(";")  # inside the header's dict literal
+    shard.write_bytes(bytes(data))
+    with np.load(shard) as z:
+        assert stored_member(shard, z.zip, "vectors.npy") is None
+    _, found = cache.lookup(keys)
+    assert not found.any() and cache.corrupt == [str(shard)] and not shard.exists()

@@ -18,6 +18,7 @@ import json
 import logging
 import os
 import struct
+import tokenize
 import uuid
 import zipfile
 from dataclasses import dataclass, field
@@ -95,7 +96,7 @@ def stored_member(path: Path, archive: zipfile.ZipFile, name: str) -> np.ndarray
         if fortran or dtype.hasobject or offset + size != start + info.file_size or size == 0:
             return None
         return np.memmap(path, dtype=dtype, mode="r", offset=offset, shape=shape)
-    except (OSError, ValueError, KeyError, struct.error):
+    except (OSError, ValueError, KeyError, SyntaxError, struct.error, tokenize.TokenError):  # a damaged header
         return None
 
 
@@ -113,7 +114,8 @@ def hex_prefixes(keys: np.ndarray) -> np.ndarray:
 def match_keys(keys: np.ndarray, want: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """For each wanted key, whether ``keys`` holds it and its row there (0 where it does not): found by the keys'
     64-bit hex prefixes (a sort and search of integers, not of 40-byte strings), each candidate then compared
-    whole. When two of ``keys`` share a prefix, the whole keys are sorted and searched instead."""
+    whole. When two of ``keys`` share a prefix, the whole keys are sorted and searched instead. A key stored twice
+    in one shard (``store`` never writes one) is found at its first row."""
     if len(keys) == 0:
         return np.zeros(len(want), dtype=bool), np.zeros(len(want), dtype=np.int64)
     prefixes = hex_prefixes(keys)
@@ -180,7 +182,8 @@ class EmbeddingCache:
             if checksum is not None and checksum != shard_checksum(hashes, vectors):
                 raise ValueError("checksum mismatch")
             return hashes, vectors
-        except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile, EOFError) as exc:
+        except (OSError, ValueError, KeyError, TypeError, SyntaxError, zipfile.BadZipFile, EOFError,
+                tokenize.TokenError) as exc:  # SyntaxError, TokenError: numpy's parse of a damaged .npy header
             log.warning("embedding cache: removing corrupt shard %s (%s)", path, exc)
             self.corrupt.append(str(path))
             path.unlink(missing_ok=True)

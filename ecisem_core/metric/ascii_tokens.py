@@ -41,7 +41,7 @@ def ascii_word_tokens(texts: Sequence[str]) -> tuple[Any, np.ndarray]:
     """
     import pyarrow as pa
 
-    arr = pa.array(texts, type=pa.large_string())
+    arr = pa.array(texts if isinstance(texts, list) else list(texts), type=pa.large_string())  # one Arrow chunk
     n = len(arr)
     offsets = np.frombuffer(arr.buffers()[1], dtype=np.int64)[arr.offset:arr.offset + n + 1]
     data_buf = arr.buffers()[2]

@@ -93,27 +93,19 @@ def _chunk_term_matrix(texts: Sequence[str], vocab: dict[str, int]) -> sp.csr_ma
     others by one regex pass over their joined text (:func:`_regex_word_tokens`); the two token streams are put back
     in text order before the tokens are numbered, so the columns come in the same order either way."""
     ascii_rows = np.fromiter((t.isascii() for t in texts), dtype=bool, count=len(texts))
-    stream = ascii_word_tokens(texts) if ascii_rows.all() else _mixed_word_tokens(texts, ascii_rows)
-    if stream is None:  # a text Arrow cannot hold (a lone surrogate): the regex pass for all of them
-        tokens, rows = _regex_word_tokens(texts, np.arange(len(texts)))
-        codes, uniques = pd.factorize(pd.Series(tokens, dtype=object))
-        return _stream_matrix(codes, uniques, rows, len(texts), vocab)
-    tokens, rows = stream
+    tokens, rows = ascii_word_tokens(texts) if ascii_rows.all() else _mixed_word_tokens(texts, ascii_rows)
     encoded = tokens.dictionary_encode()  # codes in order of first appearance, like pd.factorize
     return _stream_matrix(np.asarray(encoded.indices), encoded.dictionary.to_pylist(), rows, len(texts), vocab)
 
 
-def _mixed_word_tokens(texts: Sequence[str], ascii_rows: np.ndarray) -> tuple[Any, np.ndarray] | None:
+def _mixed_word_tokens(texts: Sequence[str], ascii_rows: np.ndarray) -> tuple[Any, np.ndarray]:
     """Word tokens of every text, in text order, as (``pyarrow`` string array, text of each token): the ASCII
-    texts' from their bytes, the others' from the regex; None when Arrow cannot hold a token."""
+    texts' from their bytes, the others' from the regex (its tokens are ``\\w`` characters only, never a lone
+    surrogate, so Arrow holds them whatever the text)."""
     import pyarrow as pa
 
-    others = np.flatnonzero(~ascii_rows)
-    found, rows = _regex_word_tokens(texts, others)
-    try:
-        tokens = pa.array(found, type=pa.large_string())
-    except (pa.ArrowException, UnicodeError):
-        return None
+    found, rows = _regex_word_tokens(texts, np.flatnonzero(~ascii_rows))
+    tokens = pa.array(found, type=pa.large_string())
     picked = np.flatnonzero(ascii_rows)
     if picked.size:
         more, more_rows = ascii_word_tokens([texts[i] for i in picked])
@@ -146,14 +138,15 @@ def _stream_matrix(codes: np.ndarray, uniques: Sequence[str], rows: np.ndarray, 
 def word_term_vocab(texts: Sequence[str]) -> tuple[sp.csr_matrix, np.ndarray]:
     """Binary unique-token matrix with :func:`word_tokenize`'s tokens, built :data:`TOKEN_CHUNK_CHARS` characters
     of text at a time (ASCII texts from their bytes, the others by one regex pass: no per-text Python work), and its
-    vocabulary (object array: the
-    token of each column, in order of first appearance). Same result as ``binary_term_matrix(texts,
-    word_tokenize)``, and the same for any chunk size.
+    vocabulary (object array: the token of each column, in order of first appearance). Same result as
+    ``binary_term_matrix(texts, word_tokenize)``, and the same for any chunk size. ``texts``: any sequence (a
+    Series is read in its order, whatever its index).
 
     >>> x, v = word_term_vocab(["b a b", "", "a c"])
     >>> x.toarray().tolist(), v.tolist()
     ([[1.0, 1.0, 0.0], [0.0, 0.0, 0.0], [0.0, 1.0, 1.0]], ['b', 'a', 'c'])
     """
+    texts = texts if isinstance(texts, list) else list(texts)  # by position: chunks pick texts by number
     n = len(texts)
     if n == 0:
         return sp.csr_matrix((0, 0)), np.array([], dtype=object)
@@ -180,7 +173,7 @@ def word_term_matrix(texts: Sequence[str]) -> tuple[sp.csr_matrix, int]:
 
 def term_matrix_vocab(texts: Sequence[str], tokenize: Tokenizer = word_tokenize) -> tuple[sp.csr_matrix, np.ndarray]:
     """Binary unique-token matrix of ``texts`` and its vocabulary (the token of each column, in order of first
-    appearance), for any tokenizer (:func:`word_term_vocab`'s one regex pass for :func:`word_tokenize`)."""
+    appearance), for any tokenizer (:func:`word_term_vocab`'s one pass for :func:`word_tokenize`)."""
     if tokenize is word_tokenize:  # fast path, same tokens
         return word_term_vocab(texts)
     x, vocab = binary_term_matrix(texts, tokenize)
