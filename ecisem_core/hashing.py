@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -24,6 +25,16 @@ def file_sha256(path: str | os.PathLike[str]) -> str:
     with open(path, "rb") as f:
         while block := f.read(FILE_BLOCK):
             h.update(block)
+    return h.hexdigest()
+
+
+def source_tree_sha256(root: Path, header: str) -> str:
+    """SHA-256 of ``header`` and of every ``.py`` file under ``root`` (in sorted order, each as its relative path and
+    bytes, NUL-terminated): what the disk caches key their entries by, so a change to the code that computed an
+    entry makes it a miss."""
+    h = hashlib.sha256(header.encode())
+    for p in sorted(Path(root).rglob("*.py")):
+        h.update(p.relative_to(root).as_posix().encode() + b"\0" + p.read_bytes() + b"\0")
     return h.hexdigest()
 
 

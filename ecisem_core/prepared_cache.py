@@ -51,7 +51,7 @@ from ecisem_core.config import ScoreConfig
 from ecisem_core.embed.encoders import Encoder
 from ecisem_core.embed.texts import Embedded, Progress, embed_triplets
 from ecisem_core.errors import InputError
-from ecisem_core.hashing import file_sha256
+from ecisem_core.hashing import file_sha256, source_tree_sha256
 from ecisem_core.io.atomic import TMP_TAG, remove_quietly, write_file_atomically
 from ecisem_core.metric.lexical import word_tokenize
 from ecisem_core.metric.tokens import TokenMatrix
@@ -73,10 +73,7 @@ def code_fingerprint() -> str:
     root = Path(__file__).resolve().parent
     versions = (f"python {sys.version} unicode {unicodedata.unidata_version} numpy {np.__version__} "
                 f"pandas {pd.__version__} scipy {scipy.__version__} pyarrow {pa.__version__}")
-    h = hashlib.sha256(f"{FORMAT}\0{versions}\0".encode())
-    for p in sorted(root.rglob("*.py")):
-        h.update(p.relative_to(root).as_posix().encode() + b"\0" + p.read_bytes() + b"\0")
-    return h.hexdigest()
+    return source_tree_sha256(root, f"{FORMAT}\0{versions}\0")
 
 
 def entry_name(triplets: pd.DataFrame, encoder: Encoder, config: ScoreConfig) -> str | None:

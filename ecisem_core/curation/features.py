@@ -20,6 +20,7 @@ import scipy.sparse as sp
 from ecisem_core.curation.junk import normalised_codes, pattern_hits
 from ecisem_core.curation.rules import FlagConfig, sigmoid
 from ecisem_core.errors import InputError
+from ecisem_core.hashing import TEXT_COLUMNS
 from ecisem_core.metric.lexical import row_chunks, triplet_token_matrix, word_tokenize
 from ecisem_core.metric.lexical import word_term_matrix as term_matrix  # noqa: F401  (re-exported by negatives)
 from ecisem_core.metric.tokens import TokenMatrix
@@ -157,7 +158,7 @@ def triplet_features(
     :func:`lexical_features` (``tokens``: the table's word-token matrix, when already built).
     """
     check_columns(table, REQUIRED_COLUMNS)
-    check_present(table, ("query", "positive", "negative"))
+    check_present(table, TEXT_COLUMNS)
     s_qp = table["s_qp"].to_numpy(dtype=np.float64)
     s_qn = table["s_qn"].to_numpy(dtype=np.float64)
     s_pn = table["s_pn"].to_numpy(dtype=np.float64)

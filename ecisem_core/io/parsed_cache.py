@@ -30,7 +30,7 @@ import pyarrow.feather as feather
 
 from ecisem_core.confine import checked
 from ecisem_core.errors import InputError
-from ecisem_core.hashing import file_sha256
+from ecisem_core.hashing import file_sha256, source_tree_sha256
 from ecisem_core.io.atomic import remove_quietly, write_file_atomically
 from ecisem_core.io.load import LoadResult, read_triplets
 from ecisem_core.io.report import Exclusion, FileReport, LoadReport
@@ -40,10 +40,7 @@ def reader_fingerprint() -> str:
     """SHA-256 of the source of every module of :mod:`ecisem_core.io` (its files in sorted order) and of the
     versions of the libraries the parse goes through."""
     root = Path(__file__).resolve().parent
-    h = hashlib.sha256(f"pandas {pd.__version__} pyarrow {pa.__version__} numpy {np.__version__}\0".encode())
-    for p in sorted(root.rglob("*.py")):
-        h.update(p.relative_to(root).as_posix().encode() + b"\0" + p.read_bytes() + b"\0")
-    return h.hexdigest()
+    return source_tree_sha256(root, f"pandas {pd.__version__} pyarrow {pa.__version__} numpy {np.__version__}\0")
 
 
 def _names(path: Path, folder: Path) -> tuple[str, Path, Path]:
